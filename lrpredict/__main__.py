@@ -1,0 +1,3 @@
+from lrpredict.cli import main
+
+main()

@@ -1,0 +1,166 @@
+"""The ``lrpredict`` command: a thin client of the Python API (parse → call → render)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from lrpredict import registry, render
+from lrpredict.config import ModelConfig
+from lrpredict.errors import LrpredictError
+from lrpredict.suggest import compare, suggest
+from lrpredict.units import parse_size
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+# config field -> CLI option, so an error names what the user typed
+OPTION_OF_FIELD = {
+    "params": "--params",
+    "active_params": "--active-params",
+    "tokens": "--tokens",
+    "n_layers": "--layers",
+    "d_model": "--d-model",
+    "seq_len": "--seq-len",
+    "batch_tokens": "--batch-tokens",
+    "n_experts": "--n-experts",
+    "top_k": "--top-k",
+    "vocab_size": "--vocab-size",
+    "law": "--law",
+    "tolerance": "--tolerance",
+    "reference_lr": "--reference-lr",
+    "reference_tokens": "--reference-tokens",
+}
+
+
+class BadInput(click.ClickException):
+    """Bad input: one line on stderr, exit status 2, no traceback."""
+
+    exit_code = 2
+
+
+def _cli_message(exc: LrpredictError) -> str:
+    message = str(exc)
+    for field, option in OPTION_OF_FIELD.items():
+        message = message.replace(f"{field}=", f"{option}=", 1) if message.startswith(f"{field}=") else message
+        message = message.replace(f"give {field}", f"give {option}")
+    return message
+
+
+def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except LrpredictError as exc:
+            raise BadInput(_cli_message(exc)) from None
+
+    return wrapper
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="lrpredict")
+def cli() -> None:
+    """Peak learning rate, weight decay and batch size for LLM pre-training, from published scaling laws."""
+
+
+def _size_or_none(value: str | None, field: str) -> float | None:
+    return None if value is None else parse_size(value, field)
+
+
+@cli.command(name="suggest", context_settings=CONTEXT)
+@click.option("--arch", type=click.Choice(["dense", "moe"]), default="dense", show_default=True)
+@click.option("--params", help="non-embedding parameters (MoE: total), e.g. 7B  [required]")
+@click.option("--active-params", help="MoE: active non-embedding parameters, e.g. 1.3B")
+@click.option("--tokens", help="training tokens D, e.g. 2T  [required]")
+@click.option("--layers", "n_layers", type=int, help="transformer blocks (needed by compute laws)")
+@click.option("--d-model", type=int, help="hidden width (needed by compute laws)")
+@click.option("--seq-len", type=int, help="sequence length (needed by compute laws)")
+@click.option("--batch-tokens", help="the batch you will use, in tokens, e.g. 4M")
+@click.option("--n-experts", type=int, help="MoE: routed experts per layer")
+@click.option("--top-k", type=int, help="MoE: experts active per token")
+@click.option("--vocab-size", type=int)
+@click.option("--law", help="law id or path of a law file (default: best-scoring law for the arch)")
+@click.option("--tolerance", type=float, default=0.0025, show_default=True, help="relative loss for the LR band")
+@click.option("--reference-lr", type=float, help="relative laws: LR tuned at --reference-tokens")
+@click.option("--reference-tokens", help="relative laws: horizon of the reference LR")
+@click.option("--compare", "compare_", is_flag=True, help="every applicable law side by side")
+@click.option("--explain", is_flag=True, help="print the derivation, factor by factor")
+@click.option("json_", "--json", is_flag=True, help="machine output only, on stdout")
+@handles_errors
+def suggest_command(
+    arch: str,
+    params: str | None,
+    active_params: str | None,
+    tokens: str | None,
+    law: str | None,
+    tolerance: float,
+    reference_lr: float | None,
+    reference_tokens: str | None,
+    compare_: bool,
+    explain: bool,
+    json_: bool,
+    **shape: Any,
+) -> None:
+    """Suggest peak LR, weight decay and batch size for one run."""
+    for name, value, example in (("--params", params, "7B"), ("--tokens", tokens, "2T")):
+        if value is None:
+            raise BadInput(f"{name} is required, e.g. {name} {example}")
+    config = ModelConfig(
+        arch=arch,
+        params=params,
+        tokens=tokens,
+        active_params=active_params,
+        **{k: v for k, v in shape.items() if v is not None},
+    )
+    extra: dict[str, float] = {"tolerance": tolerance}
+    if reference_lr is not None or reference_tokens is not None:
+        extra["reference_lr"] = reference_lr  # type: ignore[assignment]
+        extra["reference_tokens"] = _size_or_none(reference_tokens, "reference_tokens")  # type: ignore[assignment]
+    if compare_:
+        rows = compare(config, **extra)
+        if json_:
+            payload = [
+                {"law": law_.id, "error": str(r)} if isinstance(r, LrpredictError) else r.model_dump(mode="json")
+                for law_, r in rows
+            ]
+            click.echo(json.dumps(payload, indent=2))
+        else:
+            click.echo(render.render_compare(config, rows))
+        return
+    result = suggest(config, law, **extra)
+    if json_:
+        click.echo(result.to_json())
+    else:
+        click.echo(render.render_suggestion(config, result, explain=explain))
+
+
+@cli.command(name="show-law", context_settings=CONTEXT)
+@click.argument("law_id", required=False)
+@click.option("json_", "--json", is_flag=True, help="the law file as JSON")
+@handles_errors
+def show_law_command(law_id: str | None, json_: bool) -> None:
+    """Without LAW_ID: a table of every law.  With it: formula, coefficients, validity, citation and a grid."""
+    if law_id is None:
+        all_laws = registry.laws()
+        if json_:
+            click.echo(json.dumps([law.model_dump(mode="json") for law in all_laws], indent=2))
+        else:
+            click.echo(render.render_law_table(all_laws))
+        return
+    law = registry.load_law(law_id)
+    click.echo(law.model_dump_json(indent=2) if json_ else render.render_law(law))
+
+
+def main() -> None:
+    try:
+        cli(prog_name="lrpredict")
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""Law files: the pydantic schema every ``coefficients/*.toml`` follows, and the math of each law form.
+
+A law file holds one published (or calibrated) law: which quantities it predicts (``lr``, ``batch``,
+``weight_decay``), each as a *form* with coefficients, plus its variable conventions, fitted domain, assumed
+schedule, batch policy and optimizer.  Every coefficient carries a status: ``confirmed`` (read in the paper's own
+text, code or data), ``secondary`` (quoted by a third party) or ``open`` (nobody here could confirm it).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Status = Literal["confirmed", "secondary", "open"]
+STATUS_ORDER: dict[str, int] = {"confirmed": 0, "secondary": 1, "open": 2}
+
+# Variables a law may use.  N follows the law's own convention (conventions.n: total or active non-embedding);
+# C = M·D with M the non-embedding FLOPs per token (DeepSeek convention); B is tokens per step.
+Variable = Literal["N", "D", "C", "M", "B"]
+VARIABLE_MEANING: dict[str, str] = {
+    "N": "non-embedding parameters",
+    "D": "training tokens",
+    "C": "compute M·D in FLOPs",
+    "M": "non-embedding FLOPs per token",
+    "B": "batch size in tokens",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Coefficient(_Strict):
+    value: float
+    status: Status
+    note: str = ""
+
+
+def weakest(statuses: list[str]) -> Status:
+    """The least certain of several statuses: a prediction is only as sure as its weakest coefficient."""
+    return max(statuses, key=STATUS_ORDER.__getitem__, default="confirmed")  # type: ignore[return-value]
+
+
+class PowerLaw(_Strict):
+    """y = c · Π (x / scale_x)^(e_x).  ``scales`` states the units (e.g. N in millions: scale 1e6)."""
+
+    form: Literal["power_law"]
+    coefficient: Coefficient
+    exponents: dict[Variable, Coefficient]
+    scales: dict[Variable, Coefficient] = Field(default_factory=dict)
+
+    relative: bool = False
+
+    def variables(self) -> list[str]:
+        return list(self.exponents)
+
+    def coefficients(self) -> dict[str, Coefficient]:
+        out = {"c": self.coefficient}
+        out.update({f"exponent of {v}": c for v, c in self.exponents.items()})
+        out.update({f"unit of {v}": c for v, c in self.scales.items()})
+        return out
+
+    def evaluate(self, values: dict[str, float]) -> float:
+        result = self.coefficient.value
+        for var, exponent in self.exponents.items():
+            scale = self.scales[var].value if var in self.scales else 1.0
+            result *= (values[var] / scale) ** exponent.value
+        return result
+
+    def formula(self, symbol: str) -> str:
+        terms = [f"{self.coefficient.value:g}"]
+        for var, exponent in self.exponents.items():
+            name = f"({var}/{self.scales[var].value:g})" if var in self.scales else var
+            terms.append(f"{name}^{exponent.value:g}")
+        return f"{symbol} = " + " · ".join(terms)
+
+
+class HorizonRatio(_Strict):
+    """A relative law: moves a known value from horizon D_ref to D, y(D) = y(D_ref) · (D / D_ref)^exponent."""
+
+    form: Literal["horizon_ratio"]
+    exponent: Coefficient
+
+    relative: bool = True
+
+    def variables(self) -> list[str]:
+        return ["D"]
+
+    def coefficients(self) -> dict[str, Coefficient]:
+        return {"exponent of D/D_ref": self.exponent}
+
+    def evaluate_relative(self, reference: float, reference_tokens: float, tokens: float) -> float:
+        return reference * (tokens / reference_tokens) ** self.exponent.value
+
+    def formula(self, symbol: str) -> str:
+        return f"{symbol}(D) = {symbol}(D_ref) · (D/D_ref)^{self.exponent.value:g}"
+
+
+Prediction = Annotated[PowerLaw | HorizonRatio, Field(discriminator="form")]
+
+
+class Conventions(_Strict):
+    n: Literal["total", "active"] = Field(description="which N: total or active non-embedding parameters")
+    n_note: str = ""
+    d: str = "training tokens"
+    b: str = "tokens per optimizer step (sequences × sequence length)"
+    m: str = ""
+
+
+class Schedule(_Strict):
+    kind: Literal["wsd", "cosine", "linear", "multistep", "unknown"]
+    description: str
+    warmup: str = ""
+    decay_fraction: float | None = Field(default=None, ge=0, le=1)
+    final_lr_ratio: float | None = Field(default=None, ge=0, le=1)
+
+
+class Optimizer(_Strict):
+    name: str = "AdamW"
+    beta1: float | None = None
+    beta2: float | None = None
+    eps: float | None = None
+    weight_decay: float | None = None
+    note: str = ""
+
+
+class LawFile(_Strict):
+    schema_version: Literal[1]
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=80)
+    title: str
+    citation: str
+    url: str = ""
+    architectures: list[Literal["dense", "moe"]] = Field(min_length=1)
+    batch_policy: Literal["optimal", "fixed"] = Field(
+        description="optimal: fitted with each run at its optimal batch; fixed: batch held constant across runs"
+    )
+    notes: str = ""
+    conventions: Conventions
+    domain: dict[Variable, tuple[float, float]] = Field(default_factory=dict)
+    domain_note: str = ""
+    schedule: Schedule
+    optimizer: Optimizer = Field(default_factory=Optimizer)
+    lr: Prediction | None = None
+    batch: Prediction | None = None
+    weight_decay: Prediction | None = None
+    provenance: dict[str, Any] = Field(default_factory=dict)
+
+    def predictions(self) -> dict[str, PowerLaw | HorizonRatio]:
+        found = {"lr": self.lr, "batch": self.batch, "weight_decay": self.weight_decay}
+        return {name: pred for name, pred in found.items() if pred is not None}
+
+    @property
+    def relative(self) -> bool:
+        return any(pred.relative for pred in self.predictions().values())
+
+    @property
+    def status(self) -> Status:
+        return weakest([c.status for p in self.predictions().values() for c in p.coefficients().values()])
+
+    def variables(self) -> set[str]:
+        return {v for p in self.predictions().values() for v in p.variables()}
+
+    def domain_status(self, values: dict[str, float]) -> list[str]:
+        """One message per variable outside the fitted domain (empty: inside)."""
+        out = []
+        for var, (low, high) in self.domain.items():
+            value = values.get(var)
+            if value is None or not math.isfinite(value):
+                continue
+            if not low <= value <= high:
+                out.append(
+                    f"{var}={value:.3g} ({VARIABLE_MEANING[var]}) is outside the fitted domain "
+                    f"[{low:.3g}, {high:.3g}] of {self.id}: extrapolation"
+                )
+        return out

@@ -1,0 +1,115 @@
+"""Find and load law files: the bundled ones (``lrpredict.coefficients``) and the user's own registry.
+
+The user registry is ``$LRPREDICT_HOME/laws`` or, without that variable, the platform's user data directory
+(platformdirs).  Calibrated and pulled laws go there; bundled files are never edited, a refit is a new file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from lrpredict.errors import LawFileError, LrpredictError
+from lrpredict.laws import LawFile
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+# Default law per architecture, chosen by loss regret on the Step Law sweeps (docs/benchmarks.md,
+# benchmarks/law_regret.py); those sweeps are Step Law's own data, so the choice is in-sample for it.
+DEFAULT_LAW = {"dense": "steplaw-2025", "moe": "steplaw-2025"}
+
+
+def home() -> Path:
+    """lrpredict's per-user directory."""
+    env = os.environ.get("LRPREDICT_HOME")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("lrpredict", appauthor=False))
+
+
+def user_law_dir() -> Path:
+    return home() / "laws"
+
+
+def parse_law(text: str, source: str) -> LawFile:
+    """Validate the TOML text of a law file; errors name the file, the field and the reason."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise LawFileError("toml", str(exc).splitlines()[0], "a valid TOML document", where=source) from None
+    try:
+        return LawFile.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(part) for part in err["loc"]) or "law"
+        value = err.get("input")
+        if err["type"] == "union_tag_invalid":
+            value = (err.get("ctx") or {}).get("tag", value)
+            field += ".form"
+        if isinstance(value, dict):
+            value = "{...}"
+        reason = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        raise LawFileError(field, value, reason, where=source) from None
+
+
+def read_law_file(path: str | Path) -> LawFile:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LawFileError("path", str(path), f"a readable UTF-8 law file ({exc.__class__.__name__})") from None
+    return parse_law(text, path.name)
+
+
+@lru_cache(maxsize=1)
+def bundled_laws() -> tuple[LawFile, ...]:
+    files = sorted(
+        (f for f in resources.files("lrpredict.coefficients").iterdir() if f.name.endswith(".toml")),
+        key=lambda f: f.name,
+    )
+    return tuple(parse_law(f.read_text(encoding="utf-8"), f.name) for f in files)
+
+
+def user_laws() -> list[LawFile]:
+    directory = user_law_dir()
+    if not directory.is_dir():
+        return []
+    return [read_law_file(path) for path in sorted(directory.glob("*.toml"))]
+
+
+def laws() -> list[LawFile]:
+    """Every known law: bundled first, then the user's (a user law may not reuse a bundled id)."""
+    bundled = list(bundled_laws())
+    taken = {law.id for law in bundled}
+    return bundled + [law for law in user_laws() if law.id not in taken]
+
+
+def is_bundled(law_id: str) -> bool:
+    return any(law.id == law_id for law in bundled_laws())
+
+
+def load_law(id_or_path: str | Path | LawFile) -> LawFile:
+    """A law by id (bundled or user registry) or by the path of a TOML file."""
+    if isinstance(id_or_path, LawFile):
+        return id_or_path
+    text = str(id_or_path)
+    if text.endswith(".toml") or os.sep in text or Path(text).is_file():
+        return read_law_file(text)
+    for law in bundled_laws():
+        if law.id == text:
+            return law
+    user_file = user_law_dir() / f"{text}.toml"
+    if user_file.is_file():
+        return read_law_file(user_file)
+    known = ", ".join(law.id for law in laws())
+    raise LrpredictError("law", text, f"one of [{known}] or the path of a law file")

@@ -1,0 +1,142 @@
+"""Plain-text rendering of suggestions and laws for the CLI (the API returns objects; this only formats)."""
+
+from __future__ import annotations
+
+from lrpredict.config import ModelConfig
+from lrpredict.errors import LrpredictError
+from lrpredict.laws import LawFile, PowerLaw
+from lrpredict.suggest import Suggestion
+from lrpredict.units import format_size
+
+SYMBOL = {"lr": "η", "batch": "B", "weight_decay": "λ"}
+
+
+def describe_config(config: ModelConfig) -> str:
+    n = f"N={format_size(config.params)}"
+    if config.arch == "moe" and config.active_params:
+        n += f" total / {format_size(config.active_params)} active"
+    batch = f", your batch {format_size(config.batch_tokens)} tokens" if config.batch_tokens else ""
+    return f"{config.arch}, {n} non-embedding params, D={format_size(config.tokens)} tokens{batch}"
+
+
+def formulas(law: LawFile) -> str:
+    return "; ".join(pred.formula(SYMBOL[kind]) for kind, pred in law.predictions().items())
+
+
+def domain_text(law: LawFile) -> str:
+    parts = [f"{var} {lo:.3g}–{hi:.3g}" for var, (lo, hi) in law.domain.items()]
+    return ", ".join(parts) or "not stated"
+
+
+def render_suggestion(config: ModelConfig, s: Suggestion, explain: bool = False) -> str:
+    law_line = f"law: {s.law} — {s.law_title} [status: {s.status}; domain: {s.domain.upper()}]"
+    seqs = f" (= {s.batch_tokens / config.seq_len:.0f} sequences of {config.seq_len})" if config.seq_len else ""
+    lines = [
+        f"lrpredict suggest — {describe_config(config)}",
+        law_line,
+        "",
+        f"  peak LR        {s.lr:.3g}   (AdamW peak; {s.lr_range.low:.3g}–{s.lr_range.high:.3g} expected within "
+        f"{s.lr_range.tolerance:.2%} of the best loss)",
+        f"  batch          {format_size(s.batch_tokens)} tokens per step{seqs}   [{s.batch_source}]",
+        f"  weight decay   {s.weight_decay:g}   [{s.weight_decay_law}]",
+        f"  schedule       {s.schedule.kind}: {s.schedule.description}   [the schedule {s.law} was fitted with]",
+        f"  batch policy   {s.batch_policy} ({'each run at its optimal batch' if s.batch_policy == 'optimal' else 'batch held fixed'})",
+    ]
+    lines.append("  conventions    " + "; ".join(f"{k}: {v}" for k, v in s.conventions.items()))
+    if explain:
+        lines += ["", "derivation:"]
+        lines += [f"  {f.name:<22} = {f.value:<12.4g} {f.unit:<8} {f.source}" for f in s.derivation]
+        lines.append(f"  LR band: ±{s.lr_range.high / s.lr:.3g}× from {s.lr_range.source}")
+        lines.append(f"  cite: {s.citation}")
+    if s.warnings:
+        lines += ["", "warnings:"] + [f"  ! {w}" for w in s.warnings]
+    return "\n".join(lines)
+
+
+def render_compare(config: ModelConfig, rows: list[tuple[LawFile, Suggestion | LrpredictError]]) -> str:
+    header = f"{'law':<20} {'status':<10} {'fitted on':<10} {'domain':<13} {'peak LR':>9} {'batch':>8}  notes"
+    lines = [f"lrpredict suggest --compare — {describe_config(config)}", "", header, "-" * len(header)]
+    for law, result in rows:
+        fitted = "/".join(law.architectures)
+        if isinstance(result, LrpredictError):
+            lines.append(f"{law.id:<20} {law.status:<10} {fitted:<10} {'-':<13} {'-':>9} {'-':>8}  {result}")
+            continue
+        notes = []
+        if config.arch not in law.architectures:
+            notes.append(f"fitted on {fitted} only")
+        if result.batch_source.startswith(law.id) is False:
+            notes.append(f"batch: {result.batch_source}")
+        lines.append(
+            f"{law.id:<20} {result.status:<10} {fitted:<10} {result.domain:<13} {result.lr:>9.3g} "
+            f"{format_size(result.batch_tokens):>8}  {'; '.join(notes)}"
+        )
+    lines.append("")
+    lines.append("relative laws (e.g. bjorck-2024) need --reference-lr and --reference-tokens; see show-law.")
+    return "\n".join(lines)
+
+
+def render_law_table(laws: list[LawFile]) -> str:
+    header = f"{'id':<20} {'status':<10} {'fits':<10} {'batch':<8} {'domain':<34} formula"
+    lines = [header, "-" * len(header)]
+    for law in laws:
+        lines.append(
+            f"{law.id:<20} {law.status:<10} {'/'.join(law.architectures):<10} {law.batch_policy:<8} "
+            f"{domain_text(law):<34} {formulas(law)}"
+        )
+    return "\n".join(lines)
+
+
+GRID_N = (1e8, 1e9, 1e10, 1e11)
+GRID_D = (1e10, 1e11, 1e12, 1e13)
+GRID_RATIO = (0.25, 0.5, 2.0, 4.0, 10.0)
+
+
+def render_law(law: LawFile) -> str:
+    lines = [f"{law.id}: {law.title}", f"  cite: {law.citation}" + (f"  {law.url}" if law.url else ""), ""]
+    lines.append(f"  status        {law.status} (weakest of its coefficients)")
+    lines.append(f"  fitted on     {'/'.join(law.architectures)}; batch policy: {law.batch_policy}")
+    lines.append(f"  domain        {domain_text(law)}" + (f" ({law.domain_note})" if law.domain_note else ""))
+    lines.append(f"  schedule      {law.schedule.kind}: {law.schedule.description}")
+    opt = law.optimizer
+    settings = ", ".join(
+        f"{k}={getattr(opt, k)}" for k in ("beta1", "beta2", "eps", "weight_decay") if getattr(opt, k) is not None
+    )
+    lines.append(
+        f"  optimizer     {opt.name}{' (' + settings + ')' if settings else ''}{'; ' + opt.note if opt.note else ''}"
+    )
+    lines.append(f"  conventions   N: {law.conventions.n} non-embedding — {law.conventions.n_note}")
+    lines.append(f"                D: {law.conventions.d}; B: {law.conventions.b}")
+    if law.conventions.m:
+        lines.append(f"                M: {law.conventions.m}")
+    for kind, pred in law.predictions().items():
+        lines += ["", f"  {kind}: {pred.formula(SYMBOL[kind])}"]
+        for name, c in pred.coefficients().items():
+            lines.append(f"    {name:<16} {c.value:<10g} {c.status:<10} {c.note}")
+    if law.notes:
+        lines += ["", "  notes: " + " ".join(law.notes.split())]
+    if law.provenance:
+        lines += ["", "  provenance:"] + [f"    {k}: {v}" for k, v in law.provenance.items()]
+    lines += ["", _grid(law)]
+    return "\n".join(lines)
+
+
+def _grid(law: LawFile) -> str:
+    pred = law.lr
+    if pred is None:
+        return ""
+    if not isinstance(pred, PowerLaw):
+        head = "  LR multiplier η(D)/η(D_ref) by D/D_ref:  "
+        return head + "  ".join(f"{r:g}: {pred.evaluate_relative(1.0, 1.0, r):.3g}" for r in GRID_RATIO)
+    uses_m = bool(set(pred.variables()) & {"M", "C"})
+    title = "  predicted peak LR (rows N, columns D; * outside the fitted domain"
+    title += "; M taken as 6·N, attention FLOPs ignored)" if uses_m else ")"
+    corner = "N \\ D"
+    lines = [title, "    " + f"{corner:>8}" + "".join(f"{format_size(d):>11}" for d in GRID_D)]
+    for n in GRID_N:
+        row = f"    {format_size(n):>8}"
+        for d in GRID_D:
+            values = {"N": n, "D": d, "M": 6 * n, "C": 6 * n * d}
+            mark = "*" if law.domain_status(values) else " "
+            row += f"{pred.evaluate(values):>10.3g}{mark}"
+        lines.append(row)
+    return "\n".join(lines)

@@ -1,0 +1,50 @@
+"""Parse human sizes such as ``7B``, ``2T``, ``1.3e9``, ``4M`` or ``128Ki``.
+
+Suffixes are decimal (K=1e3, M=1e6, B=G=1e9, T=1e12) because parameter and token counts in papers are decimal;
+``Ki``/``Mi``/``Gi`` are binary, for batch sizes written as powers of two.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from lrpredict.errors import LrpredictError
+
+_SUFFIX = {
+    "": 1.0,
+    "K": 1e3,
+    "M": 1e6,
+    "B": 1e9,
+    "G": 1e9,
+    "T": 1e12,
+    "KI": 2.0**10,
+    "MI": 2.0**20,
+    "GI": 2.0**30,
+}
+_SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]{0,2})\s*$")
+ALLOWED = (
+    "a positive number, optionally with a suffix K, M, B/G, T (decimal) or Ki, Mi, Gi (binary), e.g. 7B, 1.3e9, 4M"
+)
+
+
+def parse_size(text: str | float | int, field: str = "size") -> float:
+    """Return the size as a float; raise :class:`LrpredictError` naming ``field`` when it is malformed."""
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        match = _SIZE.match(str(text))
+        if not match or match.group(2).upper() not in _SUFFIX:
+            raise LrpredictError(field, text, ALLOWED)
+        value = float(match.group(1)) * _SUFFIX[match.group(2).upper()]
+    if not math.isfinite(value) or value <= 0:
+        raise LrpredictError(field, text, ALLOWED)
+    return value
+
+
+def format_size(value: float) -> str:
+    """Short decimal form: 1.3e9 -> '1.3B', 5e11 -> '500B', 4194304 -> '4.19M'."""
+    for suffix, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
