@@ -17,6 +17,8 @@ from pydantic import ValidationError
 from lrpredict.errors import LawFileError, LrpredictError
 from lrpredict.laws import LawFile
 
+FORM_TAGS = {"power_law", "horizon_ratio"}
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
@@ -51,7 +53,8 @@ def parse_law(text: str, source: str) -> LawFile:
         return LawFile.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(part) for part in err["loc"]) or "law"
+        # pydantic puts the union tag in the location (lr.power_law.coefficient); users wrote lr.coefficient
+        field = ".".join(str(part) for part in err["loc"] if part not in FORM_TAGS) or "law"
         value = err.get("input")
         if err["type"] == "union_tag_invalid":
             value = (err.get("ctx") or {}).get("tag", value)

@@ -1,0 +1,105 @@
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from lrpredict.cli import cli
+
+MOE_ARGS = ["--arch", "moe", "--params", "12B", "--active-params", "1.3B", "--tokens", "500B"]
+
+
+def run(args: list[str]):
+    return CliRunner().invoke(cli, args)
+
+
+def test_cli_suggest_prints_lr_law_and_warnings() -> None:
+    result = run(["suggest", *MOE_ARGS])
+    assert result.exit_code == 0, result.output
+    assert "law: steplaw-2025" in result.output and "peak LR" in result.output
+    assert "EXTRAPOLATED" in result.output and "outside the fitted domain" in result.output
+
+
+def test_cli_suggest_json_is_only_json() -> None:
+    result = run(["suggest", *MOE_ARGS, "--json"])
+    data = json.loads(result.stdout)
+    assert data["law"] == "steplaw-2025" and data["lr"] > 0 and data["warnings"]
+
+
+def test_cli_suggest_explain_shows_each_factor() -> None:
+    result = run(["suggest", "--params", "400M", "--tokens", "20B", "--explain"])
+    assert "derivation:" in result.output and "N^-0.713" in result.output and "cite:" in result.output
+
+
+def test_cli_suggest_compare_lists_every_absolute_law() -> None:
+    result = run(["suggest", *MOE_ARGS, "--layers", "24", "--d-model", "2048", "--seq-len", "4096", "--compare"])
+    assert result.exit_code == 0
+    for law_id in ("steplaw-2025", "zhou-2026", "ling-2025", "deepseek-llm-2024", "porian-2024"):
+        assert law_id in result.output
+
+
+def test_cli_suggest_relative_law_with_reference() -> None:
+    args = ["suggest", "--params", "1B", "--tokens", "80B", "--law", "bjorck-2024"]
+    result = run([*args, "--reference-lr", "1e-3", "--reference-tokens", "20B", "--json"])
+    assert json.loads(result.stdout)["lr"] == pytest.approx(1e-3 * 4**-0.32)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--params", "7X", "--tokens", "1T"], "--params='7X' is not valid"),
+        (["--params", "-1B", "--tokens", "1T"], "--params='-1B' is not valid"),
+        (["--params", "0", "--tokens", "1T"], "--params='0' is not valid"),
+        (["--params", "nan", "--tokens", "1T"], "--params='nan' is not valid"),
+        (["--params", "1B", "--tokens", "inf"], "--tokens='inf' is not valid"),
+        (["--tokens", "1T"], "--params is required"),
+        (["--arch", "moe", "--params", "1B", "--active-params", "2B", "--tokens", "1T"], "--active-params="),
+        (["--arch", "moe", "--params", "1B", "--tokens", "1T", "--n-experts", "4", "--top-k", "8"], "--top-k=8"),
+        (["--params", "1B", "--tokens", "1T", "--law", "nope"], "--law='nope' is not valid: one of ["),
+        (["--params", "1B", "--tokens", "1T", "--law", "deepseek-llm-2024"], "give --layers"),
+    ],
+)
+def test_cli_bad_input_exits_2_with_one_line(args: list[str], expected: str) -> None:
+    result = run(["suggest", *args])
+    assert result.exit_code == 2, result.output
+    assert expected in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_cli_corrupt_law_file_exits_2(tmp_path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("schema_version = 1\nid = 'x'\nform = [\n")
+    result = run(["suggest", "--params", "1B", "--tokens", "1T", "--law", str(bad)])
+    assert result.exit_code == 2 and "bad.toml: toml=" in result.output
+
+
+def test_cli_show_law_table_lists_all() -> None:
+    result = run(["show-law"])
+    assert result.exit_code == 0
+    assert all(law in result.output for law in ("zhou-2026", "steplaw-2025", "bjorck-2024"))
+
+
+@pytest.mark.parametrize("law_id", ["steplaw-2025", "deepseek-llm-2024", "zhou-2026", "bjorck-2024"])
+def test_cli_show_law_details(law_id: str) -> None:
+    result = run(["show-law", law_id])
+    assert result.exit_code == 0
+    assert "cite:" in result.output and "domain" in result.output and "status" in result.output
+    assert ("predicted peak LR" in result.output) or ("LR multiplier" in result.output)
+
+
+def test_cli_runs_as_module_in_subprocess() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "lrpredict", "suggest", "--params", "1B", "--tokens", "20B", "--json"],
+        capture_output=True, text=True, check=True,
+    )
+    assert json.loads(out.stdout)["law"] == "steplaw-2025"
+
+
+def test_import_lrpredict_stays_light() -> None:
+    code = (
+        "import sys, lrpredict, lrpredict.cli; lrpredict.suggest(lrpredict.ModelConfig(params=1e9, tokens=1e10));"
+        "print(' '.join(m for m in ('torch', 'numpy', 'scipy', 'requests', 'matplotlib', 'ray') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -1,0 +1,119 @@
+import math
+
+import pytest
+
+from lrpredict import ModelConfig, compare, suggest
+from lrpredict.errors import LrpredictError, MissingInputError
+
+MOE = dict(arch="moe", params="12B", active_params="1.3B", tokens="500B")
+DENSE_IN_DOMAIN = dict(params=4e8, tokens=2e10)
+
+
+def test_suggest_steplaw_matches_formula() -> None:
+    s = suggest(ModelConfig(**DENSE_IN_DOMAIN), "steplaw-2025")
+    assert s.lr == pytest.approx(1.79 * 4e8**-0.713 * 2e10**0.307)
+    assert s.batch_tokens == pytest.approx(0.58 * 2e10**0.571)
+    assert s.domain == "inside" and s.status == "confirmed" and s.law == "steplaw-2025"
+    assert s.lr_range.low < s.lr < s.lr_range.high
+
+
+def test_suggest_default_law_is_chosen_per_arch() -> None:
+    assert suggest(ModelConfig(**DENSE_IN_DOMAIN)).law == "steplaw-2025"
+    assert suggest(ModelConfig(**MOE)).law == "steplaw-2025"
+
+
+def test_suggest_warns_on_extrapolation() -> None:
+    s = suggest(ModelConfig(params="70B", tokens="15T"), "steplaw-2025")
+    assert s.domain == "extrapolated"
+    assert any("N=7e+10" in w and "outside the fitted domain" in w for w in s.warnings)
+    assert any("D=1.5e+13" in w for w in s.warnings)
+
+
+def test_suggest_warns_when_dense_law_used_for_moe() -> None:
+    s = suggest(ModelConfig(**MOE, n_layers=24, d_model=2048, seq_len=4096), "deepseek-llm-2024")
+    assert any("fitted on dense models only; this run is moe" in w for w in s.warnings)
+
+
+def test_suggest_warns_on_batch_policy_mismatch() -> None:
+    s = suggest(ModelConfig(**DENSE_IN_DOMAIN, batch_tokens="32K"), "steplaw-2025")
+    assert any(w.startswith("batch policy mismatch") for w in s.warnings)
+    near = suggest(ModelConfig(**DENSE_IN_DOMAIN, batch_tokens=0.58 * 2e10**0.571), "steplaw-2025")
+    assert not any(w.startswith("batch policy mismatch") for w in near.warnings)
+
+
+def test_suggest_zhou_uses_active_params_in_millions_and_flags_open_units() -> None:
+    s = suggest(ModelConfig(**MOE), "zhou-2026")
+    assert s.lr == pytest.approx(38.4588 * 1300**-0.2219 * 5e11**-0.3509)
+    assert 5e-4 < s.lr < 7e-4  # the evidence for the unit reading, ../shared/reference/laws.md
+    assert s.status == "open"
+    assert any("OPEN" in w and "unit of N" in w for w in s.warnings)
+    assert s.batch_source.startswith("steplaw-2025")  # Zhou gives no batch: labelled fallback
+
+
+def test_suggest_zhou_uses_your_batch_when_given() -> None:
+    s = suggest(ModelConfig(**MOE, batch_tokens="4M"), "zhou-2026")
+    assert s.batch_tokens == 4e6 and "fixed batch" in s.batch_source
+
+
+def test_suggest_compute_law_names_missing_fields() -> None:
+    with pytest.raises(MissingInputError, match="give n_layers, d_model, seq_len"):
+        suggest(ModelConfig(**DENSE_IN_DOMAIN), "deepseek-llm-2024")
+
+
+def test_suggest_compute_law_uses_deepseek_m() -> None:
+    config = ModelConfig(params=1e9, tokens=1e11, n_layers=24, d_model=2048, seq_len=4096)
+    s = suggest(config, "deepseek-llm-2024")
+    c = config.flops_per_token() * 1e11
+    assert s.inputs["C"] == c
+    assert s.lr == pytest.approx(0.3118 * c**-0.125)
+    assert s.weight_decay == 0.1 and "deepseek-llm-2024" in s.weight_decay_law
+
+
+def test_suggest_ling_needs_active_params() -> None:
+    with pytest.raises(MissingInputError, match="active_params"):
+        suggest(ModelConfig(arch="moe", params=1e10, tokens=1e11, n_layers=24, d_model=2048, seq_len=4096), "ling-2025")
+
+
+def test_suggest_relative_law_moves_reference_lr() -> None:
+    config = ModelConfig(params=1e9, tokens=8e10)
+    s = suggest(config, "bjorck-2024", reference_lr=1e-3, reference_tokens=2e10)
+    assert s.lr == pytest.approx(1e-3 * 4**-0.32)
+    assert suggest(config, "bjorck-2024", reference_lr=1e-3, reference_tokens=8e10).lr == pytest.approx(1e-3)
+
+
+def test_suggest_relative_law_without_reference_says_what_to_give() -> None:
+    with pytest.raises(MissingInputError, match="reference_lr and reference_tokens"):
+        suggest(ModelConfig(params=1e9, tokens=8e10), "bjorck-2024")
+
+
+def test_suggest_default_weight_decay_is_labelled() -> None:
+    s = suggest(ModelConfig(**DENSE_IN_DOMAIN), "steplaw-2025")
+    assert s.weight_decay == 0.1 and "not a fitted law" in s.weight_decay_law
+
+
+def test_suggest_lr_band_widens_with_tolerance() -> None:
+    config = ModelConfig(**DENSE_IN_DOMAIN)
+    narrow, wide = suggest(config, tolerance=0.001).lr_range, suggest(config, tolerance=0.01).lr_range
+    assert wide.low < narrow.low and wide.high > narrow.high
+    assert math.isclose(narrow.low * narrow.high, suggest(config).lr ** 2)  # symmetric in log LR
+    with pytest.raises(LrpredictError, match="tolerance"):
+        suggest(config, tolerance=0)
+
+
+def test_suggest_derivation_multiplies_to_the_lr() -> None:
+    s = suggest(ModelConfig(**DENSE_IN_DOMAIN), "steplaw-2025")
+    lr_steps = s.derivation[:3]
+    assert math.prod(f.value for f in lr_steps) == pytest.approx(s.lr)
+    assert s.derivation[3].name == "η" and s.derivation[3].value == s.lr
+
+
+def test_suggest_json_round_trips() -> None:
+    s = suggest(ModelConfig(**MOE))
+    assert type(s).model_validate_json(s.to_json()) == s
+
+
+def test_compare_reports_laws_that_cannot_answer() -> None:
+    rows = {law.id: result for law, result in compare(ModelConfig(**MOE))}
+    assert "bjorck-2024" not in rows  # relative: needs a reference
+    assert isinstance(rows["ling-2025"], MissingInputError)
+    assert rows["steplaw-2025"].lr > 0
