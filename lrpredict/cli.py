@@ -155,6 +155,11 @@ def show_law_command(law_id: str | None, json_: bool) -> None:
     click.echo(law.model_dump_json(indent=2) if json_ else render.render_law(law))
 
 
+from lrpredict.cli_laws import laws_group  # noqa: E402  (registered last: cli_laws imports handles_errors from here)
+
+cli.add_command(laws_group)
+
+
 def main() -> None:
     try:
         cli(prog_name="lrpredict")

@@ -1,0 +1,85 @@
+"""``lrpredict laws``: list, export, remove and pull law files (a thin client of ``lrpredict.share``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from lrpredict import share
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``lrpredict.cli.handles_errors``, looked up at call time: cli.py imports this module at its end, so a
+    module-level import from there would be circular when this module is imported first."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from lrpredict.cli import handles_errors as cli_handles_errors
+
+        return cli_handles_errors(command)(*args, **kwargs)
+
+    return wrapper
+
+
+@click.group(name="laws", context_settings=CONTEXT)
+def laws_group() -> None:
+    """Manage law files: the bundled ones and those in your user registry ($LRPREDICT_HOME/laws)."""
+
+
+def render_rows(rows: list[share.LawRow]) -> str:
+    header = f"{'id':<24} {'source':<8} {'status':<10} {'fits':<10} domain"
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        lines.append(f"{row.id:<24} {row.source:<8} {row.status:<10} {'/'.join(row.architectures):<10} {row.domain}")
+    return "\n".join(lines)
+
+
+@laws_group.command(name="list", context_settings=CONTEXT)
+@click.option("json_", "--json", is_flag=True, help="machine output only, on stdout")
+@handles_errors
+def list_command(json_: bool) -> None:
+    """Every law: id, bundled or user, status, architectures and fitted domain."""
+    rows = share.list_laws()
+    if json_:
+        click.echo(json.dumps([dataclasses.asdict(row) for row in rows], indent=2))
+    else:
+        click.echo(render_rows(rows))
+
+
+@laws_group.command(name="export", context_settings=CONTEXT)
+@click.argument("law_id", metavar="ID")
+@click.argument("file", type=click.Path(dir_okay=True, writable=True))
+@handles_errors
+def export_command(law_id: str, file: str) -> None:
+    """Write the law file of ID (bundled or user) to FILE, comments included."""
+    target = share.export(law_id, file)
+    click.echo(f"exported {law_id} to {target}")
+
+
+@laws_group.command(name="remove", context_settings=CONTEXT)
+@click.argument("law_id", metavar="ID")
+@handles_errors
+def remove_command(law_id: str) -> None:
+    """Delete the user law ID (bundled laws cannot be removed)."""
+    path = share.remove(law_id)
+    click.echo(f"removed {law_id} ({path})")
+
+
+@laws_group.command(name="pull", context_settings=CONTEXT)
+@click.argument("url")
+@click.option("--sha256", metavar="HEX", help="refuse the file unless its SHA-256 is HEX")
+@click.option("--name", help="install under this id (default: the law's own id)")
+@handles_errors
+def pull_command(url: str, sha256: str | None, name: str | None) -> None:
+    """Download a law file from URL, validate it and install it into the user registry (never executed)."""
+    law = share.pull(url, sha256=sha256, name=name)
+    click.echo(f"installed {law.id} [status: {law.status}] — {law.title}")
+    if sha256 is None:
+        click.echo("note: no --sha256 given, so the file's integrity was not checked", err=True)

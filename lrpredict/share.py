@@ -1,0 +1,257 @@
+"""Share calibrated laws: pull a law file from a URL into the user registry, export one, remove one, list them all.
+
+A law file is data, never code: a pulled body is read as UTF-8 TOML, validated against the law-file schema
+(``registry.parse_law``) and only then written into ``registry.user_law_dir()``.  Nothing downloaded is executed.
+Bundled laws are read-only: a pulled law may not take a bundled id and ``remove`` refuses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from lrpredict import registry
+from lrpredict.errors import LrpredictError
+from lrpredict.laws import LawFile
+from lrpredict.render import domain_text
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+NAME_RULE = "lowercase letters, digits, '.', '_' or '-', starting with a letter or digit, at most 80 characters"
+SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+CHUNK = 64 * 1024
+# A top-level ``id = "..."`` line (top-level keys come before the first [table] header).
+_ID_LINE = re.compile(r"""^(\s*id\s*=\s*)("[^"\\\n]*"|'[^'\n]*')""", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class LawRow:
+    """One line of ``lrpredict laws list``."""
+
+    id: str
+    source: str  # "bundled" or "user"
+    status: str
+    architectures: tuple[str, ...]
+    domain: str
+    title: str
+
+
+def list_laws() -> list[LawRow]:
+    """Every known law, bundled first, with where it comes from, its status, architectures and fitted domain."""
+    return [
+        LawRow(
+            id=law.id,
+            source="bundled" if registry.is_bundled(law.id) else "user",
+            status=law.status,
+            architectures=tuple(law.architectures),
+            domain=domain_text(law),
+            title=law.title,
+        )
+        for law in registry.laws()
+    ]
+
+
+def check_name(name: str) -> str:
+    """A registry name that stays inside the registry directory and can be loaded by id."""
+    if (
+        not isinstance(name, str)
+        or not NAME_PATTERN.match(name)
+        or len(name) > 80
+        or ".." in name
+        or name.endswith(".toml")  # load_law("x.toml") reads a path, not the registry
+    ):
+        raise LrpredictError("name", name, NAME_RULE + ", not ending in .toml")
+    directory = registry.user_law_dir().resolve()
+    if (directory / f"{name}.toml").resolve().parent != directory:  # belt and braces: the pattern already forbids /
+        raise LrpredictError("name", name, f"a name inside the law registry {directory}")
+    return name
+
+
+def _user_file(name: str) -> Path:
+    return registry.user_law_dir() / f"{check_name(name)}.toml"
+
+
+def _bundled_text(law_id: str) -> str | None:
+    for entry in resources.files("lrpredict.coefficients").iterdir():
+        if entry.name.endswith(".toml"):
+            text = entry.read_text(encoding="utf-8")
+            if registry.parse_law(text, entry.name).id == law_id:
+                return text
+    return None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")  # not *.toml: never loaded
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable (POSIX); harmless to skip where directories cannot be opened
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:  # pragma: no cover - Windows
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def export(law_id: str, path: str | Path) -> Path:
+    """Write the law file of ``law_id`` (bundled or user) to ``path`` (a file, or a directory to hold ``ID.toml``).
+
+    The text is copied as it is, comments included, so the export parses to the same law.
+    """
+    text = _bundled_text(law_id) if registry.is_bundled(law_id) else None
+    if text is None:
+        source = registry.user_law_dir() / f"{law_id}.toml"
+        if not NAME_PATTERN.match(law_id) or not source.is_file():
+            known = ", ".join(law.id for law in registry.laws())
+            raise LrpredictError("id", law_id, f"one of [{known}]")
+        text = source.read_text(encoding="utf-8")
+        registry.parse_law(text, source.name)  # export only what loads
+    target = Path(path)
+    if target.is_dir():
+        target = target / f"{law_id}.toml"
+    if not target.parent.is_dir():
+        raise LrpredictError("path", str(target), "a file in an existing directory")
+    _write_atomic(target, text.encode("utf-8"))
+    return target
+
+
+def remove(law_id: str) -> Path:
+    """Delete a user law from the registry; bundled laws ship with lrpredict and cannot be removed."""
+    if registry.is_bundled(law_id):
+        raise LrpredictError("id", law_id, "a user law: bundled laws ship with lrpredict and cannot be removed")
+    path = _user_file(law_id)
+    if not path.is_file():
+        directory = registry.user_law_dir()
+        names = sorted(p.stem for p in directory.glob("*.toml")) if directory.is_dir() else []
+        raise LrpredictError("id", law_id, f"one of the user laws [{', '.join(names)}]")
+    path.unlink()
+    return path
+
+
+def _rename(text: str, law: LawFile, name: str, source: str) -> tuple[str, LawFile]:
+    """``text`` with its id set to ``name``: the id line rewritten in place (comments kept), else re-serialised."""
+    expected = law.model_copy(update={"id": name})
+    head = re.split(r"^\s*\[", text, maxsplit=1, flags=re.MULTILINE)[0]
+    match = _ID_LINE.search(head)
+    if match:
+        quoted = '"' + name + '"'  # name matches NAME_PATTERN: no quotes or escapes to worry about
+        candidate = text[: match.start(2)] + quoted + text[match.end(2) :]
+        try:
+            if registry.parse_law(candidate, source) == expected:
+                return candidate, expected
+        except LrpredictError:
+            pass
+    import tomli_w
+
+    data = tomllib.loads(text)
+    data["id"] = name
+    candidate = tomli_w.dumps(data)
+    return candidate, registry.parse_law(candidate, source)
+
+
+def _download(url: str, timeout: float | tuple[float, float], max_bytes: int) -> bytes:
+    import requests
+    import urllib3
+
+    connect, read = (timeout, timeout) if isinstance(timeout, (int, float)) else timeout
+    deadline = time.monotonic() + connect + read  # the read timeout is per read; this bounds a trickling server
+    too_big = f"a law file of at most {max_bytes} bytes"
+    try:
+        with requests.get(url, stream=True, timeout=(connect, read), headers={"Accept": "application/toml, */*"}) as r:
+            if r.status_code >= 400:
+                raise LrpredictError("url", url, f"an address that serves a law file (HTTP {r.status_code} {r.reason})")
+            length = r.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > max_bytes:
+                raise LrpredictError("url", url, f"{too_big} (server announces {int(length)})")
+            # read1 returns whatever has arrived, so the deadline is checked while a server trickles (urllib3 2)
+            read1 = getattr(r.raw, "read1", None)
+            chunks = iter(lambda: read1(CHUNK, decode_content=True), b"") if read1 else r.iter_content(CHUNK)
+            body = bytearray()
+            for chunk in chunks:
+                body += chunk
+                if len(body) > max_bytes:
+                    raise LrpredictError("url", url, f"{too_big} (body is larger)")
+                if time.monotonic() > deadline:
+                    raise LrpredictError("url", url, f"a download that finishes within {connect + read:g} s")
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        # a read timeout while streaming the body arrives as urllib3's ReadTimeoutError (or requests' ConnectionError)
+        if isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError)) or "timed out" in str(exc).lower():
+            allowed = f"a server that answers within {connect:g} s (connect) and {read:g} s (each read)"
+        else:
+            allowed = f"a reachable server ({exc.__class__.__name__})"
+        raise LrpredictError("url", url, allowed) from None
+    return bytes(body)
+
+
+def pull(
+    url: str,
+    *,
+    sha256: str | None = None,
+    name: str | None = None,
+    timeout: float | tuple[float, float] = (5, 30),
+    max_bytes: int = 1_000_000,
+) -> LawFile:
+    """Download a law file, check it and install it into the user registry as ``NAME.toml``; return the law.
+
+    ``sha256`` (hex) must match the body when given.  ``name`` defaults to the law's own id; under another name the
+    id inside the file is rewritten so ``load_law(name)`` finds it.  The name may not be a bundled id, nor one the
+    user registry already holds (``remove`` it first).  Refused downloads leave the registry untouched.
+    """
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise LrpredictError("url", url, "an http:// or https:// address")
+    if sha256 is not None:
+        sha256 = sha256.strip().lower()
+        if not SHA256_PATTERN.match(sha256):
+            raise LrpredictError("sha256", sha256, "64 hexadecimal digits")
+    if name is not None:
+        check_name(name)
+
+    body = _download(url, timeout, max_bytes)
+    if sha256 is not None:
+        actual = hashlib.sha256(body).hexdigest()
+        if actual != sha256:
+            raise LrpredictError("sha256", sha256, f"the SHA-256 of the body served by {url}, which is {actual}")
+    source = urlsplit(url).path.rsplit("/", 1)[-1] or url
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise LrpredictError("url", url, "a UTF-8 law file") from None
+    law = registry.parse_law(text, source)  # schema validation: unknown forms, fields and statuses are refused
+
+    name = check_name(law.id if name is None else name)
+    if registry.is_bundled(name):
+        raise LrpredictError("name", name, "an id no bundled law uses (pick another with --name)")
+    target = registry.user_law_dir() / f"{name}.toml"
+    if target.exists():
+        raise LrpredictError(
+            "name", name, f"a name not yet in the user registry (`lrpredict laws remove {name}` first)"
+        )
+    if name != law.id:
+        text, law = _rename(text, law, name, source)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(target, text.encode("utf-8"))
+    return law
