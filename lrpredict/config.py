@@ -60,6 +60,9 @@ class ModelConfig(BaseModel):
     n_experts: int | None = Field(default=None, gt=0, description="MoE: routed experts per layer")
     top_k: int | None = Field(default=None, gt=0, description="MoE: routed experts active per token")
     vocab_size: int | None = Field(default=None, gt=0, description="vocabulary size")
+    schedule: Literal["wsd", "cosine", "linear", "multistep", "constant"] | None = Field(
+        default=None, description="the LR schedule you will train with (warns when the law assumed another)"
+    )
 
     def __init__(self, **data: Any) -> None:
         try:

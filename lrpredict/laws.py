@@ -98,6 +98,59 @@ class HorizonRatio(_Strict):
         return f"{symbol}(D) = {symbol}(D_ref) · (D/D_ref)^{self.exponent.value:g}"
 
 
+class BatchHinge(_Strict):
+    """Relative: moves an LR that is optimal at B_opt to batch B, η*(B) = η*(B_opt)·(B/B_opt)^s, with
+    s = s_below under B_opt and s_above over it (lrpredict's own law, fitted on recorded LR × batch grids)."""
+
+    form: Literal["batch_hinge"]
+    s_below: Coefficient
+    s_above: Coefficient
+
+    relative: bool = True
+
+    def variables(self) -> list[str]:
+        return ["B"]
+
+    def coefficients(self) -> dict[str, Coefficient]:
+        return {"s below B_opt": self.s_below, "s above B_opt": self.s_above}
+
+    def factor(self, batch: float, optimal_batch: float) -> float:
+        ratio = batch / optimal_batch
+        return ratio ** (self.s_below.value if ratio < 1 else self.s_above.value)
+
+    def formula(self, symbol: str) -> str:
+        return (
+            f"{symbol}(B) = {symbol}(B_opt) · (B/B_opt)^s, s = {self.s_below.value:g} below B_opt, "
+            f"{self.s_above.value:g} above"
+        )
+
+
+class Timescale(_Strict):
+    """Weight decay from the AdamW EMA timescale as a fraction of training, τ = B/(η·λ·D)
+    (Wang & Aitchison, arXiv 2405.13698; Power Lines, arXiv 2505.13738): τ_opt = τ·(D/N)^e, λ = B/(η·τ_opt·D)."""
+
+    form: Literal["timescale"]
+    tau: Coefficient
+    tpp_exponent: Coefficient
+
+    relative: bool = True
+
+    def variables(self) -> list[str]:
+        return ["N", "D", "B"]
+
+    def coefficients(self) -> dict[str, Coefficient]:
+        return {"tau": self.tau, "exponent of D/N": self.tpp_exponent}
+
+    def optimal_tau(self, n: float, tokens: float) -> float:
+        return self.tau.value * (tokens / n) ** self.tpp_exponent.value
+
+    def weight_decay(self, lr: float, batch: float, tokens: float, n: float) -> float:
+        return batch / (lr * self.optimal_tau(n, tokens) * tokens)
+
+    def formula(self, symbol: str) -> str:
+        return f"{symbol} = B/(η·τ·D), τ = {self.tau.value:g}·(D/N)^{self.tpp_exponent.value:g}"
+
+
 Prediction = Annotated[PowerLaw | HorizonRatio, Field(discriminator="form")]
 
 
@@ -114,7 +167,10 @@ class Schedule(_Strict):
     description: str
     warmup: str = ""
     decay_fraction: float | None = Field(default=None, ge=0, le=1)
+    warmup_steps: int | None = Field(default=None, ge=0)
+    warmup_fraction: float | None = Field(default=None, ge=0, le=1)
     final_lr_ratio: float | None = Field(default=None, ge=0, le=1)
+    final_lr: float | None = Field(default=None, ge=0, description="absolute final LR, when the law fixes it")
 
 
 class Optimizer(_Strict):
@@ -133,8 +189,8 @@ class LawFile(_Strict):
     citation: str
     url: str = ""
     architectures: list[Literal["dense", "moe"]] = Field(min_length=1)
-    batch_policy: Literal["optimal", "fixed"] = Field(
-        description="optimal: fitted with each run at its optimal batch; fixed: batch held constant across runs"
+    batch_policy: Literal["optimal", "fixed", "any"] = Field(
+        description="optimal: each run at its optimal batch; fixed: batch held constant; any: batch is an input"
     )
     notes: str = ""
     conventions: Conventions
@@ -143,17 +199,19 @@ class LawFile(_Strict):
     schedule: Schedule
     optimizer: Optimizer = Field(default_factory=Optimizer)
     lr: Prediction | None = None
-    batch: Prediction | None = None
-    weight_decay: Prediction | None = None
+    batch: PowerLaw | None = None
+    weight_decay: Timescale | None = None
+    lr_batch: BatchHinge | None = None
     provenance: dict[str, Any] = Field(default_factory=dict)
 
-    def predictions(self) -> dict[str, PowerLaw | HorizonRatio]:
-        found = {"lr": self.lr, "batch": self.batch, "weight_decay": self.weight_decay}
+    def predictions(self) -> dict[str, PowerLaw | HorizonRatio | BatchHinge | Timescale]:
+        found = {"lr": self.lr, "batch": self.batch, "weight_decay": self.weight_decay, "lr_batch": self.lr_batch}
         return {name: pred for name, pred in found.items() if pred is not None}
 
     @property
     def relative(self) -> bool:
-        return any(pred.relative for pred in self.predictions().values())
+        """True when the LR it gives moves a known LR (needs a reference) rather than predicting one."""
+        return self.lr is not None and self.lr.relative
 
     @property
     def status(self) -> Status:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from lrpredict.errors import LawFileError, LrpredictError
 from lrpredict.laws import LawFile
 
-FORM_TAGS = {"power_law", "horizon_ratio"}
+FORM_TAGS = {"power_law", "horizon_ratio", "batch_hinge", "timescale"}
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -27,6 +27,14 @@ else:  # pragma: no cover - exercised on 3.10 only
 # Default law per architecture, chosen by loss regret on the Step Law sweeps (docs/benchmarks.md,
 # benchmarks/law_regret.py); those sweeps are Step Law's own data, so the choice is in-sample for it.
 DEFAULT_LAW = {"dense": "steplaw-2025", "moe": "steplaw-2025"}
+# Power Lines has fitted coefficients (secondary); Wang & Aitchison's timescale is only anchored (open).  No data
+# here records weight decay, so the choice is by strength of evidence, not by a benchmark (docs/log.md 2026-11-24).
+DEFAULT_WEIGHT_DECAY_LAW = "powerlines-2025"
+
+
+def conditional_batch_law_id(arch: str) -> str:
+    """lrpredict's law for the optimal LR away from the optimal batch (benchmarks/fit_conditional_batch.py)."""
+    return f"lrpredict-batch-{arch}-2026"
 
 
 def home() -> Path:

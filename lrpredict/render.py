@@ -8,7 +8,7 @@ from lrpredict.laws import LawFile, PowerLaw
 from lrpredict.suggest import Suggestion
 from lrpredict.units import format_size
 
-SYMBOL = {"lr": "η", "batch": "B", "weight_decay": "λ"}
+SYMBOL = {"lr": "η", "batch": "B", "weight_decay": "λ", "lr_batch": "η"}
 
 
 def describe_config(config: ModelConfig) -> str:
@@ -38,8 +38,10 @@ def render_suggestion(config: ModelConfig, s: Suggestion, explain: bool = False)
         f"  peak LR        {s.lr:.3g}   (AdamW peak; {s.lr_range.low:.3g}–{s.lr_range.high:.3g} expected within "
         f"{s.lr_range.tolerance:.2%} of the best loss)",
         f"  batch          {format_size(s.batch_tokens)} tokens per step{seqs}   [{s.batch_source}]",
-        f"  weight decay   {s.weight_decay:g}   [{s.weight_decay_law}]",
-        f"  schedule       {s.schedule.kind}: {s.schedule.description}   [the schedule {s.law} was fitted with]",
+        f"  optimal batch  {format_size(s.optimal_batch_tokens)} tokens (LR there: {s.lr_at_optimal_batch:.3g})",
+        f"  weight decay   {s.weight_decay:.3g}   [{s.weight_decay_law}; matrices only: 0 on embeddings, norms, biases]",
+        f"  schedule       {_recipe(s)}",
+        f"  law's schedule {s.schedule.kind}: {s.schedule.description}",
         f"  batch policy   {s.batch_policy} ({'each run at its optimal batch' if s.batch_policy == 'optimal' else 'batch held fixed'})",
     ]
     lines.append("  conventions    " + "; ".join(f"{k}: {v}" for k, v in s.conventions.items()))
@@ -47,10 +49,19 @@ def render_suggestion(config: ModelConfig, s: Suggestion, explain: bool = False)
         lines += ["", "derivation:"]
         lines += [f"  {f.name:<22} = {f.value:<12.4g} {f.unit:<8} {f.source}" for f in s.derivation]
         lines.append(f"  LR band: ±{s.lr_range.high / s.lr:.3g}× from {s.lr_range.source}")
+        lines += [f"  schedule {part}: {source}" for part, source in s.recommended_schedule.sources.items()]
         lines.append(f"  cite: {s.citation}")
     if s.warnings:
         lines += ["", "warnings:"] + [f"  ! {w}" for w in s.warnings]
     return "\n".join(lines)
+
+
+def _recipe(s: Suggestion) -> str:
+    r = s.recommended_schedule
+    return (
+        f"WSD over {r.total_steps} steps: warmup {r.warmup_steps}, stable {r.stable_steps}, "
+        f"{r.decay_shape} decay {r.decay_steps} to {r.final_lr_ratio:.3g}× peak"
+    )
 
 
 def render_compare(config: ModelConfig, rows: list[tuple[LawFile, Suggestion | LrpredictError]]) -> str:

@@ -11,15 +11,12 @@ from lrpredict.band import CURVATURE_SOURCE, DEFAULT_TOLERANCE, lr_band
 from lrpredict.config import ModelConfig
 from lrpredict.errors import LrpredictError, MissingInputError
 from lrpredict.laws import VARIABLE_MEANING, HorizonRatio, LawFile, PowerLaw, Schedule, Status, weakest
-from lrpredict.registry import DEFAULT_LAW, laws, load_law
+from lrpredict.registry import DEFAULT_LAW, DEFAULT_WEIGHT_DECAY_LAW, conditional_batch_law_id, laws, load_law
+from lrpredict.schedule import ScheduleRecipe, recommend_schedule
 
-# Weight decay until a weight-decay law is chosen: the value the big open recipes use.
-DEFAULT_WEIGHT_DECAY = 0.1
-DEFAULT_WEIGHT_DECAY_RULE = (
-    "default-0.1: λ = 0.1, the practice of DeepSeek LLM, DeepSeek-V3 and Ling (a convention, not a fitted law)"
-)
-# Beyond this factor between the user's batch and a law's optimal batch the law's LR is not for that batch.
-BATCH_MISMATCH_FACTOR = 2.0
+# No decay on norms, biases and embeddings: the practice of most stacks (nanoGPT, Megatron, torchtitan); the
+# weight-decay laws bundled here were fitted on the hidden matrices.
+WEIGHT_DECAY_GROUPS = ("matrices", "embeddings", "norms_and_biases")
 
 
 class Factor(BaseModel):
@@ -45,12 +42,15 @@ class Suggestion(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    lr: float = Field(description="peak learning rate (AdamW)")
+    lr: float = Field(description="peak learning rate (AdamW) at batch_tokens")
     lr_range: LrRange
+    lr_at_optimal_batch: float = Field(description="the law's LR, at optimal_batch_tokens")
     weight_decay: float = Field(description="AdamW decoupled weight decay λ (PyTorch convention)")
     weight_decay_law: str
-    batch_tokens: float = Field(description="batch size in tokens per optimizer step")
+    weight_decay_groups: dict[str, float] = Field(description="λ per parameter group")
+    batch_tokens: float = Field(description="batch size in tokens per optimizer step that lr is for")
     batch_source: str
+    optimal_batch_tokens: float = Field(description="the optimal batch of the law (or of its fallback)")
     law: str
     law_title: str
     citation: str
@@ -58,7 +58,8 @@ class Suggestion(BaseModel):
     domain: Literal["inside", "extrapolated"]
     conventions: dict[str, str]
     inputs: dict[str, float] = Field(description="the law's variables as evaluated (N, D, M, C)")
-    schedule: Schedule
+    schedule: Schedule = Field(description="the schedule the law was fitted with")
+    recommended_schedule: ScheduleRecipe
     batch_policy: str
     warnings: list[str]
     derivation: list[Factor]
@@ -121,56 +122,52 @@ def suggest(
     config: ModelConfig,
     law: str | LawFile | None = None,
     *,
+    weight_decay_law: str | LawFile | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
     reference_lr: float | None = None,
     reference_tokens: float | None = None,
 ) -> Suggestion:
-    """Peak LR, weight decay and batch for ``config`` from ``law`` (default: the best-scoring law for the arch).
+    """Peak LR, weight decay, batch and schedule for ``config``.
 
-    A relative law (e.g. ``bjorck-2024``) moves ``reference_lr``, tuned at ``reference_tokens`` with the same
-    model and batch, to ``config.tokens``.
+    ``law`` gives the LR (default: the best-scoring law for the arch, docs/benchmarks.md).  When
+    ``config.batch_tokens`` is set and the law was fitted at the optimal batch, the LR is moved to that batch by
+    lrpredict's conditional law.  ``weight_decay_law`` gives λ from the chosen LR and batch.  A relative law (e.g.
+    ``bjorck-2024``) moves ``reference_lr``, tuned at ``reference_tokens`` with the same model and batch, to
+    ``config.tokens``.
     """
     if not (math.isfinite(tolerance) and 0 < tolerance < 1):
         raise LrpredictError("tolerance", tolerance, "a relative loss between 0 and 1, e.g. 0.0025")
     chosen = load_law(law if law is not None else DEFAULT_LAW[config.arch])
     if chosen.lr is None:
-        raise LrpredictError("law", chosen.id, "a law that predicts lr")
+        raise LrpredictError("law", chosen.id, "a law that predicts lr (see lrpredict show-law)")
     warnings: list[str] = []
     if config.arch not in chosen.architectures:
-        warnings.append(
-            f"{chosen.id} was fitted on {'/'.join(chosen.architectures)} models only; this run is {config.arch}"
-        )
+        fitted = "/".join(chosen.architectures)
+        warnings.append(f"{chosen.id} was fitted on {fitted} models only; this run is {config.arch}")
     values = resolve_variables(config, chosen)
 
-    derivation: list[Factor]
     if isinstance(chosen.lr, HorizonRatio):
-        if reference_lr is None or reference_tokens is None:
-            raise MissingInputError(
-                chosen.id, "a reference LR tuned at a reference horizon", "reference_lr and reference_tokens"
-            )
-        for name, value in (("reference_lr", reference_lr), ("reference_tokens", reference_tokens)):
-            if not (math.isfinite(value) and value > 0):
-                raise LrpredictError(name, value, "a finite number > 0")
-        lr = chosen.lr.evaluate_relative(reference_lr, reference_tokens, config.tokens)
-        derivation = [
-            Factor(name="η_ref", value=reference_lr, unit="peak LR", source="your reference run"),
-            Factor(name="D/D_ref", value=config.tokens / reference_tokens, source="config.tokens / reference_tokens"),
-            Factor(
-                name=f"(D/D_ref)^{chosen.lr.exponent.value:g}",
-                value=lr / reference_lr,
-                source=f"{chosen.id} ({chosen.lr.exponent.status})",
-            ),
-            Factor(name="η", value=lr, unit="peak LR", source=f"{chosen.id}"),
-        ]
+        lr, derivation = _relative_lr(config, chosen, chosen.lr, reference_lr, reference_tokens)
     else:
         lr = chosen.lr.evaluate(values)
         derivation = _power_law_factors(chosen.lr, values, chosen, "η")
-
-    batch, batch_source, batch_factors = _batch(config, chosen, values, warnings)
+    optimal_batch, batch_source, batch_factors = _optimal_batch(config, chosen, values, warnings)
     derivation += batch_factors
 
-    weight_decay, weight_decay_law = _weight_decay(chosen)
-    derivation.append(Factor(name="λ", value=weight_decay, source=weight_decay_law))
+    lr_at_optimal_batch = lr
+    batch = optimal_batch
+    if config.batch_tokens is not None:
+        batch = config.batch_tokens
+        if chosen.batch_policy == "optimal":
+            lr, factor = _lr_at_batch(config, lr, optimal_batch, warnings)
+            derivation.append(factor)
+            batch_source = f"your batch; LR moved from {chosen.id}'s optimal batch by {factor.source.split(' ')[0]}"
+        else:
+            batch_source = f"your batch ({chosen.id} assumes a fixed batch)"
+
+    wd_law = load_law(weight_decay_law if weight_decay_law is not None else DEFAULT_WEIGHT_DECAY_LAW)
+    weight_decay, wd_factors = _weight_decay(config, wd_law, lr, batch, warnings)
+    derivation += wd_factors
 
     low, high = lr_band(lr, config.arch, tolerance)
     lr_range = LrRange(low=low, high=high, tolerance=tolerance, source=CURVATURE_SOURCE)
@@ -178,6 +175,11 @@ def suggest(
     out_of_domain = chosen.domain_status(values)
     warnings += out_of_domain
     warnings += _open_warnings(chosen)
+    if config.schedule is not None and chosen.schedule.kind not in ("unknown", config.schedule):
+        warnings.append(
+            f"schedule mismatch: {chosen.id} was fitted with a {chosen.schedule.kind} schedule, you train with "
+            f"{config.schedule}; the optimal peak LR depends on the schedule"
+        )
     conventions = {
         "N": chosen.conventions.n_note or f"{chosen.conventions.n} non-embedding parameters",
         "D": chosen.conventions.d,
@@ -188,10 +190,13 @@ def suggest(
     return Suggestion(
         lr=lr,
         lr_range=lr_range,
+        lr_at_optimal_batch=lr_at_optimal_batch,
         weight_decay=weight_decay,
-        weight_decay_law=weight_decay_law,
+        weight_decay_law=wd_law.id,
+        weight_decay_groups={"matrices": weight_decay, "embeddings": 0.0, "norms_and_biases": 0.0},
         batch_tokens=batch,
         batch_source=batch_source,
+        optimal_batch_tokens=optimal_batch,
         law=chosen.id,
         law_title=chosen.title,
         citation=chosen.citation,
@@ -200,44 +205,108 @@ def suggest(
         conventions=conventions,
         inputs=values,
         schedule=chosen.schedule,
+        recommended_schedule=recommend_schedule(chosen, lr, batch, config.tokens),
         batch_policy=chosen.batch_policy,
         warnings=warnings,
         derivation=derivation,
     )
 
 
-def _batch(
+def _relative_lr(
+    config: ModelConfig,
+    law: LawFile,
+    rule: HorizonRatio,
+    reference_lr: float | None,
+    reference_tokens: float | None,
+) -> tuple[float, list[Factor]]:
+    if reference_lr is None or reference_tokens is None:
+        raise MissingInputError(
+            law.id, "a reference LR tuned at a reference horizon", "reference_lr and reference_tokens"
+        )
+    for name, value in (("reference_lr", reference_lr), ("reference_tokens", reference_tokens)):
+        if not (math.isfinite(value) and value > 0):
+            raise LrpredictError(name, value, "a finite number > 0")
+    lr = rule.evaluate_relative(reference_lr, reference_tokens, config.tokens)
+    return lr, [
+        Factor(name="η_ref", value=reference_lr, unit="peak LR", source="your reference run"),
+        Factor(name="D/D_ref", value=config.tokens / reference_tokens, source="config.tokens / reference_tokens"),
+        Factor(
+            name=f"(D/D_ref)^{rule.exponent.value:g}",
+            value=lr / reference_lr,
+            source=f"{law.id} ({rule.exponent.status})",
+        ),
+        Factor(name="η", value=lr, unit="peak LR", source=law.id),
+    ]
+
+
+def _optimal_batch(
     config: ModelConfig, law: LawFile, values: dict[str, float], warnings: list[str]
 ) -> tuple[float, str, list[Factor]]:
-    """The recommended batch: the law's optimum, or (fixed-batch law) the user's, or a labelled fallback law."""
-    if law.batch is not None and isinstance(law.batch, PowerLaw):
-        batch = law.batch.evaluate(values)
-        if config.batch_tokens is not None and law.batch_policy == "optimal":
-            ratio = config.batch_tokens / batch
-            if not 1 / BATCH_MISMATCH_FACTOR <= ratio <= BATCH_MISMATCH_FACTOR:
-                warnings.append(
-                    f"batch policy mismatch: {law.id} gives the LR at its optimal batch {batch:.3g} tokens; your "
-                    f"batch {config.batch_tokens:.3g} is {ratio:.2g}× that, where the optimal LR differs"
-                )
-        return batch, f"{law.id} optimal batch", _power_law_factors(law.batch, values, law, "B")
-    if law.batch_policy == "fixed" and config.batch_tokens is not None:
-        return config.batch_tokens, f"your batch ({law.id} assumes a fixed batch)", []
+    """The law's optimal batch, or a labelled fallback law's when it gives none."""
+    if law.batch is not None:
+        return law.batch.evaluate(values), f"{law.id} optimal batch", _power_law_factors(law.batch, values, law, "B")
     fallback = load_law(DEFAULT_LAW["dense"])
-    assert fallback.batch is not None and isinstance(fallback.batch, PowerLaw)
+    assert fallback.batch is not None
     fallback_values = resolve_variables(config, fallback, set(fallback.batch.variables()))
-    batch = fallback.batch.evaluate(fallback_values)
-    warnings.append(f"{law.id} predicts no batch size; the batch comes from {fallback.id}")
+    if config.batch_tokens is None:
+        warnings.append(f"{law.id} predicts no batch size; the batch comes from {fallback.id}")
     return (
-        batch,
+        fallback.batch.evaluate(fallback_values),
         f"{fallback.id} optimal batch ({law.id} gives none)",
-        _power_law_factors(fallback.batch, fallback_values, fallback, "B"),
+        _power_law_factors(fallback.batch, fallback_values, fallback, "B_opt"),
     )
 
 
-def _weight_decay(law: LawFile) -> tuple[float, str]:
-    if law.optimizer.weight_decay is not None:
-        return law.optimizer.weight_decay, f"{law.id}: the weight decay its law was fitted with"
-    return DEFAULT_WEIGHT_DECAY, DEFAULT_WEIGHT_DECAY_RULE
+def _lr_at_batch(config: ModelConfig, lr: float, optimal_batch: float, warnings: list[str]) -> tuple[float, Factor]:
+    """Move an LR that is optimal at the optimal batch to the user's batch (lrpredict's conditional law)."""
+    conditional = load_law(conditional_batch_law_id(config.arch))
+    assert conditional.lr_batch is not None
+    batch = config.batch_tokens
+    assert batch is not None
+    ratio = batch / optimal_batch
+    factor = conditional.lr_batch.factor(batch, optimal_batch)
+    low, high = conditional.domain.get("B", (0.0, math.inf))
+    if not low <= ratio <= high:
+        warnings.append(
+            f"your batch is {ratio:.3g}× the optimal batch {optimal_batch:.3g}; {conditional.id} was fitted on "
+            f"ratios {low:.3g}–{high:.3g}: extrapolation"
+        )
+    if not 0.25 <= ratio <= 4:
+        warnings.append(
+            f"your batch {batch:.3g} is {ratio:.2g}× the optimal batch {optimal_batch:.3g} tokens: expect a higher "
+            "loss at any LR (on the Step Law sweeps, 4× off costs 0.3–2% of loss)"
+        )
+    exponent = conditional.lr_batch.s_below if ratio < 1 else conditional.lr_batch.s_above
+    return lr * factor, Factor(
+        name=f"(B/B_opt)^{exponent.value:g}",
+        value=factor,
+        source=f"{conditional.id} ({exponent.status}); B/B_opt = {ratio:.4g}",
+    )
+
+
+def _weight_decay(
+    config: ModelConfig, law: LawFile, lr: float, batch: float, warnings: list[str]
+) -> tuple[float, list[Factor]]:
+    if law.weight_decay is None:
+        raise LrpredictError("weight_decay_law", law.id, "a law that predicts weight_decay (e.g. powerlines-2025)")
+    rule = law.weight_decay
+    n = config.params
+    tau = rule.optimal_tau(n, config.tokens)
+    weight_decay = rule.weight_decay(lr, batch, config.tokens, n)
+    if config.arch not in law.architectures:
+        warnings.append(f"{law.id} (weight decay) was fitted on {'/'.join(law.architectures)} models only")
+    warnings += law.domain_status({"N": n, "D": config.tokens})
+    warnings += _open_warnings(law)
+    steps = config.tokens / batch
+    return weight_decay, [
+        Factor(
+            name=f"τ = {rule.tau.value:g}·(D/N)^{rule.tpp_exponent.value:g}",
+            value=tau,
+            unit="of training",
+            source=f"{law.id} ({weakest([rule.tau.status, rule.tpp_exponent.status])}); D/N = {config.tokens / n:.3g}",
+        ),
+        Factor(name="λ = B/(η·τ·D)", value=weight_decay, source=f"{law.id}; {steps:.4g} steps at η = {lr:.3g}"),
+    ]
 
 
 def compare(config: ModelConfig, **kwargs: float) -> list[tuple[LawFile, Suggestion | LrpredictError]]:
@@ -251,7 +320,3 @@ def compare(config: ModelConfig, **kwargs: float) -> list[tuple[LawFile, Suggest
         except LrpredictError as exc:
             out.append((law, exc))
     return out
-
-
-def status_rank(statuses: list[str]) -> str:
-    return weakest(statuses)

@@ -36,8 +36,16 @@ def test_count_parameters_gqa_shrinks_attention() -> None:
 
 def test_count_parameters_moe_active_counts_top_k_experts() -> None:
     arch = Architecture(
-        d_model=1024, n_layers=8, d_ffn=4096, n_heads=16, vocab_size=50000, n_experts=64, top_k=4, d_expert=512,
-        n_shared_experts=1, n_dense_layers=1,
+        d_model=1024,
+        n_layers=8,
+        d_ffn=4096,
+        n_heads=16,
+        vocab_size=50000,
+        n_experts=64,
+        top_k=4,
+        d_expert=512,
+        n_shared_experts=1,
+        n_dense_layers=1,
     )
     counts = count_parameters(arch)
     per_expert = 3 * 1024 * 512
@@ -51,9 +59,16 @@ def test_count_parameters_reproduces_step_law_released_n(sweeps_dir) -> None:
     with open(sweeps_dir / "steplaw_moe.csv") as handle:
         row = next(r for r in csv.DictReader(handle) if r["moe_name"] == "1in89")
     arch = Architecture(
-        d_model=int(float(row["hidden"])), n_layers=int(float(row["n_layers"])), d_ffn=int(float(row["ffn_hidden"])),
-        n_heads=int(float(row["n_heads"])), vocab_size=65536, n_experts=89, top_k=1, d_expert=352,
-        n_shared_experts=1, n_dense_layers=1,
+        d_model=int(float(row["hidden"])),
+        n_layers=int(float(row["n_layers"])),
+        d_ffn=int(float(row["ffn_hidden"])),
+        n_heads=int(float(row["n_heads"])),
+        vocab_size=65536,
+        n_experts=89,
+        top_k=1,
+        d_expert=352,
+        n_shared_experts=1,
+        n_dense_layers=1,
     )
     counts = count_parameters(arch)
     uncounted = counts.router + counts.norms

@@ -91,7 +91,9 @@ def test_cli_show_law_details(law_id: str) -> None:
 def test_cli_runs_as_module_in_subprocess() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "lrpredict", "suggest", "--params", "1B", "--tokens", "20B", "--json"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert json.loads(out.stdout)["law"] == "steplaw-2025"
 

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from lrpredict import ModelConfig, compare, suggest
+from lrpredict import ModelConfig, compare, load_law, suggest
 from lrpredict.errors import LrpredictError, MissingInputError
 
 MOE = dict(arch="moe", params="12B", active_params="1.3B", tokens="500B")
@@ -34,11 +34,23 @@ def test_suggest_warns_when_dense_law_used_for_moe() -> None:
     assert any("fitted on dense models only; this run is moe" in w for w in s.warnings)
 
 
-def test_suggest_warns_on_batch_policy_mismatch() -> None:
-    s = suggest(ModelConfig(**DENSE_IN_DOMAIN, batch_tokens="32K"), "steplaw-2025")
-    assert any(w.startswith("batch policy mismatch") for w in s.warnings)
-    near = suggest(ModelConfig(**DENSE_IN_DOMAIN, batch_tokens=0.58 * 2e10**0.571), "steplaw-2025")
-    assert not any(w.startswith("batch policy mismatch") for w in near.warnings)
+def test_suggest_moves_lr_to_your_batch() -> None:
+    optimal = suggest(ModelConfig(**DENSE_IN_DOMAIN), "steplaw-2025")
+    small = suggest(ModelConfig(**DENSE_IN_DOMAIN, batch_tokens=optimal.optimal_batch_tokens / 4), "steplaw-2025")
+    assert small.batch_tokens == optimal.optimal_batch_tokens / 4
+    assert small.lr_at_optimal_batch == optimal.lr
+    s_below = load_law("lrpredict-batch-dense-2026").lr_batch.s_below.value
+    assert 0.5 < s_below < 0.9  # the LR falls with the batch below B_opt, as the recorded grids show
+    assert small.lr == pytest.approx(optimal.lr * 0.25**s_below)
+    assert "lrpredict-batch-dense-2026" in small.batch_source
+    at_optimum = suggest(ModelConfig(**DENSE_IN_DOMAIN, batch_tokens=optimal.optimal_batch_tokens), "steplaw-2025")
+    assert at_optimum.lr == pytest.approx(optimal.lr)
+
+
+def test_suggest_warns_when_batch_far_from_optimal() -> None:
+    s = suggest(ModelConfig(**DENSE_IN_DOMAIN, batch_tokens="8K"), "steplaw-2025")
+    assert any("expect a higher loss" in w for w in s.warnings)
+    assert any("lrpredict-batch-dense-2026 was fitted on ratios" in w for w in s.warnings)
 
 
 def test_suggest_zhou_uses_active_params_in_millions_and_flags_open_units() -> None:
@@ -66,7 +78,7 @@ def test_suggest_compute_law_uses_deepseek_m() -> None:
     c = config.flops_per_token() * 1e11
     assert s.inputs["C"] == c
     assert s.lr == pytest.approx(0.3118 * c**-0.125)
-    assert s.weight_decay == 0.1 and "deepseek-llm-2024" in s.weight_decay_law
+    assert s.weight_decay_law == "powerlines-2025"
 
 
 def test_suggest_ling_needs_active_params() -> None:
@@ -86,9 +98,40 @@ def test_suggest_relative_law_without_reference_says_what_to_give() -> None:
         suggest(ModelConfig(params=1e9, tokens=8e10), "bjorck-2024")
 
 
-def test_suggest_default_weight_decay_is_labelled() -> None:
-    s = suggest(ModelConfig(**DENSE_IN_DOMAIN), "steplaw-2025")
-    assert s.weight_decay == 0.1 and "not a fitted law" in s.weight_decay_law
+def test_suggest_weight_decay_follows_timescale_law() -> None:
+    config = ModelConfig(**DENSE_IN_DOMAIN)
+    s = suggest(config, "steplaw-2025")
+    tau = 1.084 * (config.tokens / config.params) ** -0.527
+    assert s.weight_decay_law == "powerlines-2025"
+    assert s.weight_decay == pytest.approx(s.batch_tokens / (s.lr * tau * config.tokens))
+    assert s.weight_decay_groups == {"matrices": s.weight_decay, "embeddings": 0.0, "norms_and_biases": 0.0}
+
+
+def test_suggest_weight_decay_grows_as_batch_grows() -> None:
+    """Power Lines: optimal λ ∝ B at fixed N, D (with the LR barely moving above B_opt)."""
+    small = suggest(ModelConfig(**DENSE_IN_DOMAIN, batch_tokens="512K"))
+    large = suggest(ModelConfig(**DENSE_IN_DOMAIN, batch_tokens="2M"))
+    assert large.weight_decay > 3 * small.weight_decay
+
+
+def test_suggest_wang_aitchison_law_is_open_and_anchored() -> None:
+    s = suggest(ModelConfig(params=1e9, tokens=2e10), "steplaw-2025", weight_decay_law="wang-aitchison-2024")
+    assert s.weight_decay == pytest.approx(0.1, rel=2e-3)  # its anchor run
+    assert any("wang-aitchison-2024" in w and "OPEN" in w for w in s.warnings)
+
+
+def test_suggest_schedule_recipe_adds_up() -> None:
+    s = suggest(ModelConfig(params=1e9, tokens=2e10, n_layers=24, d_model=2048, seq_len=4096), "deepseek-llm-2024")
+    r = s.recommended_schedule
+    assert r.warmup_steps + r.stable_steps + r.decay_steps == r.total_steps == math.ceil(2e10 / s.batch_tokens)
+    assert r.warmup_steps == min(2000, r.total_steps // 10) and r.final_lr_ratio == 0.1
+    assert "deepseek-llm-2024" in r.sources["warmup"]
+
+
+def test_suggest_warns_on_schedule_mismatch() -> None:
+    s = suggest(ModelConfig(**MOE, schedule="cosine"), "zhou-2026")
+    assert any(w.startswith("schedule mismatch") for w in s.warnings)
+    assert not any("schedule mismatch" in w for w in suggest(ModelConfig(**MOE, schedule="wsd"), "zhou-2026").warnings)
 
 
 def test_suggest_lr_band_widens_with_tolerance() -> None:

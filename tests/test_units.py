@@ -8,7 +8,16 @@ from lrpredict.units import format_size, parse_size
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("7B", 7e9), ("2T", 2e12), ("1.3e9", 1.3e9), ("4M", 4e6), ("128K", 128e3), ("4Mi", 4 * 2**20), ("12", 12.0), (" 3g ", 3e9)],
+    [
+        ("7B", 7e9),
+        ("2T", 2e12),
+        ("1.3e9", 1.3e9),
+        ("4M", 4e6),
+        ("128K", 128e3),
+        ("4Mi", 4 * 2**20),
+        ("12", 12.0),
+        (" 3g ", 3e9),
+    ],
 )
 def test_parse_size_accepts_suffixes(text: str, expected: float) -> None:
     assert math.isclose(parse_size(text), expected)
