@@ -61,6 +61,7 @@ class Suggestion(BaseModel):
     schedule: Schedule = Field(description="the schedule the law was fitted with")
     recommended_schedule: ScheduleRecipe
     batch_policy: str
+    seq_len: int | None = Field(default=None, description="the config's sequence length (exports need it)")
     warnings: list[str]
     derivation: list[Factor]
 
@@ -207,6 +208,7 @@ def suggest(
         schedule=chosen.schedule,
         recommended_schedule=recommend_schedule(chosen, lr, batch, config.tokens),
         batch_policy=chosen.batch_policy,
+        seq_len=config.seq_len,
         warnings=warnings,
         derivation=derivation,
     )
