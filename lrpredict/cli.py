@@ -33,6 +33,8 @@ OPTION_OF_FIELD = {
     "tolerance": "--tolerance",
     "reference_lr": "--reference-lr",
     "reference_tokens": "--reference-tokens",
+    "weight_decay_law": "--weight-decay-law",
+    "schedule": "--schedule",
 }
 
 
@@ -83,13 +85,25 @@ def _size_or_none(value: str | None, field: str) -> float | None:
 @click.option("--n-experts", type=int, help="MoE: routed experts per layer")
 @click.option("--top-k", type=int, help="MoE: experts active per token")
 @click.option("--vocab-size", type=int)
+@click.option(
+    "--schedule", type=click.Choice(["wsd", "cosine", "linear", "multistep", "constant"]), help="your schedule"
+)
 @click.option("--law", help="law id or path of a law file (default: best-scoring law for the arch)")
+@click.option("--weight-decay-law", help="weight-decay law id or path (default: powerlines-2025)")
 @click.option("--tolerance", type=float, default=0.0025, show_default=True, help="relative loss for the LR band")
 @click.option("--reference-lr", type=float, help="relative laws: LR tuned at --reference-tokens")
 @click.option("--reference-tokens", help="relative laws: horizon of the reference LR")
 @click.option("--compare", "compare_", is_flag=True, help="every applicable law side by side")
 @click.option("--explain", is_flag=True, help="print the derivation, factor by factor")
-@click.option("json_", "--json", is_flag=True, help="machine output only, on stdout")
+@click.option("json_", "--json", is_flag=True, help="machine output only, on stdout (same as --format json)")
+@click.option(
+    "output_format",
+    "--format",
+    type=click.Choice(["text", "json", "hf", "torchtitan", "megatron"]),
+    default="text",
+    show_default=True,
+    help="hf: TrainingArguments kwargs (JSON); torchtitan: TOML; megatron: command-line flags",
+)
 @handles_errors
 def suggest_command(
     arch: str,
@@ -97,12 +111,14 @@ def suggest_command(
     active_params: str | None,
     tokens: str | None,
     law: str | None,
+    weight_decay_law: str | None,
     tolerance: float,
     reference_lr: float | None,
     reference_tokens: str | None,
     compare_: bool,
     explain: bool,
     json_: bool,
+    output_format: str,
     **shape: Any,
 ) -> None:
     """Suggest peak LR, weight decay and batch size for one run."""
@@ -116,7 +132,8 @@ def suggest_command(
         active_params=active_params,
         **{k: v for k, v in shape.items() if v is not None},
     )
-    extra: dict[str, float] = {"tolerance": tolerance}
+    json_ = json_ or output_format == "json"
+    extra: dict[str, Any] = {"tolerance": tolerance}
     if reference_lr is not None or reference_tokens is not None:
         extra["reference_lr"] = reference_lr  # type: ignore[assignment]
         extra["reference_tokens"] = _size_or_none(reference_tokens, "reference_tokens")  # type: ignore[assignment]
@@ -131,8 +148,12 @@ def suggest_command(
         else:
             click.echo(render.render_compare(config, rows))
         return
-    result = suggest(config, law, **extra)
-    if json_:
+    result = suggest(config, law, weight_decay_law=weight_decay_law, **extra)
+    if output_format in ("hf", "torchtitan", "megatron"):
+        from lrpredict.export import render as render_export
+
+        click.echo(render_export(result, output_format))
+    elif json_:
         click.echo(result.to_json())
     else:
         click.echo(render.render_suggestion(config, result, explain=explain))

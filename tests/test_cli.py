@@ -105,3 +105,21 @@ def test_import_lrpredict_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_cli_suggest_lr_at_small_batch_is_lower() -> None:
+    """Issue 3's acceptance check: 128K tokens gets a lower LR than 512K, as the recorded grids show."""
+    base = ["suggest", "--arch", "dense", "--params", "1B", "--tokens", "20B", "--json", "--batch-tokens"]
+    small, large = json.loads(run([*base, "128K"]).stdout), json.loads(run([*base, "512K"]).stdout)
+    assert small["lr"] < large["lr"]
+    assert small["weight_decay_law"] == "powerlines-2025" and small["weight_decay"] > 0
+    assert small["recommended_schedule"]["kind"] == "wsd"
+
+
+def test_cli_suggest_weight_decay_law_and_schedule_options() -> None:
+    args = ["suggest", *MOE_ARGS, "--law", "zhou-2026", "--schedule", "cosine", "--json"]
+    data = json.loads(run([*args, "--weight-decay-law", "wang-aitchison-2024"]).stdout)
+    assert data["weight_decay_law"] == "wang-aitchison-2024"
+    assert any(w.startswith("schedule mismatch") for w in data["warnings"])
+    bad = run(["suggest", *MOE_ARGS, "--weight-decay-law", "steplaw-2025"])
+    assert bad.exit_code == 2 and "--weight-decay-law='steplaw-2025'" in bad.output
