@@ -1,0 +1,88 @@
+"""Replay backend: a probe "runs" by reading its loss off a recorded LR × batch sweep (the CSV format of
+../shared/data/sweeps), optionally with noise, and is charged the FLOPs the real run would cost.
+
+Lets a team plan a calibration on past sweeps, and lets lrpredict benchmark its fit against exhaustive grids.
+Model size is N_active (= N for dense): within an MoE family the total barely varies (Step Law's MoE configs all
+have N_total ≈ 2.15e9), so only the active count can carry a size exponent.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from lrpredict.calibrate.fit import Observation
+from lrpredict.sweeps import Cell, group_cells, interpolate_loss, read_runs
+
+
+@dataclass(frozen=True)
+class ReplayProbe:
+    n: float
+    tokens: float
+    lr: float
+    batch_tokens: float
+
+
+class ReplayBackend:
+    """Recorded runs as probes.  ``branch_accounting``: horizons of one (N, LR, B) share a WSD stable phase, so a
+    set of horizons costs the longest plus the decay phases of the others (``decay_frac`` of each)."""
+
+    def __init__(self, path: str | Path, *, noise: float = 0.0, seed: int = 0, decay_frac: float = 0.2) -> None:
+        self.path = Path(path)
+        self.cells = group_cells(read_runs(self.path))
+        self.arch = self.cells[0].arch if self.cells else "dense"
+        self.noise = noise
+        self.decay_frac = decay_frac
+        self._rng = random.Random(seed)
+        self._by_key = {(c.n_active, c.tokens): c for c in self.cells}
+
+    def sizes(self) -> list[float]:
+        return sorted({c.n_active for c in self.cells})
+
+    def cells_of(self, n: float) -> list[Cell]:
+        return sorted((c for c in self.cells if c.n_active == n), key=lambda c: c.tokens)
+
+    def cell(self, n: float, tokens: float) -> Cell:
+        return self._by_key[(n, tokens)]
+
+    def run(self, probe: ReplayProbe) -> Observation:
+        """The recorded loss at the probe's LR (interpolated in ln η between recorded LRs); None when it diverged
+        or lies outside the recorded LRs of that batch."""
+        curve = self.cell(probe.n, probe.tokens).curve(probe.batch_tokens)
+        loss: float | None = None
+        if curve:
+            value, inside = interpolate_loss(curve, probe.lr)
+            if inside:
+                loss = value * (1 + self._rng.gauss(0.0, self.noise)) if self.noise else value
+        return Observation(probe.n, probe.tokens, probe.lr, loss, probe.batch_tokens)
+
+    @staticmethod
+    def flops(n: float, tokens: float) -> float:
+        return 6.0 * n * tokens
+
+    def probe_flops(self, probes: list[ReplayProbe], *, branch_accounting: bool = False) -> float:
+        if not branch_accounting:
+            return sum(self.flops(p.n, p.tokens) for p in probes)
+        runs: dict[tuple[float, float, float], list[float]] = {}
+        for p in probes:
+            runs.setdefault((p.n, p.lr, p.batch_tokens), []).append(p.tokens)
+        total = 0.0
+        for (n, _, _), horizons in runs.items():
+            horizons = sorted(set(horizons))
+            total += self.flops(n, horizons[-1]) + sum(self.decay_frac * self.flops(n, d) for d in horizons[:-1])
+        return total
+
+    def grid_flops(self) -> float:
+        """FLOPs of every recorded run: what the exhaustive sweep cost."""
+        return sum(self.flops(c.n_active, c.tokens) * len(c.runs) for c in self.cells)
+
+    def nearest_lrs(self, n: float, tokens: float, batch: float, center: float, count: int) -> list[float]:
+        """``count`` recorded LRs at that batch nearest ``center`` in ln η (a grid centred on a prediction)."""
+        lrs = [lr for lr, _ in self.cell(n, tokens).curve(batch)]
+        return sorted(sorted(lrs, key=lambda lr: abs(math.log(lr / center)))[:count])
+
+    def nearest_batches(self, n: float, tokens: float, center: float, count: int) -> list[float]:
+        batches = self.cell(n, tokens).batches()
+        return sorted(sorted(batches, key=lambda b: abs(math.log(b / center)))[:count])
