@@ -20,10 +20,10 @@ import math
 import statistics
 from pathlib import Path
 
-from fit_conditional_batch import DEFAULT_SWEEPS, arch_points, fit_hinge, hinge, optimal_lr
-
 from lrpredict.registry import load_law
 from lrpredict.sweeps import group_cells, interpolate_loss, read_runs
+
+from fit_conditional_batch import DEFAULT_SWEEPS, arch_points, fit_hinge, hinge, optimal_lr
 
 WITHIN = 4.0
 

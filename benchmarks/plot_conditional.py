@@ -8,9 +8,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from fit_conditional_batch import DEFAULT_SWEEPS, arch_points
-
 from lrpredict.registry import conditional_batch_law_id, load_law
+
+from fit_conditional_batch import DEFAULT_SWEEPS, arch_points
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "img" / "conditional_batch.png"
 
