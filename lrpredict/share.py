@@ -240,13 +240,21 @@ def pull(
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise LrpredictError("url", url, "a UTF-8 law file") from None
-    law = registry.parse_law(text, source)  # schema validation: unknown forms, fields and statuses are refused
+    return install(text, name, source=source)  # validates: unknown forms, fields and statuses are refused
 
+
+def install(text: str, name: str | None = None, *, source: str = "law", replace: bool = False) -> LawFile:
+    """Validate law-file ``text`` and write it atomically into the user registry as ``NAME.toml``.
+
+    ``name`` defaults to the law's id; under another name the id inside is rewritten.  Bundled ids are refused, and
+    so is an existing user law unless ``replace`` (a calibration resuming its own run).
+    """
+    law = registry.parse_law(text, source)
     name = check_name(law.id if name is None else name)
     if registry.is_bundled(name):
         raise LrpredictError("name", name, "an id no bundled law uses (pick another with --name)")
     target = registry.user_law_dir() / f"{name}.toml"
-    if target.exists():
+    if target.exists() and not replace:
         raise LrpredictError(
             "name", name, f"a name not yet in the user registry (`lrpredict laws remove {name}` first)"
         )
