@@ -2,65 +2,19 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import click
 
 from lrpredict import registry, render
+from lrpredict.cli_common import CONTEXT, BadInput, handles_errors
+from lrpredict.cli_laws import laws_group
 from lrpredict.config import ModelConfig
 from lrpredict.errors import LrpredictError
 from lrpredict.suggest import compare, suggest
 from lrpredict.units import parse_size
-
-CONTEXT = {"help_option_names": ["-h", "--help"]}
-# config field -> CLI option, so an error names what the user typed
-OPTION_OF_FIELD = {
-    "params": "--params",
-    "active_params": "--active-params",
-    "tokens": "--tokens",
-    "n_layers": "--layers",
-    "d_model": "--d-model",
-    "seq_len": "--seq-len",
-    "batch_tokens": "--batch-tokens",
-    "n_experts": "--n-experts",
-    "top_k": "--top-k",
-    "vocab_size": "--vocab-size",
-    "law": "--law",
-    "tolerance": "--tolerance",
-    "reference_lr": "--reference-lr",
-    "reference_tokens": "--reference-tokens",
-    "weight_decay_law": "--weight-decay-law",
-    "schedule": "--schedule",
-}
-
-
-class BadInput(click.ClickException):
-    """Bad input: one line on stderr, exit status 2, no traceback."""
-
-    exit_code = 2
-
-
-def _cli_message(exc: LrpredictError) -> str:
-    message = str(exc)
-    for field, option in OPTION_OF_FIELD.items():
-        message = message.replace(f"{field}=", f"{option}=", 1) if message.startswith(f"{field}=") else message
-        message = message.replace(f"give {field}", f"give {option}")
-    return message
-
-
-def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except LrpredictError as exc:
-            raise BadInput(_cli_message(exc)) from None
-
-    return wrapper
 
 
 @click.group(context_settings=CONTEXT)
@@ -175,8 +129,6 @@ def show_law_command(law_id: str | None, json_: bool) -> None:
     law = registry.load_law(law_id)
     click.echo(law.model_dump_json(indent=2) if json_ else render.render_law(law))
 
-
-from lrpredict.cli_laws import laws_group  # noqa: E402  (registered last: cli_laws imports handles_errors from here)
 
 cli.add_command(laws_group)
 

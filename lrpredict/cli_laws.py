@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
-from collections.abc import Callable
-from typing import Any
 
 import click
 
 from lrpredict import share
-
-CONTEXT = {"help_option_names": ["-h", "--help"]}
-
-
-def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``lrpredict.cli.handles_errors``, looked up at call time: cli.py imports this module at its end, so a
-    module-level import from there would be circular when this module is imported first."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from lrpredict.cli import handles_errors as cli_handles_errors
-
-        return cli_handles_errors(command)(*args, **kwargs)
-
-    return wrapper
+from lrpredict.cli_common import CONTEXT, handles_errors
 
 
 @click.group(name="laws", context_settings=CONTEXT)
