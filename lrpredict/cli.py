@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from typing import Any
 
 import click
@@ -106,7 +107,12 @@ def suggest_command(
     if output_format in ("hf", "torchtitan", "megatron"):
         from lrpredict.export import render as render_export
 
-        click.echo(render_export(result, output_format))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            text = render_export(result, output_format)
+        for warning in caught:  # stderr, one line each: stdout stays pasteable
+            click.echo(f"warning: {warning.message}", err=True)
+        click.echo(text)
     elif json_:
         click.echo(result.to_json())
     else:

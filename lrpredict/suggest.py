@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -67,6 +67,24 @@ class Suggestion(BaseModel):
 
     def to_json(self, indent: int | None = 2) -> str:
         return self.model_dump_json(indent=indent)
+
+    def to_hf(self, **kw: Any) -> dict[str, Any]:
+        """``transformers.TrainingArguments`` keyword arguments (see ``lrpredict.export.to_hf``)."""
+        from lrpredict import export
+
+        return export.to_hf(self, **kw)
+
+    def to_torchtitan(self, **kw: Any) -> str:
+        """A torchtitan TOML job-file fragment (see ``lrpredict.export.to_torchtitan``)."""
+        from lrpredict import export
+
+        return export.to_torchtitan(self, **kw)
+
+    def to_megatron(self, **kw: Any) -> list[str]:
+        """Megatron-LM command-line arguments (see ``lrpredict.export.to_megatron``)."""
+        from lrpredict import export
+
+        return export.to_megatron(self, **kw)
 
 
 def resolve_variables(config: ModelConfig, law: LawFile, needed: set[str] | None = None) -> dict[str, float]:

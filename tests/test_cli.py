@@ -123,3 +123,20 @@ def test_cli_suggest_weight_decay_law_and_schedule_options() -> None:
     assert any(w.startswith("schedule mismatch") for w in data["warnings"])
     bad = run(["suggest", *MOE_ARGS, "--weight-decay-law", "steplaw-2025"])
     assert bad.exit_code == 2 and "--weight-decay-law='steplaw-2025'" in bad.output
+
+
+@pytest.mark.parametrize("fmt", ["hf", "torchtitan", "megatron"])
+def test_cli_suggest_format_prints_only_the_export_on_stdout(fmt: str) -> None:
+    result = CliRunner().invoke(
+        cli, ["suggest", "--params", "1B", "--tokens", "20B", "--seq-len", "4096", "--format", fmt]
+    )
+    assert result.exit_code == 0, result.output
+    if fmt == "hf":
+        assert json.loads(result.stdout)["lr_scheduler_type"] == "warmup_stable_decay"
+    elif fmt == "torchtitan":
+        import tomllib
+
+        assert tomllib.loads(result.stdout)["lr_scheduler"]["decay_type"] == "sqrt"
+    else:
+        assert result.stdout.startswith("--optimizer adam") and "--lr-decay-style WSD" in result.stdout
+    assert "warning: batch" in result.stderr  # 442K tokens is not a whole number of 4096-token sequences

@@ -1,0 +1,311 @@
+"""Exports of a ``Suggestion`` to training stacks: Hugging Face, torchtitan and Megatron-LM.
+
+Every name below was read in the stack's own source (no stack is imported here):
+
+- Hugging Face transformers, ``src/transformers/optimization.py`` (``get_wsd_schedule``, ``get_scheduler``) and
+  ``training_args.py``; checked against transformers 5.17.0 installed and huggingface/transformers@ad1fc963.
+  ``get_scheduler`` passes ``num_warmup_steps`` and ``num_training_steps`` (= ``max_steps``) itself, so
+  ``lr_scheduler_kwargs`` carries only the decay: ``num_decay_steps``, ``decay_type`` in {linear, cosine, 1-sqrt},
+  ``min_lr_ratio``, ``warmup_type``.  ``num_stable_steps`` is left out on purpose: given with
+  ``num_training_steps`` it warns on every run, and without it the stable phase is max_steps − warmup − decay,
+  which is lrpredict's.
+- torchtitan, ``torchtitan/config/job_config.py`` @6404b932 (TOML job files): ``[optimizer]`` name, lr, beta1,
+  beta2, eps, weight_decay; ``[lr_scheduler]`` warmup_steps, decay_ratio, decay_type in {linear, sqrt, cosine},
+  min_lr_factor (``lr_min`` in older versions); ``[training]`` steps, seq_len, local_batch_size, global_batch_size.
+  ``components/lr_scheduler.py`` takes ``round(steps × decay_ratio)`` decay steps.  Later torchtitan replaced TOML
+  files with Python ``config_registry`` functions (``config/manager.py``); pass the same values as overrides there.
+- Megatron-LM, ``megatron/training/arguments.py`` @000c4ac2 and ``megatron/core/optimizer_param_scheduler.py``:
+  ``--lr-decay-style WSD`` with ``--lr-wsd-decay-style`` in {exponential, linear, cosine, minus_sqrt};
+  the anneal starts at ``--lr-decay-iters`` − ``--lr-wsd-decay-iters``.
+
+Weight decay: lrpredict's λ is for the weight matrices only, with none on embeddings, norms and biases
+(``Suggestion.weight_decay_groups``).  No stack does exactly that by default: HF's Trainer and Megatron skip biases
+and norms but decay embeddings; torchtitan decays every parameter.  The TOML export says so in a comment; the HF
+kwargs and Megatron flags cannot carry one, so their docstrings do.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import shlex
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lrpredict.errors import LrpredictError
+
+if TYPE_CHECKING:
+    from lrpredict.suggest import Suggestion
+
+FORMATS = ("json", "hf", "torchtitan", "megatron")
+
+# The AdamW settings most LLM pre-training uses (GPT-3, Llama, DeepSeek LLM): lrpredict's assumption wherever the
+# law behind the LR states none.  A stack's own default can differ (HF and Megatron: β2 = 0.999), so exports set them.
+ADAM_BETA1 = 0.9
+ADAM_BETA2 = 0.95
+ADAM_EPS = 1e-8
+
+# With no micro batch given, the largest one that divides the per-device sequences and holds at most this many
+# tokens.  An assumption about memory (a 16K-token micro batch fits a ~1B model on one 80 GB GPU): set yours.
+MICRO_BATCH_TOKENS = 16384
+
+HF_DECAY = {"1-sqrt": "1-sqrt", "linear": "linear", "cosine": "cosine"}
+TORCHTITAN_DECAY = {"1-sqrt": "sqrt", "linear": "linear", "cosine": "cosine"}
+MEGATRON_DECAY = {"1-sqrt": "minus_sqrt", "linear": "linear", "cosine": "cosine"}
+
+
+class ExportWarning(UserWarning):
+    """An export had to change what the suggestion says (e.g. the batch rounded to whole sequences)."""
+
+
+@dataclass(frozen=True)
+class BatchLayout:
+    """The suggestion's batch in whole sequences, split over devices and micro batches."""
+
+    seq_len: int
+    sequences: int  # global batch in sequences
+    micro_batch: int  # sequences per device per forward pass
+    accumulation: int  # micro batches per optimizer step
+    world_size: int  # data-parallel ranks
+    note: str | None  # set when the batch in tokens differs from the suggestion's
+
+    @property
+    def tokens(self) -> int:
+        return self.sequences * self.seq_len
+
+
+def batch_layout(s: Suggestion, fmt: str, *, world_size: int = 1, micro_batch_size: int | None = None) -> BatchLayout:
+    """Split ``s.batch_tokens`` into ``micro_batch × accumulation × world_size`` whole sequences.
+
+    The batch is rounded to the nearest multiple of ``world_size × micro_batch_size`` sequences (at least one
+    each); when that changes the batch in tokens the layout carries a note, and the exporters warn.
+    """
+    seq_len = _seq_len(s, fmt)
+    _positive_int("world_size", world_size)
+    if micro_batch_size is not None:
+        _positive_int("micro_batch_size", micro_batch_size)
+    wanted = s.batch_tokens / seq_len
+    unit = world_size * (micro_batch_size or 1)
+    sequences = max(unit, round(wanted / unit) * unit)
+    per_rank = sequences // world_size
+    micro = micro_batch_size or _default_micro_batch(per_rank, seq_len)
+    note = None
+    if sequences * seq_len != s.batch_tokens:
+        change = sequences * seq_len / s.batch_tokens - 1
+        why = f"a multiple of world_size × micro batch = {unit}" if unit > 1 else "whole sequences"
+        note = (
+            f"batch {s.batch_tokens:.6g} tokens exported as {sequences} sequences × {seq_len} = "
+            f"{sequences * seq_len} tokens ({change:+.2%}: {why}); the LR was derived for {s.batch_tokens:.6g} "
+            f"tokens, and with the step count unchanged the run trains on {abs(change):.2%} "
+            f"{'more' if change > 0 else 'fewer'} tokens"
+        )
+    return BatchLayout(seq_len, sequences, micro, per_rank // micro, world_size, note)
+
+
+def adam_settings(s: Suggestion) -> tuple[dict[str, float], str]:
+    """AdamW β1, β2, ε: the law's where it states them, else lrpredict's defaults; and where they come from."""
+    from lrpredict.registry import load_law
+
+    try:
+        optimizer = load_law(s.law).optimizer
+    except LrpredictError:  # a law given by path: its id is not in the registry
+        optimizer = None
+    stated = {
+        "beta1": getattr(optimizer, "beta1", None),
+        "beta2": getattr(optimizer, "beta2", None),
+        "eps": getattr(optimizer, "eps", None),
+    }
+    defaults = {"beta1": ADAM_BETA1, "beta2": ADAM_BETA2, "eps": ADAM_EPS}
+    values = {k: v if v is not None else defaults[k] for k, v in stated.items()}
+    from_law = [k for k, v in stated.items() if v is not None]
+    if len(from_law) == 3:
+        source = f"as {s.law} was fitted"
+    elif from_law:
+        source = f"{', '.join(from_law)} as {s.law} was fitted; the rest lrpredict defaults"
+    else:
+        source = f"lrpredict defaults ({s.law} states none)"
+    return values, source
+
+
+def to_hf(s: Suggestion, *, world_size: int = 1, micro_batch_size: int | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``transformers.TrainingArguments`` (add ``output_dir`` and the rest of your run).
+
+    ``world_size`` is the number of data-parallel processes; the batch is
+    ``per_device_train_batch_size × gradient_accumulation_steps × world_size`` sequences of ``s.seq_len``.
+    AdamW β1, β2, ε are the law's where it states them, else 0.9, 0.95, 1e-8 (lrpredict's defaults; HF's own
+    β2 default is 0.999).  Law id and weight-decay groups cannot ride in TrainingArguments: λ is meant for the weight
+    matrices only, and HF's Trainer skips biases and norms but decays embeddings — override
+    ``Trainer.get_decay_parameter_names`` to drop them too.  transformers ≥ 5 warms up from
+    ``min_lr_ratio × peak`` rather than 0.
+    """
+    layout = batch_layout(s, "hf", world_size=world_size, micro_batch_size=micro_batch_size)
+    _warn(layout.note)
+    r = s.recommended_schedule
+    adam, _ = adam_settings(s)
+    return {
+        "learning_rate": s.lr,
+        "weight_decay": s.weight_decay,
+        "adam_beta1": adam["beta1"],
+        "adam_beta2": adam["beta2"],
+        "adam_epsilon": adam["eps"],
+        "max_steps": r.total_steps,
+        "warmup_steps": r.warmup_steps,
+        "lr_scheduler_type": "warmup_stable_decay",
+        "lr_scheduler_kwargs": {
+            "num_decay_steps": r.decay_steps,
+            "decay_type": HF_DECAY[r.decay_shape],
+            "min_lr_ratio": r.final_lr_ratio,
+            "warmup_type": "linear",
+        },
+        "per_device_train_batch_size": layout.micro_batch,
+        "gradient_accumulation_steps": layout.accumulation,
+    }
+
+
+def to_torchtitan(s: Suggestion, *, local_batch_size: int | None = None, world_size: int = 1) -> str:
+    """A torchtitan TOML job-file fragment: ``[optimizer]``, ``[lr_scheduler]`` and ``[training]``.
+
+    ``world_size`` is the data-parallel degree (ranks / (TP·PP·CP)); torchtitan accumulates gradients over
+    ``global_batch_size / (local_batch_size × data-parallel degree)`` micro batches.
+    """
+    layout = batch_layout(s, "torchtitan", world_size=world_size, micro_batch_size=local_batch_size)
+    _warn(layout.note)
+    r = s.recommended_schedule
+    adam, adam_source = adam_settings(s)
+    header = [
+        f"lrpredict export for torchtitan: LR law {s.law} ({s.status}, {s.domain}), weight decay {s.weight_decay_law}",
+        "Names checked against pytorch/torchtitan torchtitan/config/job_config.py @6404b932 (TOML job files);",
+        "older versions call min_lr_factor lr_min; newer ones take these values as --section.key overrides.",
+        "weight_decay is for the weight matrices only (0 on embeddings, norms, biases); torchtitan's",
+        "build_optimizers applies it to every parameter: exclude those in your own to match.",
+        f"WSD: warmup {r.warmup_steps}, stable {r.stable_steps}, {r.decay_shape} decay {r.decay_steps} steps "
+        f"to {r.final_lr_ratio:.3g}× peak.",
+    ]
+    if layout.note:
+        header.append(layout.note)
+    header += [f"warning: {w}" for w in s.warnings]
+    lines = [f"# {_one_line(h)}" for h in header]
+    lines += [
+        "",
+        "[optimizer]",
+        'name = "AdamW"',
+        f"lr = {_toml_float(s.lr)}",
+        f"beta1 = {_toml_float(adam['beta1'])}  # {adam_source}",
+        f"beta2 = {_toml_float(adam['beta2'])}",
+        f"eps = {_toml_float(adam['eps'])}",
+        f"weight_decay = {_toml_float(s.weight_decay)}",
+        "",
+        "[lr_scheduler]",
+        f"warmup_steps = {r.warmup_steps}",
+        f"decay_ratio = {_toml_float(_decay_ratio(r.decay_steps, r.total_steps))}  "
+        f"# {r.decay_steps} of {r.total_steps} steps",
+        f'decay_type = "{TORCHTITAN_DECAY[r.decay_shape]}"  # {r.decay_shape}',
+        f"min_lr_factor = {_toml_float(r.final_lr_ratio)}",
+        "",
+        "[training]",
+        f"steps = {r.total_steps}",
+        f"seq_len = {layout.seq_len}",
+        f"local_batch_size = {layout.micro_batch}",
+        f"global_batch_size = {layout.sequences}  # sequences: {layout.tokens} tokens per step",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def to_megatron(s: Suggestion, *, micro_batch_size: int = 1, data_parallel_size: int = 1) -> list[str]:
+    """Megatron-LM command-line arguments, one list item per token (``shlex.join`` makes a command line).
+
+    ``--global-batch-size`` is in sequences, a multiple of ``micro_batch_size × data_parallel_size`` as Megatron
+    requires.  Megatron skips biases and norms (1-D parameters) in weight decay but decays embeddings, while λ
+    is meant for the weight matrices only; the flags cannot say so, nor carry the law id.
+    """
+    layout = batch_layout(s, "megatron", world_size=data_parallel_size, micro_batch_size=micro_batch_size)
+    _warn(layout.note)
+    r = s.recommended_schedule
+    adam, _ = adam_settings(s)
+    pairs = [
+        ("--optimizer", "adam"),
+        ("--lr", _num(s.lr)),
+        ("--min-lr", _num(s.lr * r.final_lr_ratio)),
+        ("--lr-decay-style", "WSD"),
+        ("--lr-wsd-decay-style", MEGATRON_DECAY[r.decay_shape]),
+        ("--lr-warmup-iters", str(r.warmup_steps)),
+        ("--lr-wsd-decay-iters", str(r.decay_steps)),
+        ("--lr-decay-iters", str(r.total_steps)),
+        ("--train-iters", str(r.total_steps)),
+        ("--weight-decay", _num(s.weight_decay)),
+        ("--adam-beta1", _num(adam["beta1"])),
+        ("--adam-beta2", _num(adam["beta2"])),
+        ("--adam-eps", _num(adam["eps"])),
+        ("--global-batch-size", str(layout.sequences)),
+        ("--micro-batch-size", str(layout.micro_batch)),
+        ("--seq-length", str(layout.seq_len)),
+    ]
+    return [token for pair in pairs for token in pair]
+
+
+def render(s: Suggestion, fmt: str, **options: Any) -> str:
+    """``s`` as text for ``fmt``: json (the suggestion), hf (TrainingArguments kwargs as JSON), torchtitan (TOML),
+    megatron (one shell-quoted line).  ``options`` go to the exporter (e.g. ``world_size``)."""
+    if fmt == "json":
+        if options:
+            raise LrpredictError("options", sorted(options), "none for the json format")
+        return s.to_json()
+    exporters = {"hf": to_hf, "torchtitan": to_torchtitan, "megatron": to_megatron}
+    if fmt not in exporters:
+        raise LrpredictError("format", fmt, f"one of {list(FORMATS)}")
+    exporter = exporters[fmt]
+    allowed = [p for p in inspect.signature(exporter).parameters if p != "s"]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise LrpredictError("options", unknown, f"options of {fmt}: {', '.join(allowed)}")
+    out = exporter(s, **options)
+    if fmt == "hf":
+        return json.dumps(out, indent=2)
+    if fmt == "megatron":
+        return shlex.join(out)
+    return str(out)
+
+
+def _seq_len(s: Suggestion, fmt: str) -> int:
+    if s.seq_len is None:
+        raise LrpredictError("seq_len", None, f"give seq_len to export to {fmt}: its batch is counted in sequences")
+    return s.seq_len
+
+
+def _positive_int(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise LrpredictError(name, value, "a whole number ≥ 1")
+
+
+def _default_micro_batch(per_rank: int, seq_len: int) -> int:
+    cap = max(1, MICRO_BATCH_TOKENS // seq_len)
+    return max(d for d in range(1, min(per_rank, cap) + 1) if per_rank % d == 0)
+
+
+def _decay_ratio(decay_steps: int, total_steps: int) -> float:
+    """The decay_ratio that gives back ``decay_steps`` under round() (torchtitan) and int() (its forks)."""
+    ratio = decay_steps / total_steps
+    while int(ratio * total_steps) < decay_steps:
+        ratio = math.nextafter(ratio, 1.0)
+    return ratio
+
+
+def _toml_float(x: float) -> str:
+    if not math.isfinite(x):
+        raise LrpredictError("value", x, "a finite number")
+    return repr(float(x))  # the shortest text that reads back as the same double; valid TOML
+
+
+def _num(x: float) -> str:
+    return repr(float(x))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _warn(note: str | None) -> None:
+    if note:
+        warnings.warn(note, ExportWarning, stacklevel=3)
