@@ -1,0 +1,218 @@
+"""Token sources for probes: nanoGPT ``.bin`` files, ``.npy`` arrays, text files, and an embedded synthetic corpus.
+
+Every source becomes a ``TokenData``: two disjoint 1-D token arrays (train, then held-out eval taken from the end,
+or from a separate file) and a fingerprint that changes when the data does.  ``Batches`` draws the training batch
+of step ``t`` from ``(seed, t)`` alone, so a decay branch that restarts at step ``t`` sees exactly the batches an
+uninterrupted run would have seen (nanoGPT samples windows uniformly in the same way).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lrpredict.calibrate.spec import DataSpec, SyntheticConfig
+from lrpredict.errors import LrpredictError
+
+# Bump when synthetic_tokens changes its output for the same parameters: it is part of the fingerprint.
+SYNTHETIC_VERSION = 1
+_HEAD_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class TokenData:
+    """Train and held-out tokens (disjoint ranges or files), the vocabulary they need, and a fingerprint."""
+
+    train: np.ndarray
+    eval: np.ndarray
+    vocab_size: int | None  # None: unknown without a full scan (token files); checked batch by batch instead
+    fingerprint: str
+
+
+def open_data(spec: DataSpec, vocab_size: int) -> TokenData:
+    """Open the source ``spec`` names for a model with ``vocab_size`` tokens (cached per process)."""
+    data = _open_synthetic(spec, vocab_size) if spec.kind == "synthetic" else _open_file(spec)
+    if data.vocab_size is not None and data.vocab_size > vocab_size:
+        raise LrpredictError("arch.vocab_size", vocab_size, f"the data needs at least {data.vocab_size} tokens")
+    return data
+
+
+@functools.lru_cache(maxsize=4)  # a worker runs many probes on one corpus: generate it once
+def _open_synthetic(spec: DataSpec, vocab_size: int) -> TokenData:
+    tokens = synthetic_tokens(spec.n_tokens, vocab_size, spec.seed, spec.synthetic)
+    meta = {"n_tokens": spec.n_tokens, "seed": spec.seed, "vocab_size": vocab_size, **spec.synthetic.model_dump()}
+    fingerprint = _sha256_json({"kind": "synthetic", "version": SYNTHETIC_VERSION, **meta})
+    return _split(tokens, None, spec.eval_tokens, vocab_size, fingerprint)
+
+
+def _open_file(spec: DataSpec) -> TokenData:
+    # not cached: the file may change between probes, and memmapping it again costs nothing
+    path = Path(spec.path)  # validated non-empty for file kinds
+    eval_path = Path(spec.eval_path) if spec.eval_path else None
+    if spec.kind == "text":
+        return _open_text(path, eval_path, spec)
+    tokens = _load_tokens(path, spec)
+    held_out = _load_tokens(eval_path, spec) if eval_path else None
+    extra = {"kind": spec.kind, "dtype": spec.dtype, "eval_tokens": spec.eval_tokens}
+    fingerprint = _sha256_json(
+        {**extra, "train": file_fingerprint(path), "eval": eval_path and file_fingerprint(eval_path)}
+    )
+    return _split(tokens, held_out, spec.eval_tokens, None, fingerprint)
+
+
+def _load_tokens(path: Path, spec: DataSpec) -> np.ndarray:
+    if spec.kind == "bin":
+        # nanoGPT's prepare.py writes raw uint16 (uint32 for vocabularies over 65,536) with no header
+        return np.memmap(path, dtype=spec.dtype, mode="r")
+    tokens = np.load(path, mmap_mode="r")
+    if tokens.ndim != 1 or tokens.dtype.kind not in "iu":
+        raise LrpredictError(
+            "data.path", str(path), f"a .npy file of 1-D integer tokens (got {tokens.dtype}{tokens.shape})"
+        )
+    return tokens
+
+
+def _open_text(path: Path, eval_path: Path | None, spec: DataSpec) -> TokenData:
+    if spec.tokenizer:
+        tokenize, vocab, tok_id = _hf_tokenizer(Path(spec.tokenizer))
+    else:
+        tokenize, vocab, tok_id = byte_tokenize, 256, "bytes"
+    tokens = tokenize(path.read_bytes())
+    held_out = tokenize(eval_path.read_bytes()) if eval_path else None
+    meta = {"kind": "text", "tokenizer": tok_id, "eval_tokens": spec.eval_tokens}
+    fingerprint = _sha256_json(
+        {**meta, "train": file_fingerprint(path), "eval": eval_path and file_fingerprint(eval_path)}
+    )
+    return _split(tokens, held_out, spec.eval_tokens, vocab, fingerprint)
+
+
+def byte_tokenize(text: bytes) -> np.ndarray:
+    """Byte-level tokens (vocabulary 256): lossless for any file, no tokenizer needed."""
+    return np.frombuffer(text, dtype=np.uint8)
+
+
+def _hf_tokenizer(path: Path):
+    try:
+        from tokenizers import Tokenizer  # optional: only for text files with a tokenizer.json
+    except ImportError as exc:
+        raise LrpredictError("data.tokenizer", str(path), "needs the `tokenizers` package installed") from exc
+    tok = Tokenizer.from_file(str(path))
+    dtype = np.uint16 if tok.get_vocab_size() <= 1 << 16 else np.uint32
+
+    def tokenize(text: bytes) -> np.ndarray:
+        return np.asarray(tok.encode(text.decode("utf-8", errors="replace")).ids, dtype=dtype)
+
+    return tokenize, tok.get_vocab_size(), hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _split(tokens: np.ndarray, held_out: np.ndarray | None, eval_tokens: int, vocab: int | None, fp: str) -> TokenData:
+    """Train and eval as disjoint ranges: eval is the last ``eval_tokens`` tokens unless a held-out file is given."""
+    if held_out is not None:
+        return TokenData(train=tokens, eval=held_out, vocab_size=vocab, fingerprint=fp)
+    if eval_tokens >= len(tokens):
+        raise LrpredictError("data.eval_tokens", eval_tokens, f"must be < the {len(tokens)} tokens of the data")
+    cut = len(tokens) - eval_tokens
+    return TokenData(train=tokens[:cut], eval=tokens[cut:], vocab_size=vocab, fingerprint=fp)
+
+
+def file_fingerprint(path: Path) -> str:
+    """sha256 of a file's size and first MiB: cheap for 100 GB token files, and it changes with the data."""
+    h = hashlib.sha256(str(path.stat().st_size).encode())
+    with path.open("rb") as f:
+        h.update(f.read(_HEAD_BYTES))
+    return h.hexdigest()
+
+
+def _sha256_json(obj: dict) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def synthetic_tokens(n_tokens: int, vocab_size: int, seed: int, config: SyntheticConfig | None = None) -> np.ndarray:
+    """A seeded corpus with learnable structure (see ``SyntheticConfig``); same arguments, same tokens.
+
+    Documents of ``doc_len`` tokens are generated side by side, one vectorised step per position, so 16M tokens
+    take about a second.  Each next token copies an earlier span (if one is running), else follows the previous
+    token's sparse Markov row with probability ``markov_prob``, else is a fresh Zipfian unigram draw.
+    """
+    cfg = config or SyntheticConfig()
+    lo, hi = cfg.copy_len
+    if not 1 <= lo <= hi:
+        raise LrpredictError("synthetic.copy_len", cfg.copy_len, "must be 1 ≤ min ≤ max")
+    rng = np.random.default_rng(seed)
+    # Zipfian unigram over a random assignment of ranks to token ids
+    freq = np.empty(vocab_size)
+    freq[rng.permutation(vocab_size)] = np.arange(1, vocab_size + 1, dtype=float) ** -cfg.zipf_exponent
+    unigram_cdf = np.cumsum(freq / freq.sum())
+    unigram_cdf[-1] = 1.0
+    # sparse Markov table: each token has `successors` likely next tokens, drawn by frequency, Dirichlet weights
+    k = min(cfg.successors, vocab_size)
+    succ = np.searchsorted(unigram_cdf, rng.random((vocab_size, k)), side="right")
+    succ_cdf = np.cumsum(rng.dirichlet(np.full(k, cfg.dirichlet_alpha), size=vocab_size), axis=1)
+    succ_cdf[:, -1] = 1.0
+
+    length = cfg.doc_len
+    n_docs = -(-n_tokens // length)
+    docs = np.empty((n_docs, length), dtype=np.uint16 if vocab_size <= 1 << 16 else np.uint32)
+    rows = np.arange(n_docs)
+    docs[:, 0] = np.searchsorted(unigram_cdf, rng.random(n_docs), side="right")
+    copy_left = np.zeros(n_docs, dtype=np.int64)
+    copy_dist = np.zeros(n_docs, dtype=np.int64)
+    for t in range(1, length):
+        prev = docs[:, t - 1]
+        u = rng.random((n_docs, 4))
+        choice = (u[:, :1] > succ_cdf[prev]).sum(axis=1)
+        nxt = np.where(
+            u[:, 1] < cfg.markov_prob, succ[prev, choice], np.searchsorted(unigram_cdf, u[:, 2], side="right")
+        )
+        if t >= lo:
+            starts = (copy_left == 0) & (u[:, 3] < cfg.copy_prob)
+            n_new = int(starts.sum())
+            if n_new:
+                copy_left[starts] = rng.integers(lo, hi + 1, size=n_new)
+                copy_dist[starts] = rng.integers(lo, max(lo, min(cfg.copy_distance, t)) + 1, size=n_new)
+        copying = copy_left > 0
+        nxt = np.where(copying, docs[rows, t - np.where(copying, copy_dist, 1)], nxt)
+        copy_left -= copying
+        docs[:, t] = nxt
+    return docs.reshape(-1)[:n_tokens]
+
+
+class Batches:
+    """Training batches indexed by step, and a fixed list of held-out windows."""
+
+    def __init__(self, data: TokenData, batch_size: int, seq_len: int, seed: int, vocab_size: int) -> None:
+        if len(data.train) <= seq_len:
+            raise LrpredictError("seq_len", seq_len, f"must be < the {len(data.train)} training tokens")
+        self.data = data
+        self.batch_size = batch_size
+        self.seq_len = seq_len
+        self.seed = seed
+        self.vocab_size = vocab_size
+        self._offsets = np.arange(seq_len + 1)
+
+    def train(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs and targets (int64, batch × seq_len) of optimizer step ``step``: random windows of the train range."""
+        rng = np.random.default_rng((self.seed, step))
+        starts = rng.integers(0, len(self.data.train) - self.seq_len, size=self.batch_size)
+        return self._windows(self.data.train, starts)
+
+    def eval(self, n_batches: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Up to ``n_batches`` batches of consecutive, non-overlapping held-out windows (the same on every call)."""
+        n_windows = min(n_batches * self.batch_size, (len(self.data.eval) - 1) // self.seq_len)
+        if n_windows < 1:
+            raise LrpredictError("data.eval_tokens", len(self.data.eval), f"must be > seq_len={self.seq_len}")
+        starts = np.arange(n_windows) * self.seq_len
+        for i in range(0, n_windows, self.batch_size):
+            yield self._windows(self.data.eval, starts[i : i + self.batch_size])
+
+    def _windows(self, tokens: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        block = np.asarray(tokens[starts[:, None] + self._offsets], dtype=np.int64)
+        if self.data.vocab_size is None and block.max() >= self.vocab_size:
+            raise LrpredictError("arch.vocab_size", self.vocab_size, f"the data holds token id {int(block.max())}")
+        return block[:, :-1], block[:, 1:]
