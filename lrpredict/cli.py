@@ -10,8 +10,10 @@ from typing import Any
 import click
 
 from lrpredict import registry, render
+from lrpredict.cli_calibrate import calibrate_command
 from lrpredict.cli_common import CONTEXT, BadInput, handles_errors
 from lrpredict.cli_laws import laws_group
+from lrpredict.cli_transfer import transfer_command
 from lrpredict.config import ModelConfig
 from lrpredict.errors import LrpredictError
 from lrpredict.suggest import compare, suggest
@@ -137,6 +139,8 @@ def show_law_command(law_id: str | None, json_: bool) -> None:
 
 
 cli.add_command(laws_group)
+cli.add_command(transfer_command)
+cli.add_command(calibrate_command)
 
 
 def main() -> None:
