@@ -51,6 +51,19 @@ def _size_or_none(value: str | None, field: str) -> float | None:
 @click.option("--reference-lr", type=float, help="relative laws: LR tuned at --reference-tokens")
 @click.option("--reference-tokens", help="relative laws: horizon of the reference LR")
 @click.option("--compare", "compare_", is_flag=True, help="every applicable law side by side")
+@click.option(
+    "--paradigm",
+    type=click.Choice(["fitting", "transfer"]),
+    default="fitting",
+    show_default=True,
+    help="transfer: also carry a tuned proxy's LR to this run (needs --proxy-*), side by side with the law",
+)
+@click.option("--proxy-params", help="transfer: proxy's non-embedding parameters, e.g. 50M")
+@click.option("--proxy-tokens", help="transfer: proxy's training tokens")
+@click.option("--proxy-d-model", type=int, help="transfer: proxy's width")
+@click.option("--proxy-layers", type=int, help="transfer: proxy's depth")
+@click.option("--proxy-lr", type=float, help="transfer: LR tuned on the proxy")
+@click.option("--proxy-wd", type=float, default=0.0, help="transfer: proxy's weight decay on matrices")
 @click.option("--explain", is_flag=True, help="print the derivation, factor by factor")
 @click.option("json_", "--json", is_flag=True, help="machine output only, on stdout (same as --format json)")
 @click.option(
@@ -73,6 +86,13 @@ def suggest_command(
     reference_lr: float | None,
     reference_tokens: str | None,
     compare_: bool,
+    paradigm: str,
+    proxy_params: str | None,
+    proxy_tokens: str | None,
+    proxy_d_model: int | None,
+    proxy_layers: int | None,
+    proxy_lr: float | None,
+    proxy_wd: float,
     explain: bool,
     json_: bool,
     output_format: str,
@@ -106,6 +126,11 @@ def suggest_command(
             click.echo(render.render_compare(config, rows))
         return
     result = suggest(config, law, weight_decay_law=weight_decay_law, **extra)
+    if paradigm == "transfer":
+        _side_by_side(
+            config, result, proxy_params, proxy_tokens, proxy_d_model, proxy_layers, proxy_lr, proxy_wd, json_
+        )
+        return
     if output_format in ("hf", "torchtitan", "megatron"):
         from lrpredict.export import render as render_export
 
@@ -119,6 +144,40 @@ def suggest_command(
         click.echo(result.to_json())
     else:
         click.echo(render.render_suggestion(config, result, explain=explain))
+
+
+def _side_by_side(config, result, proxy_params, proxy_tokens, proxy_d_model, proxy_layers, proxy_lr, proxy_wd, json_):
+    """Fitting (the law) and Transfer (a tuned proxy carried over by CompleteP) for the same run."""
+    from lrpredict.cli_transfer import named_config, render_plan
+    from lrpredict.transfer import transfer
+
+    for name, value in (
+        ("--proxy-params", proxy_params),
+        ("--proxy-tokens", proxy_tokens),
+        ("--proxy-d-model", proxy_d_model),
+        ("--proxy-layers", proxy_layers),
+        ("--proxy-lr", proxy_lr),
+        ("--d-model", config.d_model),
+        ("--layers", config.n_layers),
+    ):
+        if value is None:
+            raise BadInput(f"{name} is required with --paradigm transfer")
+    proxy = named_config(
+        "proxy", params=proxy_params, tokens=proxy_tokens, d_model=proxy_d_model, n_layers=proxy_layers
+    )
+    plan = transfer(proxy, {"lr": proxy_lr, "weight_decay": proxy_wd}, config)
+    if json_:
+        click.echo(json.dumps({"fitting": result.model_dump(mode="json"), "transfer": plan.model_dump(mode="json")}))
+        return
+    hidden = plan.groups["attention"]
+    click.echo(render.render_suggestion(config, result))
+    click.echo("\n" + render_plan(plan))
+    click.echo(
+        f"\nside by side: hidden-matrix peak LR — Fitting ({result.law}) {result.lr:.3g} "
+        f"[band {result.lr_range.low:.3g}–{result.lr_range.high:.3g}], Transfer ({plan.rule}) {hidden.lr:.3g} "
+        f"({hidden.lr / result.lr:.2g}× the law). arXiv 2601.05049 finds Fitting scales better at large scale "
+        "(docs/transfer.md)."
+    )
 
 
 @cli.command(name="show-law", context_settings=CONTEXT)

@@ -59,7 +59,7 @@ def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return common_handles_errors(renamed)
 
 
-def _config(prefix: str, **fields: Any) -> ModelConfig:
+def named_config(prefix: str, **fields: Any) -> ModelConfig:
     try:
         return ModelConfig(**{k: v for k, v in fields.items() if v is not None})
     except LrpredictError as exc:
@@ -168,7 +168,7 @@ def transfer_command(
     ):
         if value is None:
             raise BadInput(f"{name} is required, e.g. {name} {example}")
-    proxy = _config(
+    proxy = named_config(
         "proxy",
         arch=proxy_arch,
         params=proxy_params,
@@ -178,7 +178,7 @@ def transfer_command(
         d_model=proxy_d_model,
         batch_tokens=proxy_batch_tokens,
     )
-    target = _config(
+    target = named_config(
         "",
         arch=arch,
         params=params,
