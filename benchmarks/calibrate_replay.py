@@ -17,43 +17,27 @@ import statistics
 from pathlib import Path
 
 from lrpredict.calibrate.fit import fit_calibration
-from lrpredict.calibrate.replay import ReplayBackend, ReplayProbe
+from lrpredict.calibrate.replay import ReplayBackend
 from lrpredict.registry import load_law
-
-from law_regret import score
+from lrpredict.sweeps import regrets
 
 DEFAULT_SWEEPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "sweeps"
-
-
-def plan(
-    backend: ReplayBackend, sizes: list[float], n_lrs: int, n_batches: int, max_tokens: float
-) -> list[ReplayProbe]:
-    steplaw = load_law("steplaw-2025")
-    probes = []
-    for n in sizes:
-        for cell in backend.cells_of(n):
-            if cell.tokens > max_tokens:
-                continue
-            values = {"N": cell.n, "D": cell.tokens}
-            for batch in backend.nearest_batches(n, cell.tokens, steplaw.batch.evaluate(values), n_batches):
-                for lr in backend.nearest_lrs(n, cell.tokens, batch, steplaw.lr.evaluate(values), n_lrs):
-                    probes.append(ReplayProbe(n, cell.tokens, lr, batch))
-    return probes
 
 
 def run(sweeps: Path, arch: str, n_lrs: int, n_batches: int, max_tokens: float = float("inf")) -> dict:
     backend = ReplayBackend(sweeps / f"steplaw_{arch}.csv")
     sizes = backend.sizes()
-    probes = plan(backend, sizes[:-1], n_lrs, n_batches, max_tokens)
-    fit = fit_calibration([backend.run(p) for p in probes])
     steplaw = load_law("steplaw-2025")
-    ours, reference = [], []
-    for cell in backend.cells_of(sizes[-1]):
-        lr = fit.lr_law.lr(cell.n_active, cell.tokens)
-        batch = fit.batch_law.lr(cell.n_active, cell.tokens)
-        ours.append(score(cell, lr, batch)[1])
-        values = {"N": cell.n, "D": cell.tokens}
-        reference.append(score(cell, steplaw.lr.evaluate(values), steplaw.batch.evaluate(values))[1])
+    probes = backend.plan(sizes[:-1], steplaw, lrs=n_lrs, batches=n_batches, max_tokens=max_tokens)
+    fit = fit_calibration([backend.run(p) for p in probes])
+    ours = backend.held_out_regret(fit, sizes[-1:])
+    if not ours:
+        raise ValueError("no joint LR and batch law")
+    reference = [
+        regrets(cell, steplaw.lr.evaluate(v), steplaw.batch.evaluate(v))[1]
+        for cell in backend.cells_of(sizes[-1])
+        for v in [{"N": cell.n, "D": cell.tokens}]
+    ]
     return {
         "arch": arch,
         "probes": len(probes),
@@ -63,8 +47,6 @@ def run(sweeps: Path, arch: str, n_lrs: int, n_batches: int, max_tokens: float =
         "steplaw_median": statistics.median(reference),
         "target_cells": len(ours),
         "law": fit.lr_law,
-        "batch_law": fit.batch_law,
-        "warnings": len(fit.warnings),
     }
 
 
@@ -99,7 +81,7 @@ def main() -> None:
         for lrs, batches, cap in settings:
             try:
                 print(row(run(args.sweeps, arch, lrs, batches, cap), lrs, batches, cap))
-            except (AttributeError, ValueError, IndexError) as exc:  # too few cells for a joint law
+            except ValueError as exc:  # one batch per cell: no batch law to predict with
                 print(f"| {arch} | {lrs} | {batches} | {cap:.3g} | no law: {type(exc).__name__} | | | | | | |")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from lrpredict import ModelConfig, suggest
 from lrpredict.errors import LrpredictError
 from lrpredict.registry import laws
-from lrpredict.sweeps import Cell, group_cells, interpolate_loss, nearest_batch, read_runs
+from lrpredict.sweeps import Cell, group_cells, read_runs, regrets
 
 DEFAULT_SWEEPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "sweeps"
 
@@ -36,17 +36,6 @@ def cell_config(cell: Cell, batch_tokens: float | None = None) -> ModelConfig:
     )
 
 
-def score(cell: Cell, lr: float, batch: float) -> tuple[float, float, bool]:
-    """(lr_regret, joint_regret, inside_grid) as relative losses."""
-    best = cell.best()
-    best_curve = cell.curve(best.batch_tokens)
-    loss, inside = interpolate_loss(best_curve, lr)
-    lr_regret = loss / min(p[1] for p in best_curve) - 1
-    joint_curve = cell.curve(nearest_batch(cell, batch))
-    joint_loss, joint_inside = interpolate_loss(joint_curve, lr)
-    return lr_regret, joint_loss / best.loss - 1, inside and joint_inside
-
-
 def law_table(sweeps: Path) -> list[dict]:
     rows = []
     for arch in ("dense", "moe"):
@@ -58,7 +47,7 @@ def law_table(sweeps: Path) -> list[dict]:
             try:
                 for cell in cells:
                     s = suggest(cell_config(cell), law)
-                    lr_r, joint_r, inside = score(cell, s.lr, s.batch_tokens)
+                    lr_r, joint_r, inside = regrets(cell, s.lr, s.batch_tokens)
                     lr_regrets.append(lr_r)
                     joint_regrets.append(joint_r)
                     outside += not inside

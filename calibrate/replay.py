@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from lrpredict.calibrate.fit import Observation
-from lrpredict.sweeps import Cell, group_cells, interpolate_loss, read_runs
+from lrpredict.calibrate.fit import CalibrationFit, Observation
+from lrpredict.laws import LawFile
+from lrpredict.sweeps import Cell, group_cells, interpolate_loss, read_runs, regrets
 
 
 @dataclass(frozen=True)
@@ -86,3 +88,33 @@ class ReplayBackend:
     def nearest_batches(self, n: float, tokens: float, center: float, count: int) -> list[float]:
         batches = self.cell(n, tokens).batches()
         return sorted(sorted(batches, key=lambda b: abs(math.log(b / center)))[:count])
+
+    def plan(
+        self, sizes: list[float], centre: LawFile, *, lrs: int = 5, batches: int = 2, max_tokens: float = math.inf
+    ) -> list[ReplayProbe]:
+        """Per cell of ``sizes`` (D ≤ ``max_tokens``): ``batches`` recorded batches nearest the centre law's B_opt,
+        and at each ``lrs`` recorded LRs nearest its LR, as the planner centres a real grid."""
+        probes = []
+        for n in sizes:
+            for cell in self.cells_of(n):
+                if cell.tokens > max_tokens:
+                    continue
+                values = {"N": cell.n, "D": cell.tokens}
+                for batch in self.nearest_batches(n, cell.tokens, centre.batch.evaluate(values), batches):
+                    for lr in self.nearest_lrs(n, cell.tokens, batch, centre.lr.evaluate(values), lrs):
+                        probes.append(ReplayProbe(n, cell.tokens, lr, batch))
+        return probes
+
+    def held_out_regret(self, fit: CalibrationFit, sizes: list[float]) -> list[float]:
+        """Joint regret of the fitted laws on every cell of ``sizes`` (sizes the fit did not see)."""
+        if fit.lr_law is None or fit.batch_law is None:
+            return []
+        return [
+            regrets(cell, fit.lr_law.lr(n, cell.tokens), fit.batch_law.lr(n, cell.tokens))[1]
+            for n in sizes
+            for cell in self.cells_of(n)
+        ]
+
+
+def summarise(values: list[float]) -> str:
+    return f"median {statistics.median(values):.3%}, max {max(values):.3%} over {len(values)} cells" if values else "–"

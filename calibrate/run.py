@@ -27,6 +27,7 @@ MAX_EXTENSIONS = 2
 
 @dataclass
 class Outcome:
+    summary: list[str]
     fit: CalibrationFit
     observations: list[Observation]
     law: LawFile | None
@@ -147,35 +148,31 @@ def calibrate_replay(
     sizes: list[float] | None = None,
     lrs: int = 5,
     batches: int = 2,
+    max_tokens: float = float("inf"),
     noise: float = 0.0,
     seed: int = 0,
     write: Callable[[str], None] = print,
     replace_law: bool = False,
 ) -> Outcome:
     """Calibrate on a recorded sweep: probes at ``lrs`` recorded LRs × ``batches`` recorded batches around the
-    bundled law's prediction, on ``sizes`` (default: every size but the largest, which stays out for testing)."""
-    from lrpredict.calibrate.replay import ReplayBackend, ReplayProbe
-    from lrpredict.registry import load_law
+    bundled law's prediction, on ``sizes`` (default: every size but the largest, which is held out and scored:
+    benchmarks/calibrate_replay.py reports the same numbers)."""
+    from lrpredict.calibrate.replay import ReplayBackend, summarise
+    from lrpredict.registry import DEFAULT_LAW, load_law
 
     backend = ReplayBackend(csv_path, noise=noise, seed=seed)
-    centre = load_law("steplaw-2025")
     all_sizes = backend.sizes()
     chosen = sizes or all_sizes[:-1] or all_sizes
-    probes = []
     for n in chosen:
         if n not in all_sizes:
-            raise LrpredictError(
-                "sizes", n, f"sizes recorded in {csv_path.name}: {', '.join(f'{s:.4g}' for s in all_sizes)}"
-            )
-        for cell in backend.cells_of(n):
-            values = {"N": cell.n, "D": cell.tokens}
-            for batch in backend.nearest_batches(n, cell.tokens, centre.batch.evaluate(values), batches):
-                for lr in backend.nearest_lrs(n, cell.tokens, batch, centre.lr.evaluate(values), lrs):
-                    probes.append(ReplayProbe(n, cell.tokens, lr, batch))
+            recorded = ", ".join(f"{s:.4g}" for s in all_sizes)
+            raise LrpredictError("sizes", n, f"sizes recorded in {csv_path.name}: {recorded}")
+    probes = backend.plan(chosen, load_law(DEFAULT_LAW["dense"]), lrs=lrs, batches=batches, max_tokens=max_tokens)
     observations = [backend.run(p) for p in probes]
     write(f"replayed {len(probes)} probes from {csv_path.name} (sizes {', '.join(f'{n:.3g}' for n in chosen)})")
     fit = fit_calibration(observations)
     flops = backend.probe_flops(probes)
+    held_out = [n for n in all_sizes if n not in chosen]
     provenance = {
         "hardware": f"replay of {csv_path.name}",
         "data_fingerprint": f"{csv_path.name}, {len(backend.cells)} cells",
@@ -185,6 +182,8 @@ def calibrate_replay(
         "backend": "replay",
         "noise": noise,
     }
+    if held_out:
+        provenance["held_out_regret"] = f"sizes {held_out}: {summarise(backend.held_out_regret(fit, held_out))}"
     schedule = {"kind": "unknown", "description": f"as recorded in {csv_path.name}"}
     return _finish(
         fit, observations, name, backend.arch, out_dir, schedule, provenance, replace_law, len(probes), flops
@@ -209,6 +208,10 @@ def _finish(
         f"- probes: {probes}; probe FLOPs {flops:.3g}",
         f"- backend: {provenance['backend']}; {provenance['hardware']}",
     ]
+    if "probe_flops_fraction_of_grid" in provenance:
+        summary.append(f"- probe FLOPs / recorded grid FLOPs: {provenance['probe_flops_fraction_of_grid']:.2%}")
+    if "held_out_regret" in provenance:
+        summary.append(f"- joint regret on held-out {provenance['held_out_regret']}")
     if fit.lr_law is not None and all(map(_finite, (fit.lr_law.c, fit.lr_law.alpha, fit.lr_law.beta))):
         text = calibrated_law(fit, name=name, arch=arch, schedule=schedule, provenance=provenance)
         (out_dir / f"{name}.toml").write_text(text, encoding="utf-8")
@@ -221,7 +224,7 @@ def _finish(
     (out_dir / "fit.json").write_text(
         json.dumps({"warnings": fit.warnings, "law": law.id if law else None}, indent=1), encoding="utf-8"
     )
-    return Outcome(fit, observations, law, report, flops, probes)
+    return Outcome(summary, fit, observations, law, report, flops, probes)
 
 
 def _finite(x: float) -> bool:

@@ -34,6 +34,8 @@ def _need_calibrate_extra() -> None:
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), help="continue the calibration in DIR")
 @click.option("--replay", "replay_csv", type=click.Path(dir_okay=False), help="recorded sweep CSV instead of probes")
 @click.option("--noise", type=float, default=0.0, help="replay: relative loss noise")
+@click.option("--batches", type=int, default=2, show_default=True, help="replay: recorded batches per cell")
+@click.option("--max-tokens", help="replay: probe only cells with D at most this, e.g. 2e10")
 @click.option("--dry-run", is_flag=True, help="print the plan and its cost, run nothing")
 @handles_errors
 def calibrate_command(
@@ -51,6 +53,8 @@ def calibrate_command(
     resume_dir: str | None,
     replay_csv: str | None,
     noise: float,
+    batches: int,
+    max_tokens: str | None,
     dry_run: bool,
 ) -> None:
     """Run short training probes (or replay recorded ones), fit Eq.2/Eq.4/Eq.6 and install a law file."""
@@ -66,7 +70,15 @@ def calibrate_command(
             raise LrpredictError("replay", replay_csv, "a recorded sweep CSV (format of ../shared/data/sweeps)")
         size_list = [parse_size(s, "sizes") for s in sizes.split(",")] if sizes else None
         outcome = calibrate_replay(
-            path, Path(out_dir or f"calibrate-{name}"), name=name, sizes=size_list, lrs=lrs, noise=noise, write=note
+            path,
+            Path(out_dir or f"calibrate-{name}"),
+            name=name,
+            sizes=size_list,
+            lrs=lrs,
+            batches=batches,
+            max_tokens=parse_size(max_tokens, "max_tokens") if max_tokens else float("inf"),
+            noise=noise,
+            write=note,
         )
         _summary(outcome)
         return
@@ -149,7 +161,8 @@ def _describe(plan) -> str:
 
 def _summary(outcome) -> None:
     fit = outcome.fit
-    click.echo(f"probes: {outcome.probes}, probe FLOPs {outcome.probe_flops:.3g}")
+    for line in outcome.summary:
+        click.echo(line)
     if fit.lr_law is not None:
         law = fit.lr_law
         click.echo(f"η*(N, D) = {law.c:.4g} · N^{law.alpha:.4f} · D^{law.beta:.4f}  (cells {law.n_cells})")

@@ -120,6 +120,20 @@ def nearest_batch(cell: Cell, batch_tokens: float) -> float:
     return min(cell.batches(), key=lambda b: abs(math.log(b / batch_tokens)))
 
 
+def regrets(cell: Cell, lr: float, batch_tokens: float) -> tuple[float, float, bool]:
+    """(LR regret, joint regret, inside the recorded LRs) of predicting (lr, batch) for ``cell``, as relative losses.
+
+    LR regret: loss at ``lr`` along the curve of the cell's best batch, against that curve's best.  Joint regret:
+    loss at ``lr`` along the recorded batch nearest ``batch_tokens``, against the cell's best over all batches.
+    """
+    best = cell.best()
+    best_curve = cell.curve(best.batch_tokens)
+    loss, inside = interpolate_loss(best_curve, lr)
+    lr_regret = loss / min(p[1] for p in best_curve) - 1
+    joint_loss, joint_inside = interpolate_loss(cell.curve(nearest_batch(cell, batch_tokens)), lr)
+    return lr_regret, joint_loss / best.loss - 1, inside and joint_inside
+
+
 def regret_by_batch(cells: list[Cell]) -> dict[float, list[float]]:
     """Relative loss of the best LR at each batch vs the cell's best, grouped by batch ratio (diagnostics)."""
     out: dict[float, list[float]] = defaultdict(list)

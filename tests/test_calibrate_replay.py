@@ -79,3 +79,20 @@ def test_cli_calibrate_refuses_existing_directory(tmp_path) -> None:
     (tmp_path / "plan.json").write_text("{}")
     result = CliRunner().invoke(cli, ["calibrate", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "--resume" in result.output
+
+
+def test_cli_calibrate_replay_reproduces_the_benchmark_row(sweeps_dir, tmp_path) -> None:
+    """docs/benchmarks.md, dense, 5 LRs × 2 batches, D ≤ 2e10: 0.86% of the grid, median regret 0.052%."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from calibrate_replay import run
+
+    row = run(sweeps_dir, "dense", 5, 2, 2e10)
+    args = ["calibrate", "--replay", str(sweeps_dir / "steplaw_dense.csv"), "--name", "bench", "--out", str(tmp_path)]
+    result = CliRunner().invoke(cli, [*args, "--lrs", "5", "--batches", "2", "--max-tokens", "2e10"])
+    assert result.exit_code == 0, result.output
+    assert f"probe FLOPs / recorded grid FLOPs: {row['flops_fraction']:.2%}" in result.stdout
+    assert f"median {row['regret_median']:.3%}, max {row['regret_max']:.3%}" in result.stdout
+    assert row["regret_median"] <= 0.001 and row["flops_fraction"] <= 0.05
