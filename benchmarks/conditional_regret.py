@@ -32,7 +32,12 @@ def regrets(sweeps: Path, arch: str) -> dict[str, list[float]]:
     cells = group_cells(read_runs(sweeps / f"steplaw_{arch}.csv"))
     points = arch_points(sweeps, arch)
     steplaw = load_law("steplaw-2025")
-    out: dict[str, list[float]] = {"oracle+hinge": [], "oracle, batch ignored": [], "law+hinge": [], "law, batch ignored": []}
+    out: dict[str, list[float]] = {
+        "oracle+hinge": [],
+        "oracle, batch ignored": [],
+        "law+hinge": [],
+        "law, batch ignored": [],
+    }
     for size in sorted({c.n_active for c in cells}):
         s_below, s_above = fit_hinge([p for p in points if p.n_active != size])
         for cell in (c for c in cells if c.n_active == size):

@@ -1,6 +1,6 @@
 """Plot lrpredict's conditional law over the recorded optimal LRs (docs/img/conditional_batch.png).
 
-    python benchmarks/plot_conditional.py      # needs the plot extra (matplotlib)
+python benchmarks/plot_conditional.py      # needs the plot extra (matplotlib)
 """
 
 from __future__ import annotations
