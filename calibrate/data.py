@@ -137,7 +137,7 @@ def synthetic_tokens(n_tokens: int, vocab_size: int, seed: int, config: Syntheti
     """A seeded corpus with learnable structure (see ``SyntheticConfig``); same arguments, same tokens.
 
     Documents of ``doc_len`` tokens are generated side by side, one vectorised step per position, so 16M tokens
-    take about a second.  Each next token copies an earlier span (if one is running), else follows the previous
+    take 2-3 s.  Each next token copies an earlier span (if one is running), else follows the previous
     token's sparse Markov row with probability ``markov_prob``, else is a fresh Zipfian unigram draw.
     """
     cfg = config or SyntheticConfig()

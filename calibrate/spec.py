@@ -14,7 +14,7 @@ import json
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from lrpredict.architecture import Architecture
 from lrpredict.errors import LrpredictError
@@ -165,8 +165,13 @@ class BranchResult(_Frozen):
     train_loss: float | None = None
 
 
-class ProbeResult(_Frozen):
-    """What one probe returned; one ledger line is exactly this model as JSON."""
+class ProbeResult(BaseModel):
+    """What one probe returned; one ledger line is this model as JSON, summary fields (lr, horizons, losses) included.
+
+    Unknown keys are ignored on reading, so a ledger written by a newer version (or with the summary fields) loads.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     probe_id: str
     spec: ProbeSpec
@@ -183,11 +188,19 @@ class ProbeResult(_Frozen):
     trained_tokens: int = Field(default=0, description="tokens of all optimizer steps, branches included")
     finished_at: float = Field(default=0.0, description="unix time the probe ended")
 
+    @computed_field
     @property
     def lr(self) -> float:
         return self.spec.lr
 
+    @computed_field
     @property
-    def losses(self) -> dict[int, float | None]:
-        """Held-out loss by horizon in tokens (None where the probe did not get there)."""
-        return {b.tokens: b.eval_loss for b in self.branches}
+    def horizons(self) -> tuple[int, ...]:
+        """Tokens trained at the end of each branch (each horizon of the spec, rounded to whole steps)."""
+        return tuple(b.tokens for b in self.branches)
+
+    @computed_field
+    @property
+    def losses(self) -> tuple[float | None, ...]:
+        """Held-out loss at each of ``horizons`` (None where the probe did not get there)."""
+        return tuple(b.eval_loss for b in self.branches)

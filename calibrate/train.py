@@ -163,20 +163,21 @@ class _ProbeRun:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         x, y = (self._to_device(a) for a in self.batches.train(step))
-        micro = self.spec.batch_size // self.spec.grad_accum
-        total = torch.zeros((), device=self.device)
+        accum = self.spec.grad_accum
+        micro = self.spec.batch_size // accum
+        total = None
         for xm, ym in zip(x.split(micro), y.split(micro), strict=True):
             with self.autocast():
                 out = self.forward(xm, ym)
                 loss = out.loss + self.spec.moe_aux_coef * out.aux_loss if self.model.arch.is_moe else out.loss
-            (loss / self.spec.grad_accum).backward()
-            total += out.loss.detach()
+            (loss / accum if accum > 1 else loss).backward()
+            total = out.loss.detach() if total is None else total + out.loss.detach()
         if self.spec.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.params, self.spec.grad_clip, foreach=True)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.steps_run += 1
-        return total / self.spec.grad_accum
+        return total / accum if accum > 1 else total
 
     def _to_device(self, a: Any) -> torch.Tensor:
         t = torch.from_numpy(a)

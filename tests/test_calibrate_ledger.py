@@ -33,7 +33,8 @@ def test_ledger_appends_one_line_per_result_and_reads_them_back(tmp_path: Path) 
     ledger.append(b)
     assert ledger.path.read_text().count("\n") == 2
     assert ledger.results() == [a, b]
-    assert ledger.results()[0].losses == {10_240: 3.0}
+    line = ledger.records()[0]
+    assert (line["probe_id"], line["lr"], line["horizons"], line["losses"]) == (a.probe_id, 1e-3, [10_240], [3.0])
     assert ledger.finished_ids() == {a.probe_id, b.probe_id}
 
 

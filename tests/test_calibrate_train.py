@@ -1,4 +1,5 @@
 import math
+import shutil
 
 import pytest
 
@@ -6,9 +7,10 @@ torch = pytest.importorskip("torch")
 
 from lrpredict.architecture import Architecture, count_parameters  # noqa: E402
 from lrpredict.calibrate.executor import run_probe  # noqa: E402
+from lrpredict.calibrate.model import build_model  # noqa: E402
 from lrpredict.calibrate.schedule import WSDSchedule  # noqa: E402
 from lrpredict.calibrate.spec import DataSpec, ProbeSpec  # noqa: E402
-from lrpredict.calibrate.train import train_probe  # noqa: E402
+from lrpredict.calibrate.train import make_optimizer, train_probe  # noqa: E402
 
 ARCH = Architecture(d_model=32, n_layers=2, d_ffn=64, n_heads=2, vocab_size=256)
 DATA = DataSpec(n_tokens=1 << 18, eval_tokens=1 << 13)
@@ -131,3 +133,26 @@ def test_run_probe_records_any_crash_as_failed(tmp_path) -> None:
     assert result.status == "failed"
     assert "FileNotFoundError" in result.error
     assert [b.eval_loss for b in result.branches] == [None, None]
+
+
+@pytest.mark.parametrize("decay_embeddings", [False, True])
+def test_make_optimizer_decays_matrices_only(decay_embeddings: bool) -> None:
+    arch = Architecture(d_model=32, n_layers=2, d_ffn=64, n_heads=2, vocab_size=256, tied_embeddings=True)
+    spec = probe(arch=arch, decay_embeddings=decay_embeddings)
+    model = build_model(arch, max_seq_len=32)
+    decayed, plain = make_optimizer(model, spec, torch.device("cpu")).param_groups
+    assert decayed["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0
+    names = {id(p): n for n, p in model.named_parameters()}
+    no_decay = {names[id(p)] for p in plain["params"]}
+    assert all("norm" in n for n in no_decay - {"embed.weight"})
+    assert ("embed.weight" in no_decay) is not decay_embeddings
+    assert all(p.ndim == 2 for p in decayed["params"])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not shutil.which("cc"), reason="torch.compile on CPU needs a C compiler")
+def test_train_probe_compiled_model_matches_eager() -> None:
+    eager = train_probe(probe(horizons=(40 * STEP_TOKENS,)))
+    compiled = train_probe(probe(horizons=(40 * STEP_TOKENS,), compile=True))
+    assert compiled.status == "ok"
+    assert compiled.branches[0].eval_loss == pytest.approx(eager.branches[0].eval_loss, rel=1e-4)
