@@ -126,7 +126,7 @@ n_note = "N does not enter; the reference LR and B_opt come from the main law"
 b = "tokens per optimizer step; B_opt is the main law's optimal batch"
 
 [domain]
-B = [{min(ratios):.4g}, {max(ratios):.4g}]
+B_ratio = [{min(ratios):.4g}, {max(ratios):.4g}]
 
 [schedule]
 kind = "unknown"

@@ -32,7 +32,7 @@ def main() -> None:
             label="recorded optimum (Eq.2 vertex)",
         )
         law = load_law(conditional_batch_law_id(arch))
-        low, high = law.domain["B"]
+        low, high = law.domain["B_ratio"]
         ratios = [r for r in (2 ** (k / 8) for k in range(-48, 33)) if low <= r <= high]  # the fitted domain only
         ax.plot(ratios, [law.lr_batch.factor(r, 1.0) for r in ratios], color="black", label=law.id)
         ax.set_xscale("log")

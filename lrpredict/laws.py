@@ -18,13 +18,14 @@ STATUS_ORDER: dict[str, int] = {"confirmed": 0, "secondary": 1, "open": 2}
 
 # Variables a law may use.  N follows the law's own convention (conventions.n: total or active non-embedding);
 # C = M·D with M the non-embedding FLOPs per token (DeepSeek convention); B is tokens per step.
-Variable = Literal["N", "D", "C", "M", "B"]
+Variable = Literal["N", "D", "C", "M", "B", "B_ratio"]
 VARIABLE_MEANING: dict[str, str] = {
     "N": "non-embedding parameters",
     "D": "training tokens",
     "C": "compute M·D in FLOPs",
     "M": "non-embedding FLOPs per token",
     "B": "batch size in tokens",
+    "B_ratio": "batch over the optimal batch, B/B_opt",
 }
 
 
@@ -109,7 +110,7 @@ class BatchHinge(_Strict):
     relative: bool = True
 
     def variables(self) -> list[str]:
-        return ["B"]
+        return ["B_ratio"]
 
     def coefficients(self) -> dict[str, Coefficient]:
         return {"s below B_opt": self.s_below, "s above B_opt": self.s_above}

@@ -87,11 +87,12 @@ def render_compare(config: ModelConfig, rows: list[tuple[LawFile, Suggestion | L
 
 
 def render_law_table(laws: list[LawFile]) -> str:
-    header = f"{'id':<20} {'status':<10} {'fits':<10} {'batch':<8} {'domain':<34} formula"
+    width = max([20, *(len(law.id) for law in laws)])
+    header = f"{'id':<{width}} {'status':<10} {'fits':<10} {'batch':<8} {'domain':<34} formula"
     lines = [header, "-" * len(header)]
     for law in laws:
         lines.append(
-            f"{law.id:<20} {law.status:<10} {'/'.join(law.architectures):<10} {law.batch_policy:<8} "
+            f"{law.id:<{width}} {law.status:<10} {'/'.join(law.architectures):<10} {law.batch_policy:<8} "
             f"{domain_text(law):<34} {formulas(law)}"
         )
     return "\n".join(lines)

@@ -285,7 +285,7 @@ def _lr_at_batch(config: ModelConfig, lr: float, optimal_batch: float, warnings:
     assert batch is not None
     ratio = batch / optimal_batch
     factor = conditional.lr_batch.factor(batch, optimal_batch)
-    low, high = conditional.domain.get("B", (0.0, math.inf))
+    low, high = conditional.domain.get("B_ratio", (0.0, math.inf))
     if not low <= ratio <= high:
         warnings.append(
             f"your batch is {ratio:.3g}× the optimal batch {optimal_batch:.3g}; {conditional.id} was fitted on "
