@@ -7,6 +7,7 @@ grows) and the ledger ``probes.jsonl``.  Rerunning on the same directory re-runs
 from __future__ import annotations
 
 import json
+import math
 import platform
 import time
 from collections.abc import Callable
@@ -212,7 +213,7 @@ def _finish(
         summary.append(f"- probe FLOPs / recorded grid FLOPs: {provenance['probe_flops_fraction_of_grid']:.2%}")
     if "held_out_regret" in provenance:
         summary.append(f"- joint regret on held-out {provenance['held_out_regret']}")
-    if fit.lr_law is not None and all(map(_finite, (fit.lr_law.c, fit.lr_law.alpha, fit.lr_law.beta))):
+    if fit.lr_law is not None and all(map(math.isfinite, (fit.lr_law.c, fit.lr_law.alpha, fit.lr_law.beta))):
         text = calibrated_law(fit, name=name, arch=arch, schedule=schedule, provenance=provenance)
         (out_dir / f"{name}.toml").write_text(text, encoding="utf-8")
         law = install_calibrated(text, name, replace=replace_law)
@@ -225,7 +226,3 @@ def _finish(
         json.dumps({"warnings": fit.warnings, "law": law.id if law else None}, indent=1), encoding="utf-8"
     )
     return Outcome(summary, fit, observations, law, report, flops, probes)
-
-
-def _finite(x: float) -> bool:
-    return x == x and abs(x) != float("inf")

@@ -39,10 +39,13 @@ class BadInput(click.ClickException):
 
 
 def _cli_message(exc: LrpredictError) -> str:
+    """The error with config field names replaced by the options the user typed."""
     message = str(exc)
-    for field, option in OPTION_OF_FIELD.items():
-        message = message.replace(f"{field}=", f"{option}=", 1) if message.startswith(f"{field}=") else message
-        message = message.replace(f"give {field}", f"give {option}")
+    option = OPTION_OF_FIELD.get(exc.field)
+    if option is not None and message.startswith(f"{exc.field}="):
+        message = option + message[len(exc.field) :]
+    for field, flag in OPTION_OF_FIELD.items():
+        message = message.replace(f"give {field}", f"give {flag}")
     return message
 
 
