@@ -15,6 +15,8 @@ import contextlib
 import gc
 import multiprocessing as mp
 import os
+import signal
+import sys
 import threading
 import time
 import traceback
@@ -240,7 +242,18 @@ def _worker_main(conn: Any, device: str, threads: int, max_oom_retries: int, par
 
 
 def _exit_with_parent(parent_pid: int) -> None:
-    """Exit when the parent dies (a SIGKILLed parent cannot stop its workers; they would train on unseen)."""
+    """Exit when the parent dies (a SIGKILLed parent cannot stop its workers; they would train on unseen).
+
+    Linux: the kernel sends SIGKILL the moment the parent dies (prctl PR_SET_PDEATHSIG); elsewhere, and as a
+    fallback, a thread polls the parent pid (it can be starved for a while on a loaded machine).  PDEATHSIG follows
+    the parent *thread* that started the worker: submit from a thread that outlives the executor's use."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+            if os.getppid() != parent_pid:  # the parent died before the request took effect
+                os._exit(1)
 
     def watch() -> None:
         while os.getppid() == parent_pid:
