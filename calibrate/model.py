@@ -148,8 +148,11 @@ class MoE(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, arch: Architecture, moe: bool) -> None:
+    """Pre-norm block: x ← x + r·Attn(norm(x)), then x ← x + r·FFN(norm(x)), with r the residual multiplier."""
+
+    def __init__(self, arch: Architecture, moe: bool, residual_multiplier: float = 1.0) -> None:
         super().__init__()
+        self.residual_multiplier = residual_multiplier
         self.attn_norm = RMSNorm(arch.d_model)
         self.attn = Attention(arch.d_model, arch.n_heads, arch.n_kv_heads or arch.n_heads)
         self.ffn_norm = RMSNorm(arch.d_model)
@@ -158,25 +161,45 @@ class Block(nn.Module):
     def forward(
         self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        x = x + self.attn(self.attn_norm(x), cos, sin)
+        x = x + self._branch(self.attn(self.attn_norm(x), cos, sin))
         if isinstance(self.ffn, MoE):
             y, aux = self.ffn(self.ffn_norm(x))
-            return x + y, aux
-        return x + self.ffn(self.ffn_norm(x)), None
+            return x + self._branch(y), aux
+        return x + self._branch(self.ffn(self.ffn_norm(x))), None
+
+    def _branch(self, y: torch.Tensor) -> torch.Tensor:
+        # r = 1 skips the multiply, so the default model runs exactly the operations it ran before r existed
+        return y if self.residual_multiplier == 1.0 else y * self.residual_multiplier
 
 
 class Decoder(nn.Module):
-    """Pre-norm decoder: embed → blocks → RMSNorm → head (the embedding itself when ``tied_embeddings``)."""
+    """Pre-norm decoder: embed → blocks → RMSNorm → head (the embedding itself when ``tied_embeddings``).
+
+    ``residual_multiplier`` r scales every residual branch, h ← h + r·F(h): CompleteP's depth transfer sets
+    r = m_L^-α (Dey et al. arXiv 2505.01618; ``TransferPlan.residual_multiplier``).  The default 1 is the standard
+    model.  r is a forward constant, not a parameter: it is not in the state dict.  The init does not follow r: it
+    keeps GPT-2's σ/√(2·n_layers) on residual outputs; a plan's init (no depth term) is ``lrpredict.torch``'s
+    ``init_parameters``.
+    """
 
     def __init__(
-        self, arch: Architecture, *, max_seq_len: int = 2048, init_std: float = 0.02, rope_theta: float = 10000.0
+        self,
+        arch: Architecture,
+        *,
+        max_seq_len: int = 2048,
+        init_std: float = 0.02,
+        rope_theta: float = 10000.0,
+        residual_multiplier: float = 1.0,
     ) -> None:
         super().__init__()
         self.arch = arch
         self.rope_theta = rope_theta
+        self.residual_multiplier = residual_multiplier
         self.embed = nn.Embedding(arch.vocab_size, arch.d_model)
         first_moe = arch.n_dense_layers if arch.is_moe else arch.n_layers
-        self.layers = nn.ModuleList(Block(arch, moe=i >= first_moe) for i in range(arch.n_layers))
+        self.layers = nn.ModuleList(
+            Block(arch, moe=i >= first_moe, residual_multiplier=residual_multiplier) for i in range(arch.n_layers)
+        )
         self.norm = RMSNorm(arch.d_model)
         self.head = None if arch.tied_embeddings else nn.Linear(arch.d_model, arch.vocab_size, bias=False)
         cos, sin = rope_tables(arch.d_model // arch.n_heads, max_seq_len, rope_theta)
@@ -215,9 +238,14 @@ class Decoder(nn.Module):
         return ModelOutput(logits, loss, aux_loss)
 
 
-def build_model(arch: Architecture, *, max_seq_len: int = 2048, init_std: float = 0.02) -> Decoder:
-    """The probe model for ``arch`` (float32, on CPU; move it with ``.to(device)``)."""
-    return Decoder(arch, max_seq_len=max_seq_len, init_std=init_std)
+def build_model(
+    arch: Architecture, *, max_seq_len: int = 2048, init_std: float = 0.02, residual_multiplier: float = 1.0
+) -> Decoder:
+    """The probe model for ``arch`` (float32, on CPU; move it with ``.to(device)``).
+
+    ``residual_multiplier``: r in h ← h + r·F(h) for every attention and FFN branch (default 1: the standard model).
+    """
+    return Decoder(arch, max_seq_len=max_seq_len, init_std=init_std, residual_multiplier=residual_multiplier)
 
 
 def param_group(name: str) -> str:

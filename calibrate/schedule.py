@@ -3,7 +3,9 @@
 WSD (MiniCPM, Hu et al. arXiv 2404.06395) holds the peak LR for most of training and decays only at the end, so one
 stable-phase run can branch into decays at several horizons (arXiv 2601.05049 uses this to get L(D) at many D from
 one run).  A 20% decay matches a cosine run of the same length (Hägele et al. arXiv 2405.18392), who also find the
-1-sqrt shape a little better than linear.
+1-sqrt shape a little better than linear.  ``lrpredict.torch.wsd_factor`` (a ``ScheduleRecipe`` as a LambdaLR
+factor) evaluates this same curve, so a probe and a user's training run share one definition.  No imports beyond the
+standard library: ``lrpredict.torch`` imports this module.
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ class WSDSchedule:
             )
 
     def __call__(self, step: int) -> float:
-        """LR used by optimizer step ``step`` (0-based)."""
+        """LR used by optimizer step ``step`` (0-based); after ``total`` it stays at the final LR (at the peak when
+        there is no decay phase, ``decay_start == total``)."""
         if step < self.warmup:
             return self.peak * (step + 1) / self.warmup
-        if step < self.decay_start:
+        if step < self.decay_start or self.decay_start == self.total:
             return self.peak
         # progress reaches 1 at the last step (total - 1), so the final step runs at final_ratio·peak
         span = self.total - self.decay_start

@@ -1,11 +1,13 @@
-"""Coordinate check: does the size of each layer's activation update stay flat as the model widens?
+"""Coordinate check: does the size of each layer's activation update stay flat as the model widens or deepens?
 
 μP's diagnostic (Yang et al. arXiv 2203.03466, Sec. 5 and microsoft/mup ``coord_check.py``): train models of several
 widths for a few AdamW steps and measure, per layer, how far its output on a fixed probe batch moved from step 0,
 |h_t − h_0|.  Under a correct μP/CompleteP parametrisation that scale does not depend on width (a flat line on a
 log-log plot of scale against width); under the standard parametrisation with one LR for every tensor it grows
-about ∝ width in hidden and output layers.  A bug in the plan, the classification of a parameter or the model's
-forward multipliers shows up as a sloped line.
+about ∝ width in hidden and output layers.  The same check across depth (``depth_exponents``; CompleteP, Dey et al.
+arXiv 2505.01618): with the residual multiplier m_L^-α and the plan's LRs the residual stream moves the same at
+every depth, while without them it moves about ∝ depth.  A bug in the plan, the classification of a parameter or
+the model's forward multipliers shows up as a sloped line.
 
 Imported on its own (``from lrpredict.coord_check import coord_check``), never from ``lrpredict``: it needs torch,
 and ``plot_coord_check`` needs matplotlib (``pip install 'lrpredict[plot]'``).
@@ -120,6 +122,9 @@ def coord_check(
     every width sees the same data).  ``layer_type(name, module)`` names the type a module's output is recorded
     under, or None to skip it.  Each record: width, depth, step (1..steps), module, layer_type, ``l1`` = mean
     |h_t − h_0|, ``rms`` = RMS of h_t − h_0, and ``h0_rms`` = RMS of h_0.
+
+    Across depth: one width, several depths, and a model that applies the plan's residual multiplier itself (the
+    probe decoder: ``build_model(arch, residual_multiplier=plan.residual_multiplier)``); read ``depth_exponents``.
     """
     if batch_fn is None:
         raise TypeError("coord_check needs batch_fn(step) -> batch")
@@ -161,29 +166,33 @@ def coord_check(
 
 
 def update_scales(
-    records: Iterable[dict[str, Any]], stat: str = "rms", step: int | None = None, depth: int | None = None
+    records: Iterable[dict[str, Any]],
+    stat: str = "rms",
+    step: int | None = None,
+    depth: int | None = None,
+    *,
+    width: int | None = None,
+    over: str = "width",
 ) -> dict[str, dict[int, float]]:
-    """Mean of ``stat`` over the modules of each layer type, per width, at ``step`` (default: the last)."""
-    rows = list(records)
-    if depth is not None:
-        rows = [r for r in rows if r["depth"] == depth]
+    """Mean of ``stat`` over the modules of each layer type, per width (``over="depth"``: per depth), at ``step``
+    (default: the last).  ``depth``/``width`` keep only the records of that depth/width."""
+    if over not in ("width", "depth"):
+        raise ValueError(f"over={over!r}: must be 'width' or 'depth'")
+    rows = [r for r in records if (depth is None or r["depth"] == depth) and (width is None or r["width"] == width)]
     if step is None:
         step = max(r["step"] for r in rows)
     sums: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         if r["step"] == step:
-            sums[r["layer_type"]][r["width"]].append(r[stat])
-    return {kind: {w: sum(v) / len(v) for w, v in sorted(by_width.items())} for kind, by_width in sums.items()}
+            sums[r["layer_type"]][r[over]].append(r[stat])
+    return {kind: {x: sum(v) / len(v) for x, v in sorted(by_x.items())} for kind, by_x in sums.items()}
 
 
-def width_exponents(
-    records: Iterable[dict[str, Any]], stat: str = "rms", step: int | None = None, depth: int | None = None
-) -> dict[str, float]:
-    """Least-squares slope of log(scale) against log(width) per layer type: ≈ 0 when flat (μP), ≈ 1 when the
-    update grows ∝ width (standard parametrisation with Adam)."""
+def _log_log_slopes(scales: dict[str, dict[int, float]]) -> dict[str, float]:
+    """Least-squares slope of log(scale) against log(x) per layer type (types with fewer than 2 points left out)."""
     out: dict[str, float] = {}
-    for kind, by_width in update_scales(records, stat, step, depth).items():
-        points = [(math.log(w), math.log(v)) for w, v in by_width.items() if v > 0]
+    for kind, by_x in scales.items():
+        points = [(math.log(x), math.log(v)) for x, v in by_x.items() if v > 0]
         if len(points) < 2:
             continue
         mx = sum(x for x, _ in points) / len(points)
@@ -193,8 +202,27 @@ def width_exponents(
     return out
 
 
-def plot_coord_check(records: Iterable[dict[str, Any]], path: str | Path, stat: str = "rms", title: str = "") -> Path:
-    """One panel per layer type: ``stat`` of the activation update against width (log-log), a line per step."""
+def width_exponents(
+    records: Iterable[dict[str, Any]], stat: str = "rms", step: int | None = None, depth: int | None = None
+) -> dict[str, float]:
+    """Least-squares slope of log(scale) against log(width) per layer type: ≈ 0 when flat (μP), ≈ 1 when the
+    update grows ∝ width (standard parametrisation with Adam)."""
+    return _log_log_slopes(update_scales(records, stat, step, depth))
+
+
+def depth_exponents(
+    records: Iterable[dict[str, Any]], stat: str = "rms", step: int | None = None, width: int | None = None
+) -> dict[str, float]:
+    """Least-squares slope of log(scale) against log(depth) per layer type: ≈ 0 when flat (CompleteP), > 0 when
+    the update grows with depth (standard parametrisation: every block adds an update of the same size)."""
+    return _log_log_slopes(update_scales(records, stat, step, width=width, over="depth"))
+
+
+def plot_coord_check(
+    records: Iterable[dict[str, Any]], path: str | Path, stat: str = "rms", title: str = "", *, over: str = "width"
+) -> Path:
+    """One panel per layer type: ``stat`` of the activation update against width (``over="depth"``: against
+    depth; log-log), a line per step."""
     try:
         import matplotlib
 
@@ -206,15 +234,15 @@ def plot_coord_check(records: Iterable[dict[str, Any]], path: str | Path, stat: 
     kinds = sorted({r["layer_type"] for r in rows})
     steps = sorted({r["step"] for r in rows})
     fig, axes = plt.subplots(1, len(kinds), figsize=(3.2 * len(kinds), 3.0), squeeze=False)
-    widths = sorted({r["width"] for r in rows})
+    xs = sorted({r[over] for r in rows})
     for ax, kind in zip(axes[0], kinds, strict=True):
         values: list[float] = []
         for step in steps:
-            scales = update_scales([r for r in rows if r["layer_type"] == kind], stat, step)[kind]
+            scales = update_scales([r for r in rows if r["layer_type"] == kind], stat, step, over=over)[kind]
             ax.plot(list(scales), list(scales.values()), marker="o", label=f"step {step}")
             values += [v for v in scales.values() if v > 0]
-        ax.set(xscale="log", yscale="log", title=kind, xlabel="width")
-        ax.set_xticks(widths, [str(w) for w in widths])
+        ax.set(xscale="log", yscale="log", title=kind, xlabel=over)
+        ax.set_xticks(xs, [str(x) for x in xs])
         ax.minorticks_off()
         if values:  # at least a decade of y-range, so that a flat line looks flat and not zoomed into noise
             lo, hi = min(values), max(values)
@@ -233,4 +261,12 @@ def plot_coord_check(records: Iterable[dict[str, Any]], path: str | Path, stat: 
     return path
 
 
-__all__ = ["coord_check", "default_layer_type", "default_loss", "plot_coord_check", "update_scales", "width_exponents"]
+__all__ = [
+    "coord_check",
+    "default_layer_type",
+    "default_loss",
+    "depth_exponents",
+    "plot_coord_check",
+    "update_scales",
+    "width_exponents",
+]

@@ -15,13 +15,13 @@ them the same way; their optimizer rules coincide, only the forward output multi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
+from lrpredict.calibrate.schedule import WSDSchedule  # pure Python, the standard library only
 from lrpredict.errors import LrpredictError
 from lrpredict.schedule import ScheduleRecipe
 from lrpredict.suggest import Suggestion
@@ -153,21 +153,19 @@ def init_parameters(
 
 def wsd_factor(recipe: ScheduleRecipe, step: int) -> float:
     """The LR multiplier of optimizer step ``step`` (0-based) under ``recipe``: linear warmup to 1, hold, then
-    decay to ``final_lr_ratio`` at the last step, held after it.  Same conventions as
-    ``lrpredict.calibrate.schedule.WSDSchedule`` (warmup reaches the peak at step warmup-1)."""
-    if step < recipe.warmup_steps:
-        return (step + 1) / recipe.warmup_steps
+    decay to ``final_lr_ratio`` at the last step, held after it (no decay steps: held at 1).  The curve is
+    ``lrpredict.calibrate.schedule.WSDSchedule``'s at peak 1, so probes and users' runs share one definition
+    (warmup reaches the peak at step warmup-1)."""
     decay_start = recipe.warmup_steps + recipe.stable_steps
-    if step < decay_start or recipe.decay_steps <= 0:
-        return 1.0
-    progress = min(1.0, (step - decay_start + 1) / recipe.decay_steps)
-    if recipe.decay_shape == "linear":
-        remaining = 1.0 - progress
-    elif recipe.decay_shape == "cosine":
-        remaining = 0.5 * (1.0 + math.cos(math.pi * progress))
-    else:  # "1-sqrt", Hägele et al. arXiv 2405.18392
-        remaining = 1.0 - math.sqrt(progress)
-    return recipe.final_lr_ratio + (1.0 - recipe.final_lr_ratio) * remaining
+    curve = WSDSchedule(
+        peak=1.0,
+        warmup=recipe.warmup_steps,
+        decay_start=decay_start,
+        total=decay_start + max(recipe.decay_steps, 0),
+        final_ratio=recipe.final_lr_ratio,
+        shape=recipe.decay_shape,
+    )
+    return curve(step)
 
 
 def wsd_scheduler(optimizer: torch.optim.Optimizer, recipe: ScheduleRecipe) -> torch.optim.lr_scheduler.LambdaLR:

@@ -1,4 +1,5 @@
-"""Coordinate checks on CPU with real tiny models: the μP/CompleteP plan keeps activation updates flat in width.
+"""Coordinate checks on CPU with real tiny models: the μP/CompleteP plan keeps activation updates flat in width and
+in depth (the depth tolerance is argued in ``test_completep_plan_keeps_updates_flat_in_depth``).
 
 Tolerance.  We fit the slope of log(RMS of h_t − h_0) against log(width) over widths 64–256 after 2 AdamW steps.
 Standard parametrisation (one LR for every tensor) predicts slope ≈ 1 for hidden and output layers (an Adam update
@@ -22,7 +23,13 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from lrpredict.config import Architecture, ModelConfig  # noqa: E402
-from lrpredict.coord_check import coord_check, plot_coord_check, update_scales, width_exponents  # noqa: E402
+from lrpredict.coord_check import (  # noqa: E402
+    coord_check,
+    depth_exponents,
+    plot_coord_check,
+    update_scales,
+    width_exponents,
+)
 from lrpredict.torch import init_parameters, param_groups  # noqa: E402
 from lrpredict.transfer import transfer  # noqa: E402
 
@@ -132,6 +139,95 @@ def test_mup_plan_keeps_updates_flat_where_standard_parametrisation_drifts() -> 
         assert abs(mup[kind]) < 0.5, (kind, mup)
         assert sp[kind] > 0.75, (kind, sp)
     assert abs(mup["embedding"]) < 0.1 and abs(sp["embedding"]) < 0.1
+
+
+DEPTH_WIDTH, BASE_DEPTH, DEPTH_LR, DEPTH_STEPS = 64, 2, 3e-3, 5
+DEPTHS = (2, 4, 8, 16)
+DEPTH_TOLERANCE = 0.25
+
+
+def depth_plan(depth: int, rule: str) -> Any:
+    shape = {"params": 1e6, "tokens": 1e6, "d_model": DEPTH_WIDTH}
+    proxy, target = ModelConfig(n_layers=BASE_DEPTH, **shape), ModelConfig(n_layers=depth, **shape)
+    return transfer(proxy, {"lr": DEPTH_LR}, target, rule)
+
+
+def depth_slopes(rule: str) -> dict[str, float]:
+    """Slope of log(update RMS) against log(depth) per layer type, at a fixed width.
+
+    "completep" (α = 1) and "depth-mup" (α = 0.5): the plan's residual multiplier m_L^-α in the model, its groups
+    (hidden and norm LR η·m_L^(α-1), ε·m_L^-α) in AdamW and its init.  "standard": the same model, init and
+    single LR with residual multiplier 1 — only the depth rules are missing.
+    """
+    model_mod = pytest.importorskip("lrpredict.calibrate.model")
+
+    def build(width: int, depth: int | None) -> nn.Module:
+        assert depth is not None
+        arch = Architecture(d_model=width, n_layers=depth, d_ffn=2 * width, n_heads=width // 16, vocab_size=VOCAB)
+        plan = depth_plan(depth, "completep" if rule == "standard" else rule)
+        multiplier = 1.0 if rule == "standard" else plan.residual_multiplier
+        model = model_mod.build_model(arch, max_seq_len=SEQ, residual_multiplier=multiplier)
+        init_parameters(model, plan, STD)  # σ for every matrix at base width: no depth-dependent init
+        return model
+
+    def groups(model: nn.Module, width: int, depth: int | None) -> list[dict[str, Any]]:
+        assert depth is not None
+        if rule == "standard":
+            return [{"params": list(model.parameters()), "lr": DEPTH_LR, "weight_decay": 0.0}]
+        return param_groups(model, depth_plan(depth, rule))
+
+    records = coord_check(
+        build,
+        groups,
+        widths=(DEPTH_WIDTH,),
+        depths=DEPTHS,
+        steps=DEPTH_STEPS,
+        batch_fn=batch,
+        layer_type=llama_layer_type,
+    )
+    return depth_exponents(records)
+
+
+def test_completep_plan_keeps_updates_flat_in_depth() -> None:
+    """Depths 2–16 at width 64 (base depth 2), 5 AdamW steps at η = 3e-3 (5η < σ = 0.02: the update stays a
+    perturbation of the init, the first-order regime the argument below describes; at η = 1e-2 it reaches 2.5σ,
+    far from the init, and CompleteP's attention and block slopes fall to −0.18…−0.32 over seeds 0–2).
+
+    CompleteP (α = 1, arXiv 2505.01618): every branch's own update is Θ(1) and enters the stream ×1/L, so the
+    residual stream moves Θ(1) at any depth; the stream is an Euler discretisation of a depth-ODE, so finite depth
+    adds an O(1/L) correction.  The block type averages the L blocks' outputs, and block l has moved about
+    Δe + (l/L)·S (embedding Δe, all branches S): the average Δe + S·(1 + 1/L)/2 carries a 1 + 1/L factor, whose
+    log-log slope over depths 2–16 is −0.16 when Δe = 0.  We accept |slope| < 0.25 for every layer type.
+    Standard parametrisation (r = 1): each of the L blocks adds a Θ(1) update along the loss gradient, so the
+    stream moves ∝ L (slope ≈ +1); we ask > 0.75.  Its attention output grows too (its input moves more); the
+    logits hardly do, because the final RMSNorm divides the stream by its own growing scale.
+
+    Measured (seed 0): CompleteP embedding +0.03, attention −0.01, FFN +0.02, block −0.17
+    (pairwise −0.34, −0.13, −0.06: an O(1/L) term halving per doubling), logits +0.00 (each within ±0.03 of these
+    over seeds 0–4); standard block +1.10 (seeds +1.10…+1.25), attention +0.52 (+0.52…+0.67), logits +0.14.
+    """
+    completep = depth_slopes("completep")
+    standard = depth_slopes("standard")
+    assert set(completep) == set(standard) == {"embedding", "attention", "ffn", "block", "logits"}
+    for kind, slope in completep.items():
+        assert abs(slope) < DEPTH_TOLERANCE, (kind, completep)
+    assert standard["block"] > 0.75 and standard["attention"] > DEPTH_TOLERANCE, standard
+
+
+def test_depth_mup_keeps_the_stream_flat_but_its_ffn_updates_vanish_with_depth() -> None:
+    """Depth-μP (α = 0.5): hidden Adam LR η/√m_L, branches ×1/√m_L.  The stream (block, logits) moves Θ(1) as in
+    CompleteP, but each branch's own weights move ∝ L^-1/2: the blocks turn lazy with depth, CompleteP's argument
+    for α = 1.  Its FFN output shows it (measured −0.43, seeds 0–4 −0.46…−0.42; −0.5 is the own-weight term alone,
+    diluted by the Θ(1) change of its input).  Attention does not (−0.04, seeds −0.04…+0.02): over half of its
+    update comes through its input, the residual stream, which moves Θ(1) at any depth (with the attention weights
+    frozen its output still moves 0.009–0.010 at every depth, against 0.017 trained, at depth 2), and that hides
+    the own-weight term at these depths; the FFN's init output is too small for its input to move it much
+    (0.003 of its 0.009 with its weights frozen).  Block −0.11, logits +0.01, embedding +0.01.
+    """
+    slopes = depth_slopes("depth-mup")
+    for kind in ("embedding", "attention", "block", "logits"):
+        assert abs(slopes[kind]) < DEPTH_TOLERANCE, (kind, slopes)
+    assert slopes["ffn"] < -DEPTH_TOLERANCE, slopes
 
 
 def test_plot_coord_check(tmp_path: Path) -> None:
