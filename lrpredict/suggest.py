@@ -14,10 +14,6 @@ from lrpredict.laws import VARIABLE_MEANING, HorizonRatio, LawFile, PowerLaw, Sc
 from lrpredict.registry import DEFAULT_LAW, DEFAULT_WEIGHT_DECAY_LAW, conditional_batch_law_id, laws, load_law
 from lrpredict.schedule import ScheduleRecipe, recommend_schedule
 
-# No decay on norms, biases and embeddings: the practice of most stacks (nanoGPT, Megatron, torchtitan); the
-# weight-decay laws bundled here were fitted on the hidden matrices.
-WEIGHT_DECAY_GROUPS = ("matrices", "embeddings", "norms_and_biases")
-
 
 class Factor(BaseModel):
     """One step of a derivation: a quantity, its value, unit and where it comes from."""
@@ -212,6 +208,7 @@ def suggest(
         lr_at_optimal_batch=lr_at_optimal_batch,
         weight_decay=weight_decay,
         weight_decay_law=wd_law.id,
+        # no decay on embeddings, norms and biases: nanoGPT's practice; the weight-decay laws speak of the matrices
         weight_decay_groups={"matrices": weight_decay, "embeddings": 0.0, "norms_and_biases": 0.0},
         batch_tokens=batch,
         batch_source=batch_source,

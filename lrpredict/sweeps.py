@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,13 +131,3 @@ def regrets(cell: Cell, lr: float, batch_tokens: float) -> tuple[float, float, b
     lr_regret = loss / min(p[1] for p in best_curve) - 1
     joint_loss, joint_inside = interpolate_loss(cell.curve(nearest_batch(cell, batch_tokens)), lr)
     return lr_regret, joint_loss / best.loss - 1, inside and joint_inside
-
-
-def regret_by_batch(cells: list[Cell]) -> dict[float, list[float]]:
-    """Relative loss of the best LR at each batch vs the cell's best, grouped by batch ratio (diagnostics)."""
-    out: dict[float, list[float]] = defaultdict(list)
-    for cell in cells:
-        best = cell.best()
-        for batch in cell.batches():
-            out[batch / best.batch_tokens].append(cell.best_at(batch)[1] / best.loss - 1)
-    return out
