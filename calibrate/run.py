@@ -63,7 +63,8 @@ def observations_from_results(results: list[ProbeResult]) -> list[Observation]:
 
 
 class Progress:
-    """One stderr line per finished probe, with an ETA from the mean probe time so far."""
+    """One stderr line per finished probe: a progress bar, the probe's losses, and an ETA from the mean probe time
+    so far (lines, not a redrawn bar: logs of a node job stay readable)."""
 
     def __init__(self, total: int, write: Callable[[str], None], already: int = 0) -> None:
         self.total, self.done, self.write = total, already, write
@@ -76,8 +77,10 @@ class Progress:
         elapsed = time.monotonic() - self.start
         eta = elapsed / self.fresh * (self.total - self.done)
         losses = ", ".join(f"{b.eval_loss:.3f}" if b.eval_loss is not None else "–" for b in result.branches)
+        filled = round(20 * self.done / max(self.total, 1))
+        bar = "█" * filled + "░" * (20 - filled)
         self.write(
-            f"[{self.done}/{self.total}] d={result.spec.arch.d_model} lr={result.spec.lr:.3g} {result.status} "
+            f"{bar} [{self.done}/{self.total}] d={result.spec.arch.d_model} lr={result.spec.lr:.3g} {result.status} "
             f"loss@horizons: {losses} ({result.wall_time_s:.1f}s; ETA {eta:.0f}s)"
         )
 
