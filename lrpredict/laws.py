@@ -9,7 +9,7 @@ text, code or data), ``secondary`` (quoted by a third party) or ``open`` (nobody
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -153,6 +153,10 @@ class Timescale(_Strict):
 
 
 Prediction = Annotated[PowerLaw | HorizonRatio, Field(discriminator="form")]
+# every form's tag, e.g. "power_law": pydantic puts it in error locations, which registry.parse_law strips
+FORM_TAGS = frozenset(
+    get_args(cls.model_fields["form"].annotation)[0] for cls in (PowerLaw, HorizonRatio, BatchHinge, Timescale)
+)
 
 
 class Conventions(_Strict):

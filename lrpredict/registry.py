@@ -15,9 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from lrpredict.errors import LawFileError, LrpredictError
-from lrpredict.laws import LawFile
-
-FORM_TAGS = {"power_law", "horizon_ratio", "batch_hinge", "timescale"}
+from lrpredict.laws import FORM_TAGS, LawFile
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -83,12 +81,23 @@ def read_law_file(path: str | Path) -> LawFile:
 
 
 @lru_cache(maxsize=1)
-def bundled_laws() -> tuple[LawFile, ...]:
+def _bundled() -> tuple[tuple[LawFile, str], ...]:
+    """Every bundled law with its file's text, read and validated once."""
     files = sorted(
         (f for f in resources.files("lrpredict.coefficients").iterdir() if f.name.endswith(".toml")),
         key=lambda f: f.name,
     )
-    return tuple(parse_law(f.read_text(encoding="utf-8"), f.name) for f in files)
+    texts = [(f.name, f.read_text(encoding="utf-8")) for f in files]
+    return tuple((parse_law(text, name), text) for name, text in texts)
+
+
+def bundled_laws() -> tuple[LawFile, ...]:
+    return tuple(law for law, _ in _bundled())
+
+
+def bundled_text(law_id: str) -> str | None:
+    """The file text of a bundled law, comments included (None: no bundled law has that id)."""
+    return next((text for law, text in _bundled() if law.id == law_id), None)
 
 
 def user_laws() -> list[LawFile]:

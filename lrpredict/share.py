@@ -14,7 +14,6 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -83,15 +82,6 @@ def _user_file(name: str) -> Path:
     return registry.user_law_dir() / f"{check_name(name)}.toml"
 
 
-def _bundled_text(law_id: str) -> str | None:
-    for entry in resources.files("lrpredict.coefficients").iterdir():
-        if entry.name.endswith(".toml"):
-            text = entry.read_text(encoding="utf-8")
-            if registry.parse_law(text, entry.name).id == law_id:
-                return text
-    return None
-
-
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")  # not *.toml: never loaded
@@ -122,7 +112,7 @@ def export(law_id: str, path: str | Path) -> Path:
 
     The text is copied as it is, comments included, so the export parses to the same law.
     """
-    text = _bundled_text(law_id) if registry.is_bundled(law_id) else None
+    text = registry.bundled_text(law_id)
     if text is None:
         source = registry.user_law_dir() / f"{law_id}.toml"
         if not NAME_PATTERN.match(law_id) or not source.is_file():
