@@ -30,6 +30,10 @@ DEFAULT_LAW = {"dense": "steplaw-2025", "moe": "steplaw-2025"}
 DEFAULT_WEIGHT_DECAY_LAW = "powerlines-2025"
 
 
+# data files shipped next to the laws that are not law files (lrpredict.runs reads the ledger of published runs)
+NOT_LAWS = frozenset({"published_runs.toml"})
+
+
 def conditional_batch_law_id(arch: str) -> str:
     """lrpredict's law for the optimal LR away from the optimal batch (benchmarks/fit_conditional_batch.py)."""
     return f"lrpredict-batch-{arch}-2026"
@@ -84,7 +88,11 @@ def read_law_file(path: str | Path) -> LawFile:
 def _bundled() -> tuple[tuple[LawFile, str], ...]:
     """Every bundled law with its file's text, read and validated once."""
     files = sorted(
-        (f for f in resources.files("lrpredict.coefficients").iterdir() if f.name.endswith(".toml")),
+        (
+            f
+            for f in resources.files("lrpredict.coefficients").iterdir()
+            if f.name.endswith(".toml") and f.name not in NOT_LAWS
+        ),
         key=lambda f: f.name,
     )
     texts = [(f.name, f.read_text(encoding="utf-8")) for f in files]
