@@ -1,10 +1,25 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-SWEEPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "sweeps"
+SHARED_SWEEPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "sweeps"
+# A column slice of the same sweeps shipped with the tests (tests/data/sweeps/SOURCE.md), so a fresh clone that has
+# no ../shared still runs every sweep test.
+BUNDLED_SWEEPS = Path(__file__).resolve().parent / "data" / "sweeps"
+
+
+def sweeps_path() -> Path:
+    """The sweeps folder the tests use: $LRPREDICT_TEST_SWEEPS when set (e.g. to tests/data/sweeps, to check the
+    fresh-clone path on a machine that has ../shared), else ../shared/data/sweeps when present, else the slice."""
+    override = os.environ.get("LRPREDICT_TEST_SWEEPS")
+    if override:
+        return Path(override)
+    if (SHARED_SWEEPS / "steplaw_dense.csv").is_file():
+        return SHARED_SWEEPS
+    return BUNDLED_SWEEPS
 
 
 @pytest.fixture(autouse=True)
@@ -17,6 +32,8 @@ def _user_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def sweeps_dir() -> Path:
-    if not (SWEEPS / "steplaw_dense.csv").is_file():
-        pytest.skip("../shared/data/sweeps is not present")
-    return SWEEPS
+    """The Step Law sweeps (steplaw_dense.csv, steplaw_moe.csv); see sweeps_path()."""
+    path = sweeps_path()
+    if not (path / "steplaw_dense.csv").is_file():
+        raise FileNotFoundError(f"no steplaw_dense.csv in {path} (LRPREDICT_TEST_SWEEPS or tests/data/sweeps)")
+    return path
