@@ -27,6 +27,15 @@ VARIABLE_MEANING: dict[str, str] = {
     "B": "batch size in tokens",
     "B_ratio": "batch over the optimal batch, B/B_opt",
 }
+# what a domain bound of each variable is, for "N is 610× above the largest model <law> was fitted on"
+DOMAIN_NOUN: dict[str, str] = {
+    "N": "model",
+    "D": "token count",
+    "C": "compute budget",
+    "M": "FLOPs per token",
+    "B": "batch",
+    "B_ratio": "batch ratio",
+}
 
 
 class _Strict(BaseModel):
@@ -225,16 +234,30 @@ class LawFile(_Strict):
     def variables(self) -> set[str]:
         return {v for p in self.predictions().values() for v in p.variables()}
 
+    def domain_distance(self, values: dict[str, float]) -> dict[str, float]:
+        """How far each variable lies outside the fitted domain, as a factor ≥ 1 (1: inside)."""
+        out = {}
+        for var, (low, high) in self.domain.items():
+            value = values.get(var)
+            if value is None or not math.isfinite(value) or value <= 0:
+                continue
+            out[var] = value / high if value > high else (low / value if value < low else 1.0)
+        return out
+
     def domain_status(self, values: dict[str, float]) -> list[str]:
-        """One message per variable outside the fitted domain (empty: inside)."""
+        """One message per variable outside the fitted domain, with how far (empty: inside)."""
         out = []
         for var, (low, high) in self.domain.items():
             value = values.get(var)
             if value is None or not math.isfinite(value):
                 continue
             if not low <= value <= high:
+                # the magnitude matters: 2× out and 600× out are different answers (issue 13)
+                above = value > high
+                factor = value / high if above else (low / value if value > 0 else math.inf)
+                where = f"above the largest {DOMAIN_NOUN[var]}" if above else f"below the smallest {DOMAIN_NOUN[var]}"
                 out.append(
-                    f"{var}={value:.3g} ({VARIABLE_MEANING[var]}) is outside the fitted domain "
-                    f"[{low:.3g}, {high:.3g}] of {self.id}: extrapolation"
+                    f"{var}={value:.3g} ({VARIABLE_MEANING[var]}) is {factor:.3g}× {where} {self.id} was fitted on, "
+                    f"outside the fitted domain [{low:.3g}, {high:.3g}]: extrapolation"
                 )
         return out
