@@ -13,6 +13,7 @@ from lrpredict import registry, render
 from lrpredict.cli_calibrate import calibrate_command
 from lrpredict.cli_common import CONTEXT, BadInput, handles_errors
 from lrpredict.cli_laws import laws_group
+from lrpredict.cli_runs import runs_command
 from lrpredict.cli_transfer import transfer_command
 from lrpredict.config import ModelConfig
 from lrpredict.errors import LrpredictError
@@ -200,6 +201,7 @@ def show_law_command(law_id: str | None, json_: bool) -> None:
 cli.add_command(laws_group)
 cli.add_command(transfer_command)
 cli.add_command(calibrate_command)
+cli.add_command(runs_command)
 
 
 def main() -> None:
