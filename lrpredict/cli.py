@@ -11,7 +11,7 @@ import click
 
 from lrpredict import registry, render
 from lrpredict.cli_calibrate import calibrate_command
-from lrpredict.cli_common import CONTEXT, BadInput, handles_errors
+from lrpredict.cli_common import CONTEXT, BadInput, OneLineGroup, handles_errors
 from lrpredict.cli_laws import laws_group
 from lrpredict.cli_runs import runs_command
 from lrpredict.cli_transfer import transfer_command
@@ -21,7 +21,7 @@ from lrpredict.suggest import compare, suggest
 from lrpredict.units import parse_size
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=OneLineGroup, context_settings=CONTEXT)
 @click.version_option(package_name="lrpredict")
 def cli() -> None:
     """Peak learning rate, weight decay and batch size for LLM pre-training, from published scaling laws."""

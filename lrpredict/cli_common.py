@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import functools
-from collections.abc import Callable
+import sys
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -58,3 +61,48 @@ def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             raise BadInput(_cli_message(exc)) from None
 
     return wrapper
+
+
+def one_line(text: str) -> str:
+    """``text`` on a single line: the CLI's contract is one line per error (issue 15: click used four)."""
+    return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def _warn_one_line(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    click.echo(f"warning: {one_line(str(message))}", err=True)
+
+
+class OneLineGroup(click.Group):
+    """The top-level group: every click error (usage, bad option value, missing argument) and every ``BadInput``
+    is one ``Error: ...`` line on stderr with its exit status, and Python warnings are one ``warning:`` line."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warn_one_line
+            warnings.simplefilter("default")  # resets "shown once" per run; each distinct warning once
+            try:
+                code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            except click.UsageError as exc:
+                hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+                click.echo(f"Error: {one_line(exc.format_message())}{hint}", err=True)
+                sys.exit(exc.exit_code)
+            except click.ClickException as exc:
+                click.echo(f"Error: {one_line(exc.format_message())}", err=True)
+                sys.exit(exc.exit_code)
+            except click.Abort:
+                click.echo("Aborted!", err=True)
+                sys.exit(1)
+            except OSError as exc:
+                if exc.errno != errno.EPIPE:  # a closed pipe (``| head``) is not an error
+                    raise
+                sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)

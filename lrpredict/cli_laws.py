@@ -59,10 +59,11 @@ def remove_command(law_id: str) -> None:
 @click.argument("url")
 @click.option("--sha256", metavar="HEX", help="refuse the file unless its SHA-256 is HEX")
 @click.option("--name", help="install under this id (default: the law's own id)")
+@click.option("--allow-redirect", is_flag=True, help="follow a redirect to another host (refused by default)")
 @handles_errors
-def pull_command(url: str, sha256: str | None, name: str | None) -> None:
+def pull_command(url: str, sha256: str | None, name: str | None, allow_redirect: bool) -> None:
     """Download a law file from URL, validate it and install it into the user registry (never executed)."""
-    law = share.pull(url, sha256=sha256, name=name)
+    law = share.pull(url, sha256=sha256, name=name, allow_redirect=allow_redirect)
     click.echo(f"installed {law.id} [status: {law.status}] — {law.title}")
     if sha256 is None:
         click.echo("note: no --sha256 given, so the file's integrity was not checked", err=True)

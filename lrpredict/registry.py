@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from lrpredict.errors import LawFileError, LrpredictError
+from lrpredict.law_checks import MAX_BYTES, check_data, check_law, check_text
 from lrpredict.laws import FORM_TAGS, LawFile
 
 if sys.version_info >= (3, 11):
@@ -54,13 +56,20 @@ def user_law_dir() -> Path:
 
 
 def parse_law(text: str, source: str) -> LawFile:
-    """Validate the TOML text of a law file; errors name the file, the field and the reason."""
+    """Validate the TOML text of a law file; errors name the file, the field and the reason.
+
+    Size and nesting are checked before the parser runs, strings after it, the law's numbers last
+    (``lrpredict.law_checks``): every way into the registry (bundled, user, pulled, a local path) comes here.
+    """
+    check_text(text, source)
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise LawFileError("toml", str(exc).splitlines()[0], "a valid TOML document", where=source) from None
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise LawFileError("toml", reason, "a valid TOML document", where=source) from None
+    check_data(data, source)
     try:
-        return LawFile.model_validate(data)
+        law = LawFile.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         # pydantic puts the union tag in the location (lr.power_law.coefficient); users wrote lr.coefficient
@@ -73,11 +82,16 @@ def parse_law(text: str, source: str) -> LawFile:
             value = "{...}"
         reason = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
         raise LawFileError(field, value, reason, where=source) from None
+    check_law(law, source)
+    return law
 
 
 def read_law_file(path: str | Path) -> LawFile:
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:  # refused before reading: a local file is no more trusted than a download
+            raise LawFileError("size", f"{size} bytes", f"a law file of at most {MAX_BYTES} bytes", where=path.name)
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise LawFileError("path", str(path), f"a readable UTF-8 law file ({exc.__class__.__name__})") from None
@@ -108,11 +122,23 @@ def bundled_text(law_id: str) -> str | None:
     return next((text for law, text in _bundled() if law.id == law_id), None)
 
 
+class BrokenLawWarning(UserWarning):
+    """A user law file that does not load; it is skipped so the other laws stay usable."""
+
+
 def user_laws() -> list[LawFile]:
+    """The user's laws that load; each broken file is skipped with one warning (issue 15: one corrupt file took
+    ``laws list``, ``show-law`` and ``--compare`` down for every law)."""
     directory = user_law_dir()
     if not directory.is_dir():
         return []
-    return [read_law_file(path) for path in sorted(directory.glob("*.toml"))]
+    found = []
+    for path in sorted(directory.glob("*.toml")):
+        try:
+            found.append(read_law_file(path))
+        except LrpredictError as exc:
+            warnings.warn(f"skipped user law {path.name}: {exc}", BrokenLawWarning, stacklevel=2)
+    return found
 
 
 def laws() -> list[LawFile]:
@@ -129,7 +155,10 @@ def is_bundled(law_id: str) -> bool:
 def load_law(id_or_path: str | Path | LawFile) -> LawFile:
     """A law by id (bundled or user registry) or by the path of a TOML file."""
     if isinstance(id_or_path, LawFile):
+        check_law(id_or_path)  # built in Python, never parsed: its numbers are checked here
         return id_or_path
+    if not isinstance(id_or_path, (str, Path)) or not str(id_or_path).strip():
+        raise LrpredictError("law", id_or_path, "a law id, the path of a law file or a LawFile")
     text = str(id_or_path)
     if text.endswith(".toml") or os.sep in text or Path(text).is_file():
         return read_law_file(text)

@@ -7,18 +7,22 @@ Bundled laws are read-only: a pulled law may not take a bundled id and ``remove`
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 from lrpredict import registry
 from lrpredict.errors import LrpredictError
+from lrpredict.law_checks import unprintable
 from lrpredict.laws import LawFile
 from lrpredict.render import domain_text
 
@@ -31,6 +35,7 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 NAME_RULE = "lowercase letters, digits, '.', '_' or '-', starting with a letter or digit, at most 80 characters"
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 CHUNK = 64 * 1024
+MAX_REDIRECTS = 5
 # A top-level ``id = "..."`` line (top-level keys come before the first [table] header).
 _ID_LINE = re.compile(r"""^(\s*id\s*=\s*)("[^"\\\n]*"|'[^'\n]*')""", re.MULTILINE)
 
@@ -163,7 +168,40 @@ def _rename(text: str, law: LawFile, name: str, source: str) -> tuple[str, LawFi
     return candidate, registry.parse_law(candidate, source)
 
 
-def _download(url: str, timeout: float | tuple[float, float], max_bytes: int) -> bytes:
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower() + f":{parts.port or ''}"
+
+
+@contextlib.contextmanager
+def _get(url: str, timeout: tuple[float, float], allow_redirect: bool) -> Iterator[Any]:
+    """GET ``url`` following at most MAX_REDIRECTS redirects, each to the same scheme, host and port unless
+    ``allow_redirect`` (issue 15: a redirect to another host was followed silently)."""
+    import requests
+
+    current = url
+    for _ in range(MAX_REDIRECTS + 1):
+        headers = {"Accept": "application/toml, */*"}
+        response = requests.get(current, stream=True, timeout=timeout, headers=headers, allow_redirects=False)
+        if not response.is_redirect:
+            with response:
+                yield response
+            return
+        target = urljoin(current, response.headers.get("Location", ""))
+        response.close()
+        if urlsplit(target).scheme not in ("http", "https"):
+            raise LrpredictError(
+                "url", url, f"an address that does not redirect off http(s) (it redirects to {target})"
+            )
+        if _origin(target) != _origin(url) and not allow_redirect:
+            raise LrpredictError(
+                "url", url, f"an address on one host (it redirects to {target}; pass --allow-redirect to follow)"
+            )
+        current = target
+    raise LrpredictError("url", url, f"an address reached within {MAX_REDIRECTS} redirects")
+
+
+def _download(url: str, timeout: float | tuple[float, float], max_bytes: int, allow_redirect: bool = False) -> bytes:
     import requests
     import urllib3
 
@@ -171,7 +209,7 @@ def _download(url: str, timeout: float | tuple[float, float], max_bytes: int) ->
     deadline = time.monotonic() + connect + read  # the read timeout is per read; this bounds a trickling server
     too_big = f"a law file of at most {max_bytes} bytes"
     try:
-        with requests.get(url, stream=True, timeout=(connect, read), headers={"Accept": "application/toml, */*"}) as r:
+        with _get(url, (connect, read), allow_redirect) as r:
             if r.status_code >= 400:
                 raise LrpredictError("url", url, f"an address that serves a law file (HTTP {r.status_code} {r.reason})")
             length = r.headers.get("Content-Length", "")
@@ -187,7 +225,11 @@ def _download(url: str, timeout: float | tuple[float, float], max_bytes: int) ->
                     raise LrpredictError("url", url, f"{too_big} (body is larger)")
                 if time.monotonic() > deadline:
                     raise LrpredictError("url", url, f"a download that finishes within {connect + read:g} s")
-    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+    except (requests.RequestException, urllib3.exceptions.HTTPError, ValueError, UnicodeError) as exc:
+        if isinstance(exc, LrpredictError):
+            raise
+        if isinstance(exc, (ValueError, UnicodeError)) and not isinstance(exc, requests.RequestException):
+            raise LrpredictError("url", url, f"a well-formed http(s) address ({exc.__class__.__name__})") from None
         # a read timeout while streaming the body arrives as urllib3's ReadTimeoutError (or requests' ConnectionError)
         if isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError)) or "timed out" in str(exc).lower():
             allowed = f"a server that answers within {connect:g} s (connect) and {read:g} s (each read)"
@@ -204,6 +246,7 @@ def pull(
     name: str | None = None,
     timeout: float | tuple[float, float] = (5, 30),
     max_bytes: int = 1_000_000,
+    allow_redirect: bool = False,
 ) -> LawFile:
     """Download a law file, check it and install it into the user registry as ``NAME.toml``; return the law.
 
@@ -211,8 +254,16 @@ def pull(
     id inside the file is rewritten so ``load_law(name)`` finds it.  The name may not be a bundled id, nor one the
     user registry already holds (``remove`` it first).  Refused downloads leave the registry untouched.
     """
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise LrpredictError("url", url, "an http:// or https:// address")
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        host = parts.hostname if parts is not None else None
+        _ = parts.port if parts is not None else None  # a bad port raises here, not inside requests
+    except ValueError as exc:  # e.g. http://[::1/x.toml: "Invalid IPv6 URL"
+        raise LrpredictError("url", url, f"a well-formed http(s) address ({exc})") from None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        raise LrpredictError("url", url, "an http:// or https:// address with a host")
+    if unprintable(url, multiline=False) is not None or any(c.isspace() for c in url):
+        raise LrpredictError("url", ascii(url), "an address without spaces or control characters")
     if sha256 is not None:
         sha256 = sha256.strip().lower()
         if not SHA256_PATTERN.match(sha256):
@@ -220,7 +271,7 @@ def pull(
     if name is not None:
         check_name(name)
 
-    body = _download(url, timeout, max_bytes)
+    body = _download(url, timeout, max_bytes, allow_redirect)
     if sha256 is not None:
         actual = hashlib.sha256(body).hexdigest()
         if actual != sha256:
@@ -244,12 +295,36 @@ def install(text: str, name: str | None = None, *, source: str = "law", replace:
     if registry.is_bundled(name):
         raise LrpredictError("name", name, "an id no bundled law uses (pick another with --name)")
     target = registry.user_law_dir() / f"{name}.toml"
-    if target.exists() and not replace:
-        raise LrpredictError(
-            "name", name, f"a name not yet in the user registry (`lrpredict laws remove {name}` first)"
-        )
     if name != law.id:
         text, law = _rename(text, law, name, source)
     target.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(target, text.encode("utf-8"))
+    # check-then-write under the id's lock: two pulls of one id both said "installed" and one file survived
+    with _id_lock(name):
+        if target.exists() and not replace:
+            raise LrpredictError(
+                "name", name, f"a name not yet in the user registry (`lrpredict laws remove {name}` first)"
+            )
+        _write_atomic(target, text.encode("utf-8"))
     return law
+
+
+@contextlib.contextmanager
+def _id_lock(name: str) -> Iterator[None]:
+    """An exclusive advisory lock per registry id, held while its file is checked and written.
+
+    ``fcntl.flock`` on ``$LRPREDICT_HOME/locks/NAME.lock`` (outside the law folder: never listed or loaded); the
+    kernel releases it when the holder exits, SIGKILL included.  Without fcntl (Windows) installs are unlocked.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    directory = registry.home() / "locks"
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits: an install takes milliseconds
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

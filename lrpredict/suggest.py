@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lrpredict.band import CURVATURE_SOURCE, DEFAULT_TOLERANCE, lr_band
 from lrpredict.config import ModelConfig
 from lrpredict.errors import LrpredictError, MissingInputError
+from lrpredict.law_checks import checked_prediction, require_config
 from lrpredict.laws import VARIABLE_MEANING, HorizonRatio, LawFile, PowerLaw, Schedule, Status, weakest
 from lrpredict.registry import DEFAULT_LAW, DEFAULT_WEIGHT_DECAY_LAW, conditional_batch_law_id, laws, load_law
 from lrpredict.schedule import ScheduleRecipe, recommend_schedule
@@ -133,6 +134,7 @@ def _open_warnings(law: LawFile) -> list[str]:
     ]
 
 
+@checked_prediction  # config type, overflow and the finite-positive output check (issue 15)
 def suggest(
     config: ModelConfig,
     law: str | LawFile | None = None,
@@ -328,6 +330,7 @@ def _weight_decay(
 
 def compare(config: ModelConfig, **kwargs: float) -> list[tuple[LawFile, Suggestion | LrpredictError]]:
     """Every absolute law on ``config``; a law that cannot answer gives the error that says why."""
+    require_config("config", config)  # else every row would carry the same config error
     out: list[tuple[LawFile, Suggestion | LrpredictError]] = []
     for law in laws():
         if law.lr is None or (law.relative and "reference_lr" not in kwargs):

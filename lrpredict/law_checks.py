@@ -1,0 +1,235 @@
+"""Checks a law must pass before it is installed, loaded or used, and checks on the numbers a law produces.
+
+A law file is data from anywhere (a colleague's URL, a calibration, a hand edit).  The schema (``lrpredict.laws``)
+says which fields exist; these checks say which values are sane (issue 15, docs/laws.md "What a law file may hold"):
+
+* before parsing: at most ``MAX_BYTES`` of text and ``MAX_DEPTH`` levels of ``[``/``{`` nesting, so a small deeply
+  nested file is refused instead of recursing in the TOML parser (an 11 KB file reached Python's recursion limit);
+* after parsing: every string printable (no control characters: a title could carry terminal escapes), the
+  parsed data at most ``MAX_DEPTH`` deep (dotted keys nest without brackets);
+* on the law: coefficients, scales and timescales finite and > 0; exponents finite and within
+  ``[-MAX_EXPONENT, MAX_EXPONENT]``; domains finite, non-negative and ordered; optimizer and schedule numbers finite;
+* on a prediction: every LR, weight decay and batch finite and > 0 (:func:`check_output`).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from lrpredict.errors import LawFileError, LrpredictError
+
+# Bundled files are under 2 KB; calibrated ones hold one provenance row per probe cell (~200 bytes each).  256 KB
+# leaves room for a thousand cells and still bounds what a parse can cost.
+MAX_BYTES = 256 * 1024
+# The schema nests four levels (lr.exponents.N.value); provenance may add a few.  tomllib recurses per level.
+MAX_DEPTH = 16
+# Published exponents stay within ±0.75 (Step Law N^-0.713, Porian batch N^0.703, Power Lines (D/N)^-0.527; see
+# /work/shared/reference/laws.md); theory gives ±1 (μP: η ∝ 1/width).  ±3 is four times the largest published
+# magnitude: a factor 10 in N or D then moves a prediction at most 1000×.  A larger exponent is a typo or an attack
+# (a 1e6 exponent overflowed every --compare row).  docs/log.md 2026-11-30 — law validation.
+MAX_EXPONENT = 3.0
+# Fields shown on one line: a newline there would forge extra lines of output.
+_SINGLE_LINE = frozenset({"id", "title", "citation", "url", "form", "status", "name", "kind", "n", "d", "b", "m"})
+# Bidirectional overrides reorder what a terminal shows (Trojan Source, CVE-2021-42574); category Cf but harmful.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+_TOKENS = re.compile(
+    r'"""(?:[^"\\]|\\.|"(?!""))*"""'  # multi-line basic string
+    r"|'''(?:[^']|'(?!''))*'''"  # multi-line literal string
+    r'|"(?:[^"\\\n]|\\.)*"'  # basic string
+    r"|'[^'\n]*'"  # literal string
+    r"|#[^\n]*"  # comment
+    r"|[\[\]{}]",
+    re.DOTALL,
+)
+
+
+def check_text(text: str, source: str) -> None:
+    """Refuse a law file's text that is too large or too deeply nested, before any parser sees it."""
+    size = len(text.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_BYTES:
+        raise LawFileError("size", f"{size} bytes", f"a law file of at most {MAX_BYTES} bytes", where=source)
+    depth = deepest = 0
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_DEPTH:
+                    raise LawFileError(
+                        "nesting", f"more than {MAX_DEPTH} levels", f"at most {MAX_DEPTH} nested [ or {{", where=source
+                    )
+        elif token in ("]", "}"):
+            depth = max(0, depth - 1)
+
+
+def _strings(data: Any, path: str = "", depth: int = 0) -> Iterator[tuple[str, str]]:
+    """Every (field path, string) in parsed TOML data, keys included; refuses data deeper than MAX_DEPTH."""
+    if depth > MAX_DEPTH:
+        raise LrpredictError("nesting", path or "law", f"at most {MAX_DEPTH} levels of tables and arrays")
+    if isinstance(data, str):
+        yield path, data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            child = f"{path}.{key}" if path else str(key)
+            yield child, str(key)
+            yield from _strings(value, child, depth + 1)
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _strings(value, f"{path}[{i}]", depth + 1)
+
+
+def unprintable(text: str, *, multiline: bool = True) -> str | None:
+    """The first character of ``text`` a terminal should not receive raw (None: all printable)."""
+    for char in text:
+        if char in "\n\t" and multiline:
+            continue
+        if unicodedata.category(char) in ("Cc", "Cs") or char in _BIDI:
+            return char
+    return None
+
+
+def check_data(data: Any, source: str) -> None:
+    """Refuse parsed law data holding a control character or nested deeper than MAX_DEPTH."""
+    try:
+        for path, text in _strings(data):
+            leaf = path.rsplit(".", 1)[-1]
+            bad = unprintable(text, multiline=leaf not in _SINGLE_LINE)
+            if bad is not None:
+                raise LawFileError(path, text[:60], f"printable text (no control character {bad!a})", where=source)
+    except LawFileError:
+        raise
+    except LrpredictError as exc:
+        raise LawFileError(exc.field, exc.value, exc.allowed, where=source) from None
+
+
+def _finite_positive(field: str, value: float, source: str) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise LawFileError(field, value, "a finite number > 0", where=source)
+
+
+def _exponent(field: str, value: float, source: str) -> None:
+    if not (math.isfinite(value) and -MAX_EXPONENT <= value <= MAX_EXPONENT):
+        raise LawFileError(
+            field, value, f"a finite exponent within ±{MAX_EXPONENT:g} (docs/laws.md: plausible range)", where=source
+        )
+
+
+def check_law(law: Any, source: str | None = None) -> None:
+    """Refuse a parsed :class:`~lrpredict.laws.LawFile` whose numbers cannot give a sane prediction."""
+    from lrpredict.laws import BatchHinge, HorizonRatio, PowerLaw, Timescale
+
+    where = source or law.id
+    for kind, pred in law.predictions().items():
+        if isinstance(pred, PowerLaw):
+            _finite_positive(f"{kind}.coefficient", pred.coefficient.value, where)
+            for var, exponent in pred.exponents.items():
+                _exponent(f"{kind}.exponents.{var}", exponent.value, where)
+            for var, scale in pred.scales.items():
+                _finite_positive(f"{kind}.scales.{var}", scale.value, where)
+        elif isinstance(pred, HorizonRatio):
+            _exponent(f"{kind}.exponent", pred.exponent.value, where)
+        elif isinstance(pred, BatchHinge):
+            _exponent(f"{kind}.s_below", pred.s_below.value, where)
+            _exponent(f"{kind}.s_above", pred.s_above.value, where)
+        elif isinstance(pred, Timescale):
+            _finite_positive(f"{kind}.tau", pred.tau.value, where)
+            _exponent(f"{kind}.tpp_exponent", pred.tpp_exponent.value, where)
+    for var, (low, high) in law.domain.items():
+        if not (math.isfinite(low) and math.isfinite(high) and 0 <= low <= high):
+            raise LawFileError(
+                f"domain.{var}", [low, high], "[low, high] with 0 <= low <= high, both finite", where=where
+            )
+    for section in (law.optimizer, law.schedule):
+        for name, value in section.model_dump().items():
+            if isinstance(value, float) and not (math.isfinite(value) and value >= 0):
+                kind = type(section).__name__.lower()
+                raise LawFileError(f"{kind}.{name}", value, "a finite number >= 0", where=where)
+    for field in ("id", "title", "citation", "url"):
+        bad = unprintable(getattr(law, field), multiline=False)
+        if bad is not None:
+            raise LawFileError(field, getattr(law, field)[:60], f"printable text (no {bad!a})", where=where)
+
+
+def check_output(law_id: str, values: dict[str, Any]) -> None:
+    """Refuse a prediction with a non-finite or non-positive number: it must never reach a training config.
+
+    ``values`` maps a name (lr, weight_decay, ...) to a number or to a dict of numbers (weight-decay groups, where
+    0 is allowed: no decay on embeddings and norms is a choice, not a law's output).
+    """
+    for name, value in values.items():
+        if isinstance(value, dict):
+            for group, number in value.items():
+                if not (isinstance(number, (int, float)) and math.isfinite(number) and number >= 0):
+                    raise LrpredictError(
+                        "law", law_id, f"a law whose {name}[{group}] is finite and >= 0 (it gives {number!r})"
+                    )
+        elif not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise LrpredictError("law", law_id, f"a law whose {name} is finite and > 0 here (it gives {value!r})")
+
+
+def check_suggestion(suggestion: Any) -> None:
+    """Refuse a Suggestion holding a number that must not reach a training config (issue 15: a negative law
+    printed ``--lr -0.000996``, a NaN law exported ``"learning_rate": NaN``)."""
+    check_output(
+        suggestion.law,
+        {
+            "lr": suggestion.lr,
+            "lr_range.low": suggestion.lr_range.low,
+            "lr_range.high": suggestion.lr_range.high,
+            "lr_at_optimal_batch": suggestion.lr_at_optimal_batch,
+            "batch_tokens": suggestion.batch_tokens,
+            "optimal_batch_tokens": suggestion.optimal_batch_tokens,
+        },
+    )
+    check_output(
+        suggestion.weight_decay_law,
+        {"weight_decay": suggestion.weight_decay, "weight_decay_groups": suggestion.weight_decay_groups},
+    )
+
+
+def require_config(field: str, value: Any) -> None:
+    """Refuse anything but a ModelConfig where the API needs one (``suggest(None)`` gave an AttributeError)."""
+    from lrpredict.config import ModelConfig
+
+    if not isinstance(value, ModelConfig):
+        shown = value if isinstance(value, (type(None), bool, int, float, str)) else type(value).__name__
+        raise LrpredictError(field, shown, "a ModelConfig, e.g. ModelConfig(params='7B', tokens='2T')")
+
+
+def _law_name(law: Any, config: Any) -> str:
+    if law is None:
+        from lrpredict.registry import DEFAULT_LAW
+
+        return DEFAULT_LAW.get(config.arch, "default")
+    return str(getattr(law, "id", law))
+
+
+def checked_prediction(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap ``suggest``: its config must be a ModelConfig, arithmetic that overflows or divides by zero becomes an
+    error naming the law and the inputs, and the result passes :func:`check_suggestion` before anyone sees it."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        config = args[0] if args else kwargs.get("config")
+        require_config("config", config)
+        law = args[1] if len(args) > 1 else kwargs.get("law")
+        try:
+            result = func(*args, **kwargs)
+        except (OverflowError, ZeroDivisionError) as exc:
+            inputs = f"params={config.params:.3g}, tokens={config.tokens:.3g}"
+            raise LrpredictError(
+                "law",
+                _law_name(law, config),
+                f"a law that gives finite numbers for this run ({inputs}: {exc.__class__.__name__}); "
+                "check the sizes' units",
+            ) from None
+        check_suggestion(result)
+        return result
+
+    return wrapper
