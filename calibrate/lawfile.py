@@ -9,12 +9,14 @@ from typing import Any
 import tomli_w
 
 from lrpredict import share
-from lrpredict.calibrate.fit import CalibrationFit, JointFit
+from lrpredict.calibrate.fit import UNSTABLE_EXPONENT_WIDTH, CalibrationFit, JointFit
 from lrpredict.laws import LawFile
 
 
 def _coefficient(fit: JointFit, key: str, value: float, unstable: list[str]) -> dict[str, Any]:
     low, high = fit.intervals[key]
+    if fit.posterior is not None:
+        return _anchored_coefficient(fit, key, value, low, high)
     if key != "c" and key not in fit.fitted:
         return {"value": value, "status": "open", "note": "not identified by the probes (one value only); set to 0"}
     status = "open" if key in unstable else "confirmed"
@@ -22,6 +24,22 @@ def _coefficient(fit: JointFit, key: str, value: float, unstable: list[str]) -> 
     if status == "open":
         note += " — unstable: probe more sizes or horizons"
     return {"value": value, "status": status, "note": note}
+
+
+def _anchored_coefficient(fit: JointFit, key: str, value: float, low: float, high: float) -> dict[str, Any]:
+    """Status says who set it: the probes (confirmed if its 90% interval is narrow, else open) or the prior
+    (secondary: the published law's value, carried over to this stack untested)."""
+    post = fit.posterior
+    assert post is not None
+    interval = f"posterior 90% interval [{low:.4g}, {high:.4g}]"
+    if key == "c":
+        return {"value": value, "status": "confirmed", "note": f"set by the probes (offset); {interval}"}
+    by = post.set_by["N" if key == "alpha" else "D"]
+    if by == "prior":
+        note = f"set by the prior {post.prior} (the probes cannot identify it); {interval}"
+        return {"value": value, "status": "secondary", "note": note}
+    status = "open" if high - low > UNSTABLE_EXPONENT_WIDTH else "confirmed"
+    return {"value": value, "status": status, "note": f"set by the probes (prior {post.prior}); {interval}"}
 
 
 def _power_law(fit: JointFit, variable_names: tuple[str, str]) -> dict[str, Any]:
@@ -52,7 +70,7 @@ def calibrated_law(
     ns = [c.n for c in cells]
     ds = [c.tokens for c in cells]
     law: dict[str, Any] = {
-        "schema_version": 1,
+        "schema_version": 2,
         "id": name,
         "title": f"Calibrated on {provenance.get('hardware', 'this machine')}: η*(N, D) = c·N^α·D^β",
         "citation": f"lrpredict calibrate, {dt.date.today().isoformat()} (Fitting paradigm, arXiv 2601.05049)",
@@ -85,10 +103,45 @@ def calibrated_law(
             ],
         },
     }
-    if fit.batch_law is not None:
+    if fit.batch_law is not None and fit.batch_law.n_cells > 0:
         law["batch"] = _power_law(fit.batch_law, ("N", "D"))
         law["batch_policy"] = "optimal"
+    posterior = fit.lr_law.posterior
+    if posterior is not None:
+        law["posterior"] = posterior.model_dump(mode="json", exclude_none=True)
+        law["provenance"]["probe_batch_tokens"] = posterior.probe_batch_tokens or "several"
+        law["provenance"]["prior"] = posterior.prior
+        if posterior.probe_batch_policy == "optimal":
+            law["batch_policy"] = "optimal"
+            if fit.batch_law is None or fit.batch_law.n_cells == 0:
+                law["batch"] = _prior_batch(posterior.prior)
+        law["notes"] += (
+            f" Anchored fit: prior {posterior.prior}; each exponent's note says whether the probes or the prior set"
+            " it; the posterior table gives the predictive interval suggest prints."
+        )
     return tomli_w.dumps(_finite(law))
+
+
+def _prior_batch(prior_id: str) -> dict[str, Any]:
+    """The prior law's optimal batch, copied: the probes' optima were moved to it (one batch probed)."""
+    from lrpredict.registry import load_law
+
+    batch = load_law(prior_id).batch
+    if batch is None:
+        from lrpredict.registry import DEFAULT_LAW
+
+        prior_id = DEFAULT_LAW["dense"]
+        batch = load_law(prior_id).batch
+    assert batch is not None
+    out = batch.model_dump(mode="json", exclude_defaults=True)
+    out["form"] = "power_law"
+    out["coefficient"]["note"] = (
+        f"{prior_id}'s optimal batch, copied: the probes ran one batch and their optima were moved to it by "
+        "lrpredict's conditional batch law"
+    )
+    for exponent in out["exponents"].values():
+        exponent.pop("prior_sd", None)
+    return out
 
 
 def _finite(obj: Any) -> Any:

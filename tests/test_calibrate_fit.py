@@ -62,7 +62,7 @@ def test_fit_power_recovers_exponents_with_intervals() -> None:
 
 
 def test_fit_calibration_recovers_known_law() -> None:
-    fit = fit_calibration(grid([1e6, 4e6, 1.6e7], [2e8, 4e8, 8e8]), bootstrap=200)
+    fit = fit_calibration(grid([1e6, 4e6, 1.6e7], [2e8, 4e8, 8e8]), bootstrap=200, prior=None)
     assert fit.lr_law.alpha == pytest.approx(-0.5, abs=0.02)
     assert fit.lr_law.beta == pytest.approx(-0.1, abs=0.02)
     assert not [w for w in fit.warnings if "unbracketed" in w]
@@ -77,14 +77,14 @@ def test_fit_calibration_extrapolates_horizons_with_eq4() -> None:
 
 
 def test_fit_calibration_warns_when_under_determined() -> None:
-    one_size = fit_calibration(grid([1e6], [2e8, 4e8]), bootstrap=50)
+    one_size = fit_calibration(grid([1e6], [2e8, 4e8]), bootstrap=50, prior=None)
     assert any("one model size only" in w for w in one_size.warnings)
     edge = fit_calibration(grid([1e6, 4e6], [2e8], lrs_per_size=3) + grid([1e7], [2e8], lrs_per_size=2), bootstrap=50)
     assert any("too few points" in w for w in edge.warnings)
 
 
 def test_fit_calibration_noisy_exponents_stay_close() -> None:
-    fit = fit_calibration(grid([1e6, 2e6, 4e6, 8e6], [2e8, 4e8, 8e8], noise=0.0005, seed=1), bootstrap=200)
+    fit = fit_calibration(grid([1e6, 2e6, 4e6, 8e6], [2e8, 4e8, 8e8], noise=0.0005, seed=1), bootstrap=200, prior=None)
     assert fit.lr_law.alpha == pytest.approx(-0.5, abs=0.1)
     low, high = fit.lr_law.intervals["alpha"]
     assert low < fit.lr_law.alpha < high

@@ -1,0 +1,131 @@
+"""The prior of a prior-anchored calibration: a bundled law's coefficients as a Gaussian over (offset, α, β).
+
+Published laws were fitted over 10²–10³× in N and D; what differs between stacks is mostly the *offset* (a ×2–4
+shift of the optimum between codebases, issue 11).  So the fit (``lrpredict.calibrate.fit.fit_anchored``) regresses
+ln η* = offset + α·(ln N − ln N_ref) + β·(ln D − ln D_ref) with a Gaussian prior: α, β centred on the law's
+exponents with the widths written in its file (``prior_sd``, justified in docs/log.md 2026-11-30 — prior widths),
+and a weak prior on the offset at the probes' centre (N_ref, D_ref).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from lrpredict.errors import LrpredictError
+from lrpredict.laws import LawFile, PowerLaw
+
+# Weak prior on the offset at the probes' centre: 1 sd = ×7.4 in η, wider than the ×2–4 shifts seen between
+# codebases (issue 11), so a few probes set it (docs/log.md 2026-11-30).
+OFFSET_SD = 2.0
+# A variable the law does not use (e.g. N in Step Law's batch law): exponent 0 with this width.
+ABSENT_SD = 0.2
+# The power law's own misfit in ln η, added to every cell and to the predictive variance at the target: the rms
+# of Eq.6 on the Step Law dense optima (docs/log.md 2026-11-30).
+MISFIT_SD = 0.08
+# M ≈ 6·N for a law in C = M·D (DeepSeek's convention, attention FLOPs neglected): the prior is approximate.
+FLOPS_PER_PARAM = 6.0
+
+
+@dataclass(frozen=True)
+class Prior:
+    """ln y = ln_c + alpha·ln N + beta·ln D (raw counts), with 1-sd widths on the exponents and the offset."""
+
+    law_id: str
+    quantity: str
+    ln_c: float
+    alpha: float
+    beta: float
+    sd_alpha: float
+    sd_beta: float
+    sd_offset: float = OFFSET_SD
+    batch_policy: str = "optimal"
+    note: str = ""
+
+    def ln_value(self, n: float, tokens: float) -> float:
+        return self.ln_c + self.alpha * math.log(n) + self.beta * math.log(tokens)
+
+    def mean_at(self, ln_n_ref: float, ln_d_ref: float) -> tuple[float, float, float]:
+        """(offset at the reference, α, β)."""
+        return (self.ln_c + self.alpha * ln_n_ref + self.beta * ln_d_ref, self.alpha, self.beta)
+
+    def sd(self) -> tuple[float, float, float]:
+        return (self.sd_offset, self.sd_alpha, self.sd_beta)
+
+
+def prior_from_law(law: LawFile, quantity: str = "lr") -> Prior:
+    """The prior a law gives for ``quantity`` (lr or batch): needs a power law in N, D or C with ``prior_sd`` on
+    each exponent."""
+    pred = law.lr if quantity == "lr" else law.batch
+    usable = isinstance(pred, PowerLaw) and set(pred.exponents) <= {"N", "D", "C"}
+    if not usable or any(e.prior_sd is None for e in pred.exponents.values()):  # type: ignore[union-attr]
+        raise LrpredictError("prior", law.id, f"a law with prior widths on its {quantity} exponents, or 'none'")
+    assert isinstance(pred, PowerLaw)
+    ln_c = math.log(pred.coefficient.value)
+    alpha = beta = 0.0
+    sd = {"N": ABSENT_SD, "D": ABSENT_SD}
+    notes = []
+    for var, exponent in pred.exponents.items():
+        scale = pred.scales[var].value if var in pred.scales else 1.0
+        ln_c -= exponent.value * math.log(scale)  # (x/scale)^e = x^e · scale^(−e)
+        if var == "C":  # C = M·D ≈ 6·N·D
+            ln_c += exponent.value * math.log(FLOPS_PER_PARAM)
+            alpha += exponent.value
+            beta += exponent.value
+            sd = {"N": exponent.prior_sd, "D": exponent.prior_sd}  # type: ignore[dict-item]
+            notes.append("C = M·D read as 6·N·D")
+        elif var == "N":
+            alpha, sd["N"] = exponent.value, exponent.prior_sd  # type: ignore[assignment]
+        else:
+            beta, sd["D"] = exponent.value, exponent.prior_sd  # type: ignore[assignment]
+    return Prior(
+        law_id=law.id,
+        quantity=quantity,
+        ln_c=ln_c,
+        alpha=alpha,
+        beta=beta,
+        sd_alpha=sd["N"],
+        sd_beta=sd["D"],
+        batch_policy=law.batch_policy,
+        note="; ".join(notes),
+    )
+
+
+def resolve_prior(spec: str | LawFile | None, arch: str = "dense") -> Prior | None:
+    """``--prior``: a law id, 'none' (the free fit) or None/'default' (the default law for the arch)."""
+    if isinstance(spec, LawFile):
+        return prior_from_law(spec)
+    if spec == "none":
+        return None
+    from lrpredict.registry import DEFAULT_LAW, load_law
+
+    return prior_from_law(load_law(DEFAULT_LAW[arch] if spec in (None, "default") else spec))
+
+
+def batch_prior(prior: Prior | None) -> Prior | None:
+    """The prior law's optimal-batch law as a prior (None when it has none or no widths)."""
+    if prior is None:
+        return None
+    from lrpredict.registry import load_law
+
+    law = load_law(prior.law_id)
+    if law.batch is None:
+        return None
+    try:
+        return prior_from_law(law, "batch")
+    except LrpredictError:
+        return None
+
+
+def ln_batch_factor(prior: Prior, n: float, tokens: float, batch: float, arch: str = "dense") -> float:
+    """ln of lrpredict's conditional batch factor (B/B_opt)^s at (N, D): moves an optimum measured at the probes'
+    batch B to the prior law's optimal batch (divide by it), so a fixed-batch probe can meet a batch-optimal law."""
+    from lrpredict.registry import DEFAULT_LAW, conditional_batch_law_id, load_law
+
+    law = load_law(prior.law_id)
+    batch_law = law.batch if law.batch is not None else load_law(DEFAULT_LAW["dense"]).batch
+    assert batch_law is not None
+    optimal = batch_law.evaluate({"N": n, "D": tokens, "C": FLOPS_PER_PARAM * n * tokens})
+    hinge = load_law(conditional_batch_law_id(arch)).lr_batch
+    assert hinge is not None
+    return math.log(hinge.factor(batch, optimal))
