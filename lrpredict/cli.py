@@ -11,7 +11,7 @@ import click
 
 from lrpredict import registry, render
 from lrpredict.cli_calibrate import calibrate_command
-from lrpredict.cli_common import CONTEXT, BadInput, OneLineGroup, handles_errors
+from lrpredict.cli_common import CONTEXT, BadInput, OneLineGroup, handles_errors, refuse_together
 from lrpredict.cli_laws import laws_group
 from lrpredict.cli_runs import runs_command
 from lrpredict.cli_transfer import transfer_command
@@ -100,6 +100,35 @@ def suggest_command(
     **shape: Any,
 ) -> None:
     """Suggest peak LR, weight decay and batch size for one run."""
+    exporting = output_format in ("hf", "torchtitan", "megatron")
+    proxy_given = any(v is not None for v in (proxy_params, proxy_tokens, proxy_d_model, proxy_layers, proxy_lr))
+    given = {
+        "--compare": compare_,
+        "--law": law is not None,
+        "--explain": explain,
+        "--format hf/torchtitan/megatron": exporting,
+        "--json": json_,
+        "--paradigm transfer": paradigm == "transfer",
+        "--proxy-*": proxy_given,
+        "--paradigm fitting": paradigm != "transfer",
+    }
+    refuse_together(  # an option the command would ignore is an error naming both (issue 15)
+        given,
+        [
+            ("--compare", "--law", "--compare runs every law; drop one"),
+            ("--compare", "--format hf/torchtitan/megatron", "an export holds one law's numbers"),
+            ("--compare", "--explain", "--explain derives one law's numbers"),
+            ("--compare", "--paradigm transfer", "transfer sits beside one law"),
+            ("--json", "--format hf/torchtitan/megatron", "give one output format"),
+            ("--explain", "--json", "--explain is for the text output"),
+            ("--explain", "--format hf/torchtitan/megatron", "--explain is for the text output"),
+            ("--paradigm transfer", "--format hf/torchtitan/megatron", "the side-by-side output is text or JSON"),
+            ("--paradigm transfer", "--explain", "the side-by-side output has no derivation"),
+            ("--proxy-*", "--paradigm fitting", "proxy options are read only with --paradigm transfer"),
+        ],
+    )
+    if explain and output_format == "json":
+        raise BadInput("--explain cannot be combined with --format json: --explain is for the text output")
     for name, value, example in (("--params", params, "7B"), ("--tokens", tokens, "2T")):
         if value is None:
             raise BadInput(f"{name} is required, e.g. {name} {example}")

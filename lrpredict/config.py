@@ -13,7 +13,9 @@ from lrpredict.units import parse_size
 
 
 def _size(value: Any) -> Any:
-    if value is None or isinstance(value, bool):
+    if isinstance(value, bool):  # pydantic would read True as 1.0; a flag is not a size (issue 15)
+        raise ValueError("a size such as 7B or 1.3e9, not True/False")
+    if value is None:
         return value
     if isinstance(value, str):
         try:

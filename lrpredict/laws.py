@@ -46,6 +46,9 @@ class Coefficient(_Strict):
     value: float
     status: Status
     note: str = ""
+    # prior width (1 sd, in the exponent's own units) when the law anchors a calibration (lrpredict.calibrate.prior;
+    # docs/log.md 2026-11-30 — prior widths)
+    prior_sd: float | None = Field(default=None, gt=0)
 
 
 def weakest(statuses: list[str]) -> Status:
@@ -168,6 +171,45 @@ FORM_TAGS = frozenset(
 )
 
 
+class Posterior(_Strict):
+    """A calibrated LR law's Gaussian posterior (lrpredict.calibrate.prior): ln η* = offset + α·(ln N − ln N_ref) +
+    β·(ln D − ln D_ref), with ``mean`` and ``covariance`` over (offset, α, β).  Pure Python: suggest reads it."""
+
+    parameters: tuple[str, str, str] = ("offset", "N", "D")
+    reference: dict[Literal["N", "D"], float]
+    mean: tuple[float, float, float]
+    covariance: tuple[tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]]
+    misfit_sd: float = Field(default=0.0, ge=0, description="sd of the power law's misfit in ln η, added at the target")
+    prior: str = Field(description="id of the law that anchored the fit, or 'none'")
+    prior_mean: tuple[float, float, float] | None = None
+    prior_sd: tuple[float, float, float] | None = None
+    set_by: dict[str, Literal["probes", "prior"]] = Field(default_factory=dict)
+    probe_batch_tokens: float | None = Field(default=None, description="the probes' batch (tokens per step)")
+    probe_batch_policy: Literal["fixed", "optimal"] = "fixed"
+    unbracketed_cells: int = 0
+
+    def ln_sd(self, n: float, tokens: float) -> float:
+        """Posterior sd of ln η* at (N, D): the mean law's uncertainty and its misfit, added in quadrature."""
+        x = (1.0, math.log(n / self.reference["N"]), math.log(tokens / self.reference["D"]))
+        var = sum(x[i] * self.covariance[i][j] * x[j] for i in range(3) for j in range(3))
+        return math.sqrt(max(var, 0.0) + self.misfit_sd**2)
+
+    def ln_sd_without(self, n: float, tokens: float, parameter: int) -> float:
+        """ln_sd if ``parameter`` (0 offset, 1 α, 2 β) were known exactly: which uncertainty dominates."""
+        x = [1.0, math.log(n / self.reference["N"]), math.log(tokens / self.reference["D"])]
+        keep = [i for i in range(3) if i != parameter]
+        # condition the Gaussian on the parameter: Σ_kk − Σ_kp Σ_pp⁻¹ Σ_pk
+        p = parameter
+        var = 0.0
+        for i in keep:
+            for j in keep:
+                cov = self.covariance[i][j]
+                if self.covariance[p][p] > 0:
+                    cov -= self.covariance[i][p] * self.covariance[p][j] / self.covariance[p][p]
+                var += x[i] * cov * x[j]
+        return math.sqrt(max(var, 0.0) + self.misfit_sd**2)
+
+
 class Conventions(_Strict):
     n: Literal["total", "active"] = Field(description="which N: total or active non-embedding parameters")
     n_note: str = ""
@@ -197,7 +239,7 @@ class Optimizer(_Strict):
 
 
 class LawFile(_Strict):
-    schema_version: Literal[1]
+    schema_version: Literal[1, 2]  # 2: calibrated laws with a posterior; 1 still loads
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=80)
     title: str
     citation: str
@@ -216,6 +258,7 @@ class LawFile(_Strict):
     batch: PowerLaw | None = None
     weight_decay: Timescale | None = None
     lr_batch: BatchHinge | None = None
+    posterior: Posterior | None = None
     provenance: dict[str, Any] = Field(default_factory=dict)
 
     def predictions(self) -> dict[str, PowerLaw | HorizonRatio | BatchHinge | Timescale]:

@@ -157,6 +157,13 @@ def suggest(
     chosen = load_law(law if law is not None else DEFAULT_LAW[config.arch])
     if chosen.lr is None:
         raise LrpredictError("law", chosen.id, "a law that predicts lr (see lrpredict show-law)")
+    if not chosen.relative and (reference_lr is not None or reference_tokens is not None):
+        # an absolute law would ignore them silently (issue 15)
+        given = "reference_lr" if reference_lr is not None else "reference_tokens"
+        raise LrpredictError(
+            given, reference_lr if reference_lr is not None else reference_tokens,
+            f"only with a relative law such as bjorck-2024; {chosen.id} predicts the LR itself",
+        )
     warnings: list[str] = []
     if config.arch not in chosen.architectures:
         fitted = "/".join(chosen.architectures)
@@ -335,8 +342,10 @@ def compare(config: ModelConfig, **kwargs: float) -> list[tuple[LawFile, Suggest
     for law in laws():
         if law.lr is None or (law.relative and "reference_lr" not in kwargs):
             continue
+        # references move a relative law's LR; an absolute law takes none (suggest refuses them)
+        own = kwargs if law.relative else {k: v for k, v in kwargs.items() if not k.startswith("reference_")}
         try:
-            out.append((law, suggest(config, law, **kwargs)))
+            out.append((law, suggest(config, law, **own)))
         except LrpredictError as exc:
             out.append((law, exc))
     return out

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lrpredict.config import ModelConfig
 from lrpredict.errors import LrpredictError
+from lrpredict.law_checks import require_config
 from lrpredict.laws import HorizonRatio, Status, weakest
 from lrpredict.registry import load_law
 from lrpredict.suggest import Factor, Suggestion
@@ -208,6 +209,8 @@ def transfer(
     ``lr``; by default the proxy's own, so the multipliers are target-over-proxy.  ``horizon_rule``: a relative
     law id that moves the LR with the token horizon (default Bjorck's D^-0.32), or None to keep it.
     """
+    require_config("proxy", proxy)  # None gave an AttributeError (issue 15)
+    require_config("target", target)
     if rule not in RULES:
         raise LrpredictError("rule", rule, f"one of {list(RULES)}")
     alpha = RULES[rule]
