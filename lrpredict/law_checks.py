@@ -76,7 +76,8 @@ def _strings(data: Any, path: str = "", depth: int = 0) -> Iterator[tuple[str, s
         yield path, data
     elif isinstance(data, dict):
         for key, value in data.items():
-            child = f"{path}.{key}" if path else str(key)
+            shown = str(key) if unprintable(str(key), multiline=False) is None else ascii(key)  # the path is printed
+            child = f"{path}.{shown}" if path else shown
             yield child, str(key)
             yield from _strings(value, child, depth + 1)
     elif isinstance(data, list):
@@ -126,6 +127,10 @@ def check_law(law: Any, source: str | None = None) -> None:
 
     where = source or law.id
     for kind, pred in law.predictions().items():
+        for name, coefficient in pred.coefficients().items():
+            for extra, number in coefficient.model_dump().items():  # e.g. a prior's sd next to the value
+                if extra != "value" and isinstance(number, float) and not (math.isfinite(number) and number >= 0):
+                    raise LawFileError(f"{kind}.{name}.{extra}", number, "a finite number >= 0", where=where)
         if isinstance(pred, PowerLaw):
             _finite_positive(f"{kind}.coefficient", pred.coefficient.value, where)
             for var, exponent in pred.exponents.items():

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -35,6 +36,7 @@ class Route:
     body_delay: float = 0.0  # after the headers and half the body
     content_length: bool = True  # False: the body ends when the connection closes
     trickle: float = 0.0  # seconds between 50-byte pieces of the body
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. Location for a redirect
 
 
 @dataclass
@@ -69,6 +71,8 @@ def server():
                 time.sleep(route.delay)
                 self.send_response(route.status)
                 self.send_header("Content-Type", "application/toml")
+                for name, value in route.headers.items():
+                    self.send_header(name, value)
                 if route.content_length:
                     self.send_header("Content-Length", str(len(route.body)))
                 self.end_headers()
@@ -76,7 +80,7 @@ def server():
                 self.wfile.write(route.body[:half])
                 self.wfile.flush()
                 time.sleep(route.body_delay)
-                for start in range(half, len(route.body), 50 if route.trickle else len(route.body)):
+                for start in range(half, len(route.body), 50 if route.trickle else len(route.body) or 1):
                     self.wfile.write(route.body[start : start + 50 if route.trickle else None])
                     self.wfile.flush()
                     time.sleep(route.trickle)
@@ -354,3 +358,119 @@ def test_pull_rename_without_plain_id_line_reserialises(server, user_home):
     text = (user_home / "laws" / "renamed.toml").read_text(encoding="utf-8")
     assert "shared-law" not in text
     assert registry.load_law("renamed") == registry.parse_law(SHARED, "x").model_copy(update={"id": "renamed"})
+
+
+# --- pull: hardening (issue 15) -----------------------------------------------------------------------------------
+
+HOSTILE = sorted((Path(__file__).parent / "data" / "hostile_laws").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", HOSTILE, ids=lambda p: p.stem)
+def test_pull_hostile_law_refused(server, user_home, path):
+    url = server.serve(f"/{path.name}", path.read_bytes())
+    with pytest.raises(LawFileError):
+        share.pull(url)
+    assert user_files(user_home) == []
+
+
+def test_pull_cli_hostile_law_is_one_line(server, user_home):
+    url = server.serve("/neg.toml", (HOSTILE[0].parent / "negative_coefficient.toml").read_bytes())
+    assert_cli_refused(invoke("laws", "pull", url), "lr.coefficient=-1.79", "finite number > 0")
+    assert user_files(user_home) == []
+
+
+def test_pull_malformed_url_is_one_line():
+    # urllib raised "ValueError: Invalid IPv6 URL" through the CLI
+    assert_cli_refused(invoke("laws", "pull", "http://[::1/x.toml"), "url=", "well-formed")
+    for url in ("http://127.0.0.1:99999/x.toml", "http:///x.toml", "http://exa mple.com/x.toml", "http://\x1b[31m/x"):
+        with pytest.raises(LrpredictError):
+            share.pull(url, timeout=(1, 1))
+
+
+def test_pull_cross_host_redirect_refused_unless_allowed(server, user_home):
+    port = server.base.rsplit(":", 1)[1]
+    elsewhere = f"http://localhost:{port}/law.toml"  # same server, another host name: another origin
+    server.serve("/law.toml", SHARED)
+    url = server.serve("/moved.toml", "", status=302, headers={"Location": elsewhere})
+    with pytest.raises(LrpredictError, match="redirects to http://localhost"):
+        share.pull(url)
+    assert user_files(user_home) == []
+    assert_cli_refused(invoke("laws", "pull", url), "--allow-redirect")
+
+    result = invoke("laws", "pull", url, "--allow-redirect")
+    assert result.exit_code == 0, result.output
+    assert user_files(user_home) == ["shared-law.toml"]
+
+
+def test_pull_same_host_redirect_followed_and_loops_bounded(server, user_home):
+    server.serve("/law.toml", SHARED)
+    url = server.serve("/old.toml", "", status=301, headers={"Location": "/law.toml"})
+    assert share.pull(url).id == "shared-law"
+    loop = server.serve("/loop.toml", "", status=302, headers={"Location": "/loop.toml"})
+    with pytest.raises(LrpredictError, match="within 5 redirects"):
+        share.pull(loop, name="other")
+
+
+def test_pull_redirect_off_http_refused(server, user_home):
+    url = server.serve("/file.toml", "", status=302, headers={"Location": "file:///etc/passwd"})
+    with pytest.raises(LrpredictError, match="redirect off http"):
+        share.pull(url, allow_redirect=True)
+
+
+def test_install_same_id_concurrently_installs_once(user_home, monkeypatch):
+    # two threads race on one id: the per-id lock makes exactly one install, the other is told the name is taken.
+    # Each write is slowed by 50 ms so that, without the lock, both would pass the "name is free" check first.
+    write = share._write_atomic
+
+    def slow_write(path, data):
+        time.sleep(0.05)
+        write(path, data)
+
+    monkeypatch.setattr(share, "_write_atomic", slow_write)
+    for round_ in range(4):
+        name = f"race-{round_}"
+        barrier = threading.Barrier(2)
+        outcomes: list[str] = []
+
+        def attempt(
+            coefficient: str, name: str = name, barrier: threading.Barrier = barrier, outcomes=outcomes
+        ) -> None:
+            text = SHARED.replace("value = 3.58", f"value = {coefficient}", 1)
+            barrier.wait()
+            try:
+                share.install(text, name)
+                outcomes.append(f"installed {coefficient}")
+            except LrpredictError:
+                outcomes.append("refused")
+
+        threads = [threading.Thread(target=attempt, args=(c,)) for c in ("3.58", "7.16")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert outcomes.count("refused") == 1, outcomes
+        winner = next(o for o in outcomes if o.startswith("installed")).split()[1]
+        assert f"value = {winner}" in (user_home / "laws" / f"{name}.toml").read_text(encoding="utf-8")
+
+
+def test_pull_same_id_from_two_processes_installs_once(server, user_home):
+    # issue 15: two pulls of one id both said "installed" and one file survived.  Two real processes, both
+    # downloading at once (the server holds each answer 0.3 s), then installing.
+    url = server.serve("/law.toml", SHARED, delay=0.3)
+    # each write is held 0.3 s, so without the lock both processes would find the name free before either writes
+    code = (
+        "import sys, time; from lrpredict import share; write = share._write_atomic; "
+        "share._write_atomic = lambda path, data: (time.sleep(0.3), write(path, data)); "
+        "from lrpredict.cli import main; sys.argv = ['lrpredict', 'laws', 'pull', sys.argv[1]]; main()"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = [(p.wait(timeout=60), p.stdout.read(), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
+    codes = sorted(r[0] for r in results)
+    assert codes == [0, 2], results
+    refused = next(r for r in results if r[0] == 2)
+    assert "laws remove shared-law" in refused[2] and "Traceback" not in refused[2]
+    assert user_files(user_home) == ["shared-law.toml"]
+    assert registry.load_law("shared-law").id == "shared-law"
