@@ -106,6 +106,9 @@ def calibrated_law(
     if fit.batch_law is not None and fit.batch_law.n_cells > 0:
         law["batch"] = _power_law(fit.batch_law, ("N", "D"))
         law["batch_policy"] = "optimal"
+    batches = sorted({c.batch_tokens for c in cells})
+    if len(batches) == 1:
+        law["provenance"]["probe_batch_tokens"] = batches[0]  # suggest moves a fixed-batch law from it
     posterior = fit.lr_law.posterior
     if posterior is not None:
         law["posterior"] = posterior.model_dump(mode="json", exclude_none=True)
