@@ -106,3 +106,11 @@ class OneLineGroup(click.Group):
                     raise
                 sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def refuse_together(given: dict[str, bool], conflicts: list[tuple[str, str, str]]) -> None:
+    """Refuse option pairs where one would be silently ignored: ``conflicts`` holds (option, other option, why);
+    ``given`` says which options the user set.  The error names both options (issue 15)."""
+    for first, second, why in conflicts:
+        if given.get(first) and given.get(second):
+            raise BadInput(f"{first} cannot be combined with {second}: {why}")

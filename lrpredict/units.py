@@ -30,10 +30,14 @@ ALLOWED = (
 
 def parse_size(text: str | float | int, field: str = "size") -> float:
     """Return the size as a float; raise :class:`LrpredictError` naming ``field`` when it is malformed."""
+    if isinstance(text, bool):  # bool is an int in Python, but True is not a size (issue 15: read as 1.0)
+        raise LrpredictError(field, text, ALLOWED)
     if isinstance(text, (int, float)):
         value = float(text)
+    elif not isinstance(text, str):
+        raise LrpredictError(field, type(text).__name__, ALLOWED)
     else:
-        match = _SIZE.match(str(text))
+        match = _SIZE.match(text) if len(text) <= 64 else None  # a size is short; bound the regex's work
         if not match or match.group(2).upper() not in _SUFFIX:
             raise LrpredictError(field, text, ALLOWED)
         value = float(match.group(1)) * _SUFFIX[match.group(2).upper()]
