@@ -1,16 +1,22 @@
 """lrpredict: peak learning rate, weight decay and batch size for LLM pre-training from published scaling laws.
 
 >>> import lrpredict
->>> s = lrpredict.suggest(lrpredict.ModelConfig(params="1B", tokens="20B"))
->>> s.lr, s.batch_tokens, s.law
+>>> s = lrpredict.suggest(params="1B", tokens="20B")  # or a ModelConfig, or a dict of its fields
+>>> s.law, s.status, f"{s.lr:.3g}"
+('steplaw-2025', 'confirmed', '0.000996')
+
+``print(s)`` shows the command line's summary; ``lrpredict.transfer(proxy, hparams, target)`` carries a tuned
+proxy's hyperparameters to a target (the Transfer paradigm, docs/transfer.md).
 """
 
+from lrpredict import transfer
 from lrpredict.architecture import Architecture, ParamCounts, count_parameters
 from lrpredict.config import ModelConfig
 from lrpredict.errors import LawFileError, LrpredictError, MissingInputError
 from lrpredict.laws import LawFile
 from lrpredict.registry import laws, load_law
 from lrpredict.suggest import Factor, LrRange, Suggestion, compare, suggest
+from lrpredict.transfer import TransferPlan
 from lrpredict.units import parse_size
 
 __version__ = "0.1.0"
@@ -26,10 +32,12 @@ __all__ = [
     "ModelConfig",
     "ParamCounts",
     "Suggestion",
+    "TransferPlan",
     "compare",
     "count_parameters",
     "laws",
     "load_law",
     "parse_size",
     "suggest",
+    "transfer",
 ]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from lrpredict.architecture import Architecture, ParamCounts, count_parameters, flops_per_token
+from lrpredict.architecture import Architecture, Convention, ParamCounts, count_parameters, flops_per_token
 from lrpredict.errors import LrpredictError
 from lrpredict.units import parse_size
 
@@ -41,6 +43,10 @@ def validation_to_error(exc: ValidationError) -> LrpredictError:
     return LrpredictError(field, err.get("input"), message)
 
 
+# the smallest config lrpredict answers for: below it no published run or sweep exists (docs/choosing.md)
+MIN_PARAMS = 1e5
+
+
 class ModelConfig(BaseModel):
     """A pre-training run to predict hyperparameters for.
 
@@ -65,6 +71,11 @@ class ModelConfig(BaseModel):
     schedule: Literal["wsd", "cosine", "linear", "multistep", "constant"] | None = Field(
         default=None, description="the LR schedule you will train with (warns when the law assumed another)"
     )
+    shape: Architecture | None = Field(
+        default=None,
+        description="the model shape when known (from_architecture, from_hf_config): each law then counts N from "
+        "it in its own convention (Step Law: attention as 4·d²)",
+    )
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -87,12 +98,49 @@ class ModelConfig(BaseModel):
                 raise LrpredictError("arch", self.arch, "'moe' when n_experts or top_k is given")
         if self.top_k is not None and self.n_experts is not None and self.top_k > self.n_experts:
             raise LrpredictError("top_k", self.top_k, f"must be <= n_experts={self.n_experts}")
+        self._check_plausible()
         return self
+
+    def _check_plausible(self) -> None:
+        """Refuse a run no one could train (issue 13): a law evaluated there answers nonsense, e.g. LR 2.7e3 at N=7."""
+        for name in ("params", "active_params"):
+            value = getattr(self, name)
+            if value is not None and value < MIN_PARAMS:
+                raise LrpredictError(
+                    name, value, f">= {MIN_PARAMS:g} non-embedding parameters (no real run is smaller)"
+                )
+        if self.batch_tokens is not None:
+            if self.batch_tokens > self.tokens:
+                raise LrpredictError(
+                    "batch_tokens", self.batch_tokens, f"at most tokens={self.tokens:.4g} (one batch is one step)"
+                )
+            if self.seq_len is not None and self.batch_tokens < self.seq_len:
+                raise LrpredictError(
+                    "batch_tokens", self.batch_tokens, f"at least one sequence, seq_len={self.seq_len} tokens"
+                )
+        if self.seq_len is not None and self.tokens < self.seq_len:
+            raise LrpredictError("tokens", self.tokens, f"at least one sequence, seq_len={self.seq_len} tokens")
 
     @property
     def n_active(self) -> float | None:
         """Active non-embedding parameters (dense: all of them)."""
         return self.params if self.arch == "dense" else self.active_params
+
+    def params_for(self, convention: Convention = "exact") -> tuple[float, float | None]:
+        """(N, N_active) counted the way a law counts them (``LawFile.conventions.count``).  Without a shape the
+        numbers you gave serve every convention.
+
+        >>> config = ModelConfig.from_architecture(d_model=8192, n_layers=80, d_ffn=28672, n_heads=64,
+        ...     n_kv_heads=8, vocab_size=128256, tokens="15T")  # Llama-3-70B's shape
+        >>> exact, _ = config.params_for("exact")
+        >>> steplaw, _ = config.params_for("steplaw")
+        >>> round(steplaw / exact, 3)  # Step Law counts attention as 4·d² even with GQA
+        1.137
+        """
+        if self.shape is None or convention == "exact":
+            return self.params, self.n_active
+        counts = count_parameters(self.shape, convention)
+        return float(counts.non_embedding), float(counts.non_embedding_active)
 
     def flops_per_token(self) -> float | None:
         """M, DeepSeek convention, or None when width, depth, sequence length or active params are missing."""
@@ -108,9 +156,16 @@ class ModelConfig(BaseModel):
         tokens: float | str,
         seq_len: int | None = None,
         batch_tokens: float | str | None = None,
+        extra: Mapping[str, Any] | None = None,
         **shape: Any,
     ) -> ModelConfig:
-        """Build a config from a model shape; N, N_active and the MoE fields are derived, not typed by hand."""
+        """Build a config from a model shape; N, N_active and the MoE fields are derived, not typed by hand.
+
+        >>> config = ModelConfig.from_architecture(d_model=4096, n_layers=32, d_ffn=11008, n_heads=32,
+        ...     vocab_size=32000, tokens="2T")
+        >>> f"{config.params:.4g}"
+        '6.476e+09'
+        """
         if architecture is None:
             try:
                 architecture = Architecture(**shape)
@@ -118,6 +173,7 @@ class ModelConfig(BaseModel):
                 raise validation_to_error(exc) from None
         elif shape:
             raise LrpredictError("shape", sorted(shape), "give either an Architecture or shape keywords, not both")
+        extra = dict(extra or {})
         counts = count_parameters(architecture)
         moe = architecture.is_moe
         return cls(
@@ -132,7 +188,78 @@ class ModelConfig(BaseModel):
             n_experts=architecture.n_experts or None,
             top_k=architecture.top_k or None,
             vocab_size=architecture.vocab_size,
+            shape=architecture,
+            **extra,
+        )
+
+    @classmethod
+    def from_hf_config(
+        cls,
+        source: str | Path | Mapping[str, Any],
+        *,
+        tokens: float | str,
+        seq_len: int | None = None,
+        batch_tokens: float | str | None = None,
+        **extra: Any,
+    ) -> ModelConfig:
+        """Build a config from a Hugging Face ``config.json`` (a path, a folder holding one, or its dict): dense
+        Llama/Mistral/Qwen2/Qwen3/Gemma, MoE Mixtral/Qwen-MoE/OLMoE/DeepSeek-V2/V3 (shared experts, leading dense
+        layers, Multi-head Latent Attention, decoupled head_dim, tied embeddings).  ``seq_len`` is not read from the
+        file (its context length is often not the training one); ``lrpredict.hf_config.hf_seq_len`` guesses it.
+
+        >>> config = ModelConfig.from_hf_config({"model_type": "mixtral", "hidden_size": 4096,
+        ...     "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+        ...     "num_key_value_heads": 8, "num_local_experts": 8, "num_experts_per_tok": 2, "vocab_size": 32000},
+        ...     tokens="1T")
+        >>> config.arch, f"{config.params:.3g}", f"{config.active_params:.3g}"
+        ('moe', '4.64e+10', '1.26e+10')
+        """
+        from lrpredict.hf_config import architecture_from_hf
+
+        return cls.from_architecture(
+            architecture_from_hf(source), tokens=tokens, seq_len=seq_len, batch_tokens=batch_tokens, extra=extra
         )
 
 
-__all__ = ["Architecture", "ModelConfig", "ParamCounts", "count_parameters"]
+def describe_config(config: ModelConfig) -> str:
+    """One line naming the run: arch, N (total / active), D and your batch."""
+    from lrpredict.units import format_size
+
+    n = f"N={format_size(config.params)}"
+    if config.arch == "moe" and config.active_params:
+        n += f" total / {format_size(config.active_params)} active"
+    batch = f", your batch {format_size(config.batch_tokens)} tokens" if config.batch_tokens else ""
+    return f"{config.arch}, {n} non-embedding params, D={format_size(config.tokens)} tokens{batch}"
+
+
+def coerce_config(config: Any = None, fields: Mapping[str, Any] | None = None) -> ModelConfig:
+    """A ``ModelConfig`` from what a caller of ``suggest`` may give: a ModelConfig, a mapping of its fields, or
+    keyword fields (not both).
+
+    >>> coerce_config(None, {"params": "1B", "tokens": "20B"}).tokens
+    20000000000.0
+    """
+    fields = dict(fields or {})
+    if isinstance(config, ModelConfig):
+        if fields:
+            return ModelConfig(**{**_own_fields(config), **fields})
+        return config
+    if isinstance(config, Mapping):
+        if fields:
+            raise LrpredictError("config", "mapping and keywords", "one of them: a mapping or keyword fields")
+        return ModelConfig(**dict(config))
+    if config is None and fields:
+        return ModelConfig(**fields)
+    shown = config if isinstance(config, (type(None), bool, int, float, str)) else type(config).__name__
+    raise LrpredictError(
+        "config",
+        shown,
+        "a ModelConfig, a mapping of its fields, or keyword fields, e.g. suggest(params='1B', tokens='20B')",
+    )
+
+
+def _own_fields(config: ModelConfig) -> dict[str, Any]:
+    return {name: getattr(config, name) for name in config.model_fields_set}
+
+
+__all__ = ["Architecture", "ModelConfig", "ParamCounts", "coerce_config", "count_parameters", "describe_config"]

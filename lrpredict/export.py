@@ -56,6 +56,55 @@ TORCHTITAN_DECAY = {"1-sqrt": "sqrt", "linear": "linear", "cosine": "cosine"}
 MEGATRON_DECAY = {"1-sqrt": "minus_sqrt", "linear": "linear", "cosine": "cosine"}
 
 
+SCHEDULES = ("wsd", "cosine", "linear", "constant")  # what every exporter can express; multistep is refused
+
+
+@dataclass(frozen=True)
+class Phases:
+    """The schedule an export writes, in optimizer steps: the suggestion's WSD or the one the user asked for."""
+
+    kind: str  # wsd, cosine, linear or constant
+    total: int
+    warmup: int
+    stable: int
+    decay: int
+    shape: str  # decay shape: 1-sqrt, linear or cosine
+    final_ratio: float
+    note: str
+
+
+def phases(s: Suggestion, schedule: str | None = None) -> Phases:
+    """The suggestion's WSD recipe, or ``schedule`` built from its steps, warmup and final LR.
+
+    cosine / linear decay over every step after warmup (no stable phase); constant holds the peak after warmup.
+    ``multistep`` is refused: no stock scheduler of these stacks steps the LR down in stages.
+    """
+    r = s.recommended_schedule
+    if schedule in (None, "wsd"):
+        note = (
+            f"WSD: warmup {r.warmup_steps}, stable {r.stable_steps}, {r.decay_shape} decay {r.decay_steps} steps "
+            f"to {r.final_lr_ratio:.3g}× peak."
+        )
+        return Phases("wsd", r.total_steps, r.warmup_steps, r.stable_steps, r.decay_steps, r.decay_shape,
+                      r.final_lr_ratio, note)  # fmt: skip
+    if schedule in ("cosine", "linear"):
+        decay = r.total_steps - r.warmup_steps
+        note = (
+            f"{schedule} schedule as you asked: warmup {r.warmup_steps}, {schedule} decay over the other {decay} steps "
+            f"to {r.final_lr_ratio:.3g}× peak (lrpredict recommends WSD; the peak LR is the law's either way)."
+        )
+        return Phases(schedule, r.total_steps, r.warmup_steps, 0, decay, schedule, r.final_lr_ratio, note)
+    if schedule == "constant":
+        note = f"constant schedule as you asked: warmup {r.warmup_steps}, then the peak LR to the end (no decay)."
+        return Phases("constant", r.total_steps, r.warmup_steps, r.total_steps - r.warmup_steps, 0, "linear", 1.0, note)
+    raise LrpredictError(
+        "schedule",
+        schedule,
+        f"one of {list(SCHEDULES)} for an export: no stock scheduler of HF, torchtitan or Megatron-LM steps the LR "
+        "down in stages; export wsd (same peak LR, Hägele et al. arXiv 2405.18392) and replace its scheduler",
+    )
+
+
 class ExportWarning(UserWarning):
     """An export had to change what the suggestion says (e.g. the batch rounded to whole sequences)."""
 
@@ -129,7 +178,9 @@ def adam_settings(s: Suggestion) -> tuple[dict[str, float], str]:
     return values, source
 
 
-def to_hf(s: Suggestion, *, world_size: int = 1, micro_batch_size: int | None = None) -> dict[str, Any]:
+def to_hf(
+    s: Suggestion, *, world_size: int = 1, micro_batch_size: int | None = None, schedule: str | None = None
+) -> dict[str, Any]:
     """Keyword arguments for ``transformers.TrainingArguments`` (add ``output_dir`` and the rest of your run).
 
     ``world_size`` is the number of data-parallel processes; the batch is
@@ -138,33 +189,49 @@ def to_hf(s: Suggestion, *, world_size: int = 1, micro_batch_size: int | None = 
     β2 default is 0.999).  Law id and weight-decay groups cannot ride in TrainingArguments: λ is meant for the weight
     matrices only, and HF's Trainer skips biases and norms but decays embeddings — override
     ``Trainer.get_decay_parameter_names`` to drop them too.  transformers ≥ 5 warms up from
-    ``min_lr_ratio × peak`` rather than 0.
+    ``min_lr_ratio × peak`` rather than 0.  ``schedule`` (see :func:`phases`): cosine and linear are the same WSD
+    scheduler with no stable phase, constant is ``constant_with_warmup``.  The suggestion's warnings cannot ride in
+    TrainingArguments: ``render(s, "hf")`` adds them under ``_lrpredict_warnings`` (pop it before use).
     """
     layout = batch_layout(s, "hf", world_size=world_size, micro_batch_size=micro_batch_size)
     _warn(layout.note)
-    r = s.recommended_schedule
+    r = phases(s, schedule)
     adam, _ = adam_settings(s)
+    batch = {"per_device_train_batch_size": layout.micro_batch, "gradient_accumulation_steps": layout.accumulation}
+    if r.kind == "constant":
+        return {
+            "learning_rate": s.lr,
+            "weight_decay": s.weight_decay,
+            "adam_beta1": adam["beta1"],
+            "adam_beta2": adam["beta2"],
+            "adam_epsilon": adam["eps"],
+            "max_steps": r.total,
+            "warmup_steps": r.warmup,
+            "lr_scheduler_type": "constant_with_warmup",
+            **batch,
+        }
     return {
         "learning_rate": s.lr,
         "weight_decay": s.weight_decay,
         "adam_beta1": adam["beta1"],
         "adam_beta2": adam["beta2"],
         "adam_epsilon": adam["eps"],
-        "max_steps": r.total_steps,
-        "warmup_steps": r.warmup_steps,
+        "max_steps": r.total,
+        "warmup_steps": r.warmup,
         "lr_scheduler_type": "warmup_stable_decay",
         "lr_scheduler_kwargs": {
-            "num_decay_steps": r.decay_steps,
-            "decay_type": HF_DECAY[r.decay_shape],
-            "min_lr_ratio": r.final_lr_ratio,
+            "num_decay_steps": r.decay,
+            "decay_type": HF_DECAY[r.shape],
+            "min_lr_ratio": r.final_ratio,
             "warmup_type": "linear",
         },
-        "per_device_train_batch_size": layout.micro_batch,
-        "gradient_accumulation_steps": layout.accumulation,
+        **batch,
     }
 
 
-def to_torchtitan(s: Suggestion, *, local_batch_size: int | None = None, world_size: int = 1) -> str:
+def to_torchtitan(
+    s: Suggestion, *, local_batch_size: int | None = None, world_size: int = 1, schedule: str | None = None
+) -> str:
     """A torchtitan TOML job-file fragment: ``[optimizer]``, ``[lr_scheduler]`` and ``[training]``.
 
     ``world_size`` is the data-parallel degree (ranks / (TP·PP·CP)); torchtitan accumulates gradients over
@@ -172,7 +239,7 @@ def to_torchtitan(s: Suggestion, *, local_batch_size: int | None = None, world_s
     """
     layout = batch_layout(s, "torchtitan", world_size=world_size, micro_batch_size=local_batch_size)
     _warn(layout.note)
-    r = s.recommended_schedule
+    r = phases(s, schedule)
     adam, adam_source = adam_settings(s)
     header = [
         f"lrpredict export for torchtitan: LR law {s.law} ({s.status}, {s.domain}), weight decay {s.weight_decay_law}",
@@ -180,9 +247,10 @@ def to_torchtitan(s: Suggestion, *, local_batch_size: int | None = None, world_s
         "older versions call min_lr_factor lr_min; newer ones take these values as --section.key overrides.",
         "weight_decay is for the weight matrices only (0 on embeddings, norms, biases); torchtitan's",
         "build_optimizers applies it to every parameter: exclude those in your own to match.",
-        f"WSD: warmup {r.warmup_steps}, stable {r.stable_steps}, {r.decay_shape} decay {r.decay_steps} steps "
-        f"to {r.final_lr_ratio:.3g}× peak.",
+        r.note,
     ]
+    if r.kind == "constant":
+        header.append("constant: min_lr_factor = 1.0 makes the decay phase flat.")
     if layout.note:
         header.append(layout.note)
     header += [f"warning: {w}" for w in s.warnings]
@@ -198,14 +266,13 @@ def to_torchtitan(s: Suggestion, *, local_batch_size: int | None = None, world_s
         f"weight_decay = {_toml_float(s.weight_decay)}",
         "",
         "[lr_scheduler]",
-        f"warmup_steps = {r.warmup_steps}",
-        f"decay_ratio = {_toml_float(_decay_ratio(r.decay_steps, r.total_steps))}  "
-        f"# {r.decay_steps} of {r.total_steps} steps",
-        f'decay_type = "{TORCHTITAN_DECAY[r.decay_shape]}"  # {r.decay_shape}',
-        f"min_lr_factor = {_toml_float(r.final_lr_ratio)}",
+        f"warmup_steps = {r.warmup}",
+        f"decay_ratio = {_toml_float(_decay_ratio(max(r.decay, 1), r.total))}  # {max(r.decay, 1)} of {r.total} steps",
+        f'decay_type = "{TORCHTITAN_DECAY[r.shape]}"  # {r.shape}',
+        f"min_lr_factor = {_toml_float(r.final_ratio)}",
         "",
         "[training]",
-        f"steps = {r.total_steps}",
+        f"steps = {r.total}",
         f"seq_len = {layout.seq_len}",
         f"local_batch_size = {layout.micro_batch}",
         f"global_batch_size = {layout.sequences}  # sequences: {layout.tokens} tokens per step",
@@ -213,7 +280,9 @@ def to_torchtitan(s: Suggestion, *, local_batch_size: int | None = None, world_s
     return "\n".join(lines) + "\n"
 
 
-def to_megatron(s: Suggestion, *, micro_batch_size: int = 1, data_parallel_size: int = 1) -> list[str]:
+def to_megatron(
+    s: Suggestion, *, micro_batch_size: int = 1, data_parallel_size: int = 1, schedule: str | None = None
+) -> list[str]:
     """Megatron-LM command-line arguments, one list item per token (``shlex.join`` makes a command line).
 
     ``--global-batch-size`` is in sequences, a multiple of ``micro_batch_size × data_parallel_size`` as Megatron
@@ -222,18 +291,24 @@ def to_megatron(s: Suggestion, *, micro_batch_size: int = 1, data_parallel_size:
     """
     layout = batch_layout(s, "megatron", world_size=data_parallel_size, micro_batch_size=micro_batch_size)
     _warn(layout.note)
-    r = s.recommended_schedule
+    r = phases(s, schedule)
     adam, _ = adam_settings(s)
+    if r.kind == "wsd":
+        style = [
+            ("--lr-decay-style", "WSD"),
+            ("--lr-wsd-decay-style", MEGATRON_DECAY[r.shape]),
+            ("--lr-warmup-iters", str(r.warmup)),
+            ("--lr-wsd-decay-iters", str(r.decay)),
+        ]
+    else:  # Megatron's own cosine, linear and constant styles decay from the end of warmup to --lr-decay-iters
+        style = [("--lr-decay-style", r.kind), ("--lr-warmup-iters", str(r.warmup))]
     pairs = [
         ("--optimizer", "adam"),
         ("--lr", _num(s.lr)),
-        ("--min-lr", _num(s.lr * r.final_lr_ratio)),
-        ("--lr-decay-style", "WSD"),
-        ("--lr-wsd-decay-style", MEGATRON_DECAY[r.decay_shape]),
-        ("--lr-warmup-iters", str(r.warmup_steps)),
-        ("--lr-wsd-decay-iters", str(r.decay_steps)),
-        ("--lr-decay-iters", str(r.total_steps)),
-        ("--train-iters", str(r.total_steps)),
+        ("--min-lr", _num(s.lr * r.final_ratio)),
+        *style,
+        ("--lr-decay-iters", str(r.total)),
+        ("--train-iters", str(r.total)),
         ("--weight-decay", _num(s.weight_decay)),
         ("--adam-beta1", _num(adam["beta1"])),
         ("--adam-beta2", _num(adam["beta2"])),
@@ -262,7 +337,8 @@ def render(s: Suggestion, fmt: str, **options: Any) -> str:
         raise LrpredictError("options", unknown, f"options of {fmt}: {', '.join(allowed)}")
     out = exporter(s, **options)
     if fmt == "hf":
-        return json.dumps(out, indent=2)
+        # TrainingArguments has no field for them: a key it would refuse, so nobody passes them on unread
+        return json.dumps({**out, "_lrpredict_warnings": list(s.warnings)}, indent=2)
     if fmt == "megatron":
         return shlex.join(out)
     return str(out)

@@ -213,6 +213,11 @@ class Posterior(_Strict):
 class Conventions(_Strict):
     n: Literal["total", "active"] = Field(description="which N: total or active non-embedding parameters")
     n_note: str = ""
+    count: Literal["exact", "steplaw"] = Field(
+        default="exact",
+        description="how N is counted from a model shape (lrpredict.architecture): every weight, or Step Law's "
+        "n_layers·(4·d² + 3·d·d_ffn) with attention 4·d² whatever the K/V heads",
+    )
     d: str = "training tokens"
     b: str = "tokens per optimizer step (sequences × sequence length)"
     m: str = ""

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from lrpredict.config import ModelConfig
+from lrpredict.config import ModelConfig, describe_config
 from lrpredict.errors import LrpredictError
 from lrpredict.laws import LawFile, PowerLaw
 from lrpredict.suggest import Suggestion
 from lrpredict.units import format_size
 
 SYMBOL = {"lr": "η", "batch": "B", "weight_decay": "λ", "lr_batch": "η"}
-
-
-def describe_config(config: ModelConfig) -> str:
-    n = f"N={format_size(config.params)}"
-    if config.arch == "moe" and config.active_params:
-        n += f" total / {format_size(config.active_params)} active"
-    batch = f", your batch {format_size(config.batch_tokens)} tokens" if config.batch_tokens else ""
-    return f"{config.arch}, {n} non-embedding params, D={format_size(config.tokens)} tokens{batch}"
 
 
 def formulas(law: LawFile) -> str:
@@ -28,11 +20,14 @@ def domain_text(law: LawFile) -> str:
     return ", ".join(parts) or "not stated"
 
 
-def render_suggestion(config: ModelConfig, s: Suggestion, explain: bool = False) -> str:
+def render_suggestion(config: ModelConfig | None, s: Suggestion, explain: bool = False) -> str:
+    """The CLI's summary of ``s`` (also ``str(s)``); ``config`` only overrides the header ``s.run``."""
     law_line = f"law: {s.law} — {s.law_title} [status: {s.status}; domain: {s.domain.upper()}]"
-    seqs = f" (= {s.batch_tokens / config.seq_len:.0f} sequences of {config.seq_len})" if config.seq_len else ""
+    seq_len = s.seq_len
+    seqs = f" (= {s.batch_tokens / seq_len:.0f} sequences of {seq_len})" if seq_len else ""
+    run = describe_config(config) if config is not None else s.run
     lines = [
-        f"lrpredict suggest — {describe_config(config)}",
+        f"lrpredict suggest — {run}",
         law_line,
         "",
         f"  peak LR        {s.lr:.3g}   (AdamW peak; {s.lr_range.low:.3g}–{s.lr_range.high:.3g} expected within "
@@ -45,7 +40,13 @@ def render_suggestion(config: ModelConfig, s: Suggestion, explain: bool = False)
         f"  batch policy   {s.batch_policy} ({'each run at its optimal batch' if s.batch_policy == 'optimal' else 'batch held fixed'})",
     ]
     lines.append("  conventions    " + "; ".join(f"{k}: {v}" for k, v in s.conventions.items()))
+    if s.default_choice:
+        lines.append(f"  default law    {s.default_choice}")
+    lines += _nearest_runs(s, explain)
     if explain:
+        if s.law_lrs:
+            lines += ["", "laws fitted on this architecture, peak LR at this batch (default: " + s.law + "):"]
+            lines += [f"  {law_id:<22} {lr:.3g}  ({lr / s.lr:.2g}× the default)" for law_id, lr in s.law_lrs.items()]
         lines += ["", "derivation:"]
         lines += [f"  {f.name:<22} = {f.value:<12.4g} {f.unit:<8} {f.source}" for f in s.derivation]
         lines.append(f"  LR band: ±{s.lr_range.high / s.lr:.3g}× from {s.lr_range.source}")
@@ -54,6 +55,28 @@ def render_suggestion(config: ModelConfig, s: Suggestion, explain: bool = False)
     if s.warnings:
         lines += ["", "warnings:"] + [f"  ! {w}" for w in s.warnings]
     return "\n".join(lines)
+
+
+def _nearest_runs(s: Suggestion, explain: bool) -> list[str]:
+    """Published runs near this config with the suggestion's ratio to each (issue 13): a sanity anchor."""
+    if not s.nearest_runs:
+        return []
+    lines = ["", "nearest published runs (their LRs are the teams' choices, not measured optima; lrpredict runs):"]
+    for r in s.nearest_runs:
+        n = format_size(r.params) + (f"/{format_size(r.active_params)} active" if r.arch == "moe" and r.active_params else "")
+        wd = "-" if r.weight_decay is None else f"{r.weight_decay:.2g}"
+        ratios = f"LR ×{r.lr_ratio:.2g}" if r.lr_ratio is not None else ""
+        if r.batch_ratio is not None:
+            ratios += f", batch ×{r.batch_ratio:.2g}"
+        if r.weight_decay_ratio is not None:
+            ratios += f", wd ×{r.weight_decay_ratio:.2g}"
+        lines.append(
+            f"  {r.id:<18} N={n:<14} D={format_size(r.tokens):<6} batch {format_size(r.batch_tokens):<6} "
+            f"peak LR {r.peak_lr:<8.3g} wd {wd:<4}  this suggestion: {ratios}"
+        )
+        if explain:
+            lines.append(f"    {r.status}: {r.source} (distance {r.distance:.2f} decades in N, D)")
+    return lines
 
 
 def _recipe(s: Suggestion) -> str:

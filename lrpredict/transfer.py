@@ -26,6 +26,8 @@ scale; every plan says so in its warnings.  See docs/transfer.md.
 from __future__ import annotations
 
 import math
+import sys
+import types
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -504,3 +506,15 @@ def transfer(
 
 
 __all__ = ["GROUPS", "RULES", "ForwardRule", "GroupRule", "TransferPlan", "transfer"]
+
+
+class _CallableModule(types.ModuleType):
+    """``lrpredict.transfer`` is this module and also callable as its main function, so both
+    ``lrpredict.transfer(proxy, hparams, target)`` and ``from lrpredict.transfer import TransferPlan`` work (issue 14:
+    a function of the package's namespace named like the module was overwritten by the module on first import)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> TransferPlan:
+        return transfer(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

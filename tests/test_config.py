@@ -38,3 +38,32 @@ def test_model_config_flops_per_token_needs_shape() -> None:
     assert ModelConfig(params=1e9, tokens=1e9).flops_per_token() is None
     m = ModelConfig(params=1e9, tokens=1e9, n_layers=24, d_model=2048, seq_len=4096).flops_per_token()
     assert m == 6e9 + 12 * 24 * 2048 * 4096
+
+
+def test_suggest_accepts_config_mapping_or_keyword_fields() -> None:
+    import lrpredict
+
+    by_config = lrpredict.suggest(ModelConfig(params="1B", tokens="20B"))
+    assert lrpredict.suggest({"params": "1B", "tokens": "20B"}).lr == by_config.lr
+    assert lrpredict.suggest(params="1B", tokens="20B").lr == by_config.lr
+    assert lrpredict.suggest(ModelConfig(params="1B", tokens="20B"), batch_tokens="1M").batch_tokens == 1e6
+
+
+@pytest.mark.parametrize("bad", [None, 7, "1B", [1, 2]])
+def test_suggest_without_a_config_is_one_line_error(bad: object) -> None:
+    import lrpredict
+
+    with pytest.raises(LrpredictError, match=r"^config=.*suggest\(params='1B', tokens='20B'\)"):
+        lrpredict.suggest(bad)
+
+
+def test_suggestion_str_is_the_cli_summary() -> None:
+    import lrpredict
+    from lrpredict.render import render_suggestion
+
+    config = ModelConfig(params="1B", tokens="20B")
+    s = lrpredict.suggest(config)
+    text = str(s)
+    assert text == render_suggestion(config, s)
+    assert text.startswith("lrpredict suggest — dense, N=1B non-embedding params, D=20B tokens")
+    assert "peak LR" in text and "steplaw-2025" in text and "weight decay" in text and "{" not in text

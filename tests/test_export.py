@@ -320,7 +320,8 @@ def test_export_uses_the_laws_adam_settings() -> None:
 
 def test_render_gives_each_format(s: Suggestion) -> None:
     assert Suggestion.model_validate_json(export.render(s, "json")) == s
-    assert json.loads(export.render(s, "hf")) == export.to_hf(s)
+    hf = json.loads(export.render(s, "hf"))
+    assert hf.pop("_lrpredict_warnings") == s.warnings and hf == export.to_hf(s)
     assert export.render(s, "torchtitan") == export.to_torchtitan(s)
     line = export.render(s, "megatron")
     assert "\n" not in line and shlex.split(line) == export.to_megatron(s)
@@ -351,3 +352,32 @@ def test_export_imports_no_training_stack() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-W", "ignore", "-c", code], check=True)
+
+
+# --- schedules other than WSD, warnings -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "linear"])
+def test_export_writes_the_schedule_asked_for(s: Suggestion, schedule: str) -> None:
+    r = s.recommended_schedule
+    kw = export.to_hf(s, schedule=schedule)
+    assert kw["lr_scheduler_kwargs"]["num_decay_steps"] == r.total_steps - r.warmup_steps  # no stable phase
+    assert kw["lr_scheduler_kwargs"]["decay_type"] == schedule
+    doc = tomllib.loads(export.to_torchtitan(s, schedule=schedule))
+    assert doc["lr_scheduler"]["decay_type"] == schedule
+    assert round(doc["lr_scheduler"]["decay_ratio"] * r.total_steps) == r.total_steps - r.warmup_steps
+    args = megatron_parser().parse_args(export.to_megatron(s, schedule=schedule))
+    assert args.lr_decay_style == schedule and args.lr_decay_iters == r.total_steps
+
+
+def test_export_constant_schedule_holds_the_peak(s: Suggestion) -> None:
+    assert export.to_hf(s, schedule="constant")["lr_scheduler_type"] == "constant_with_warmup"
+    assert tomllib.loads(export.to_torchtitan(s, schedule="constant"))["lr_scheduler"]["min_lr_factor"] == 1.0
+    args = megatron_parser().parse_args(export.to_megatron(s, schedule="constant"))
+    assert args.lr_decay_style == "constant" and args.min_lr == args.lr
+
+
+def test_export_refuses_multistep_with_a_reason(s: Suggestion) -> None:
+    for exporter in (export.to_hf, export.to_torchtitan, export.to_megatron):
+        with pytest.raises(LrpredictError, match=r"^schedule='multistep' .*in stages"):
+            exporter(s, schedule="multistep")

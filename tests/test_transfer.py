@@ -223,3 +223,16 @@ def test_cli_transfer_errors_name_the_option(args: list[str], expected: str) -> 
     result = run(args)
     assert result.exit_code == 2, result.output
     assert expected in result.output and "Traceback" not in result.output
+
+
+def test_transfer_is_callable_at_the_top_level_and_still_a_module() -> None:
+    import importlib
+
+    import lrpredict
+
+    proxy = ModelConfig(params="50M", tokens="1B", d_model=512, n_layers=8)
+    target = ModelConfig(params="1B", tokens="20B", d_model=2048, n_layers=16)
+    plan = lrpredict.transfer(proxy, {"lr": 3e-3, "weight_decay": 0.1}, target)
+    assert isinstance(plan, lrpredict.TransferPlan)
+    module = importlib.import_module("lrpredict.transfer")
+    assert module is lrpredict.transfer and module.transfer(proxy, {"lr": 3e-3, "weight_decay": 0.1}, target) == plan

@@ -1,0 +1,163 @@
+"""A model shape from a Hugging Face ``config.json``: how most teams hold one.
+
+Field names were read in transformers' ``configuration_*.py`` of each family (llama, mistral, qwen2, qwen3, gemma,
+mixtral, qwen2_moe/qwen3_moe, olmoe, deepseek_v2/v3).  Dense Llama-style families share ``hidden_size``,
+``intermediate_size``, ``num_hidden_layers``, ``num_attention_heads``, ``num_key_value_heads``, ``head_dim``; MoE
+families name the expert count ``num_local_experts`` (Mixtral), ``num_experts`` (Qwen-MoE, OLMoE) or
+``n_routed_experts`` (DeepSeek), and the expert width ``moe_intermediate_size`` where it differs from the dense FFN.
+DeepSeek's Multi-head Latent Attention is ``q_lora_rank``, ``kv_lora_rank``, ``qk_nope_head_dim``,
+``qk_rope_head_dim``, ``v_head_dim``; its Multi-Token-Prediction layers (``num_nextn_predict_layers``) are not part
+of the main model and are not counted (DeepSeek-V3's 671B excludes them, README_WEIGHTS.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from lrpredict.architecture import Architecture
+from lrpredict.errors import LrpredictError
+
+# Families whose config class defaults tie_word_embeddings to True when the file leaves it out (Gemma's configs);
+# every other family supported here defaults to an untied head.
+TIED_BY_DEFAULT = ("gemma",)
+# Qwen2 hard-codes biases on q, k, v (modeling_qwen2.py) without a config field.
+QKV_BIAS_FAMILIES = ("qwen2", "qwen2_moe")
+
+
+def read_hf_config(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+    """The config as a dict: a mapping as given, a path to ``config.json`` or to a folder holding one.
+
+    Multimodal wrappers (Gemma 3, Llama 4) keep the language model under ``text_config``; that part is returned.
+    """
+    if isinstance(source, Mapping):
+        data = dict(source)
+    else:
+        path = Path(source)
+        if path.is_dir():
+            path = path / "config.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise LrpredictError("hf_config", str(source), "a config.json file or a folder holding one") from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise LrpredictError("hf_config", str(source), f"a readable JSON file ({exc})") from None
+        if not isinstance(data, dict):
+            raise LrpredictError("hf_config", str(source), "a JSON object (a Hugging Face config.json)")
+    if isinstance(data.get("text_config"), Mapping):
+        data = {
+            **dict(data["text_config"]),
+            "model_type": data["text_config"].get("model_type", data.get("model_type")),
+        }
+    return data
+
+
+def _first(data: Mapping[str, Any], *names: str) -> Any:
+    for name in names:
+        if data.get(name) is not None:
+            return data[name]
+    return None
+
+
+def _required(data: Mapping[str, Any], *names: str) -> int:
+    value = _first(data, *names)
+    if value is None:
+        raise LrpredictError(f"hf_config.{names[0]}", None, f"a config.json with {' or '.join(names)}")
+    return int(value)
+
+
+def _dense_layer_count(data: Mapping[str, Any], n_layers: int) -> int:
+    """Layers with a dense FFN in an MoE model: DeepSeek's first_k_dense_replace and moe_layer_freq, Qwen-MoE's
+    decoder_sparse_step and mlp_only_layers.  Their positions do not matter for the counts."""
+    first_dense = int(data.get("first_k_dense_replace") or 0)
+    freq = int(data.get("moe_layer_freq") or 1)
+    step = int(data.get("decoder_sparse_step") or 1)
+    only_dense = set(data.get("mlp_only_layers") or [])
+    dense = 0
+    for i in range(n_layers):
+        moe = i >= first_dense and i % freq == 0 and (i + 1) % step == 0 and i not in only_dense
+        dense += not moe
+    return dense
+
+
+def architecture_from_hf(source: str | Path | Mapping[str, Any]) -> Architecture:
+    """The ``Architecture`` of a Hugging Face config (path, folder or dict).
+
+    >>> arch = architecture_from_hf({"model_type": "llama", "hidden_size": 4096, "intermediate_size": 11008,
+    ...     "num_hidden_layers": 32, "num_attention_heads": 32, "vocab_size": 32000})
+    >>> arch.d_model, arch.n_kv_heads, arch.tied_embeddings
+    (4096, 32, False)
+    """
+    data = read_hf_config(source)
+    model_type = str(data.get("model_type") or "")
+    d = _required(data, "hidden_size", "d_model", "n_embd")
+    layers = _required(data, "num_hidden_layers", "n_layer", "num_layers")
+    heads = _required(data, "num_attention_heads", "n_head")
+    vocab = _required(data, "vocab_size")
+    d_ffn = _required(data, "intermediate_size", "ffn_dim", "n_inner")
+    kv_heads = _first(data, "num_key_value_heads", "num_kv_heads")
+    tied = data.get("tie_word_embeddings")
+    if tied is None:
+        tied = model_type.startswith(TIED_BY_DEFAULT)
+    shape: dict[str, Any] = dict(
+        d_model=d,
+        n_layers=layers,
+        n_heads=heads,
+        n_kv_heads=int(kv_heads) if kv_heads is not None else heads,
+        vocab_size=vocab,
+        d_ffn=d_ffn,
+        tied_embeddings=bool(tied),
+        qkv_bias=bool(data.get("attention_bias", model_type in QKV_BIAS_FAMILIES)),
+    )
+    if data.get("kv_lora_rank"):
+        shape.update(
+            head_dim=_required(data, "qk_nope_head_dim"),
+            q_lora_rank=data.get("q_lora_rank") or None,
+            kv_lora_rank=int(data["kv_lora_rank"]),
+            qk_rope_head_dim=int(data.get("qk_rope_head_dim") or 0),
+            v_head_dim=data.get("v_head_dim") or None,
+            qkv_bias=False,
+        )
+    elif data.get("head_dim") and int(data["head_dim"]) * heads != d:
+        shape["head_dim"] = int(data["head_dim"])
+    n_experts = _first(data, "num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
+    if n_experts:
+        d_expert = _first(data, "moe_intermediate_size") or d_ffn
+        shared_width = data.get("shared_expert_intermediate_size")  # Qwen2-MoE: one shared expert of this width
+        n_shared = int(data.get("n_shared_experts") or (1 if shared_width else 0))
+        shape.update(
+            n_experts=int(n_experts),
+            top_k=_required(data, "num_experts_per_tok", "moe_topk", "top_k"),
+            d_expert=int(d_expert),
+            n_shared_experts=n_shared,
+            d_shared_expert=int(shared_width) if shared_width else None,
+            n_dense_layers=_dense_layer_count(data, layers),
+        )
+    try:
+        return Architecture(**shape)
+    except ValidationError as exc:
+        from lrpredict.config import validation_to_error
+
+        raise validation_to_error(exc) from None
+
+
+def hf_seq_len(source: str | Path | Mapping[str, Any]) -> tuple[int, str] | None:
+    """A guess at the pre-training sequence length and the field it came from: the context before RoPE scaling
+    (``rope_scaling.original_max_position_embeddings``: DeepSeek-V3 4096) when the config has one, else
+    ``max_position_embeddings`` (Llama-2: 4096).  A guess: callers must say so and let the user give theirs."""
+    data = read_hf_config(source)
+    for holder, prefix in (
+        (data.get("rope_scaling"), "rope_scaling."),
+        (data.get("rope_parameters"), "rope_parameters."),
+        (data, ""),
+    ):
+        if isinstance(holder, Mapping) and holder.get("original_max_position_embeddings"):
+            return int(holder["original_max_position_embeddings"]), f"{prefix}original_max_position_embeddings"
+    for name in ("max_position_embeddings", "n_positions", "seq_length"):
+        if data.get(name):
+            return int(data[name]), name
+    return None
