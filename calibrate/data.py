@@ -8,6 +8,7 @@ uninterrupted run would have seen (nanoGPT samples windows uniformly in the same
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -33,6 +34,7 @@ class TokenData:
     eval: np.ndarray
     vocab_size: int | None  # None: unknown without a full scan (token files); checked batch by batch instead
     fingerprint: str
+    vocab_map: np.ndarray | None = None  # data id → probe id (token_sources compacts a large vocabulary)
 
 
 def open_data(spec: DataSpec, vocab_size: int) -> TokenData:
@@ -60,15 +62,20 @@ def _open_file(spec: DataSpec) -> TokenData:
     tokens = _load_tokens(path, spec)
     held_out = _load_tokens(eval_path, spec) if eval_path else None
     extra = {"kind": spec.kind, "dtype": spec.dtype, "eval_tokens": spec.eval_tokens}
+    vocab_map = np.load(spec.vocab_map) if spec.vocab_map else None
+    if spec.vocab_map:  # only then: fingerprints of earlier ledgers stay as they were
+        extra |= {"vocab_map": file_fingerprint(Path(spec.vocab_map)), "source": spec.source}
     fingerprint = _sha256_json(
         {**extra, "train": file_fingerprint(path), "eval": eval_path and file_fingerprint(eval_path)}
     )
-    return _split(tokens, held_out, spec.eval_tokens, None, fingerprint)
+    data = _split(tokens, held_out, spec.eval_tokens, None, fingerprint)
+    return data if vocab_map is None else dataclasses.replace(data, vocab_map=vocab_map)
 
 
 def _load_tokens(path: Path, spec: DataSpec) -> np.ndarray:
     if spec.kind == "bin":
-        # nanoGPT's prepare.py writes raw uint16 (uint32 for vocabularies over 65,536) with no header
+        # nanoGPT's prepare.py writes raw uint16 (uint32 for vocabularies over 65,536) with no header; a Megatron
+        # .bin is the same once its .idx gave the dtype (token_sources, megatron_index)
         return np.memmap(path, dtype=spec.dtype, mode="r")
     tokens = np.load(path, mmap_mode="r")
     if tokens.ndim != 1 or tokens.dtype.kind not in "iu":
@@ -81,10 +88,12 @@ def _load_tokens(path: Path, spec: DataSpec) -> np.ndarray:
 def _open_text(path: Path, eval_path: Path | None, spec: DataSpec) -> TokenData:
     if spec.tokenizer:
         tokenize, vocab, tok_id = _hf_tokenizer(Path(spec.tokenizer))
-    else:
-        tokenize, vocab, tok_id = byte_tokenize, 256, "bytes"
-    tokens = tokenize(path.read_bytes())
-    held_out = tokenize(eval_path.read_bytes()) if eval_path else None
+        tokens = tokenize(path.read_bytes())
+        held_out = tokenize(eval_path.read_bytes()) if eval_path else None
+    else:  # bytes are tokens: memory-map the file, never read it whole
+        vocab, tok_id = 256, "bytes"
+        tokens = np.memmap(path, dtype=np.uint8, mode="r")
+        held_out = np.memmap(eval_path, dtype=np.uint8, mode="r") if eval_path else None
     meta = {"kind": "text", "tokenizer": tok_id, "eval_tokens": spec.eval_tokens}
     fingerprint = _sha256_json(
         {**meta, "train": file_fingerprint(path), "eval": eval_path and file_fingerprint(eval_path)}
@@ -213,6 +222,10 @@ class Batches:
 
     def _windows(self, tokens: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         block = np.asarray(tokens[starts[:, None] + self._offsets], dtype=np.int64)
+        if self.data.vocab_map is not None:
+            if block.max() >= len(self.data.vocab_map):
+                raise LrpredictError("data.vocab_map", len(self.data.vocab_map), f"covers token id {int(block.max())}")
+            block = self.data.vocab_map[block].astype(np.int64)
         if self.data.vocab_size is None and block.max() >= self.vocab_size:
             raise LrpredictError("arch.vocab_size", self.vocab_size, f"the data holds token id {int(block.max())}")
         return block[:, :-1], block[:, 1:]

@@ -23,6 +23,8 @@ Status = Literal["ok", "diverged", "failed"]
 
 # Fields of ProbeSpec that change how a probe runs, not what it computes: left out of probe_id.
 EXECUTION_FIELDS = frozenset({"device", "grad_accum", "compile", "branch_store"})
+# DataSpec fields newer than the first ledgers: part of probe_id only when set.
+_OPTIONAL_DATA_FIELDS = ("vocab_map", "source")
 
 
 class _Frozen(BaseModel):
@@ -53,8 +55,16 @@ class DataSpec(_Frozen):
     kind: Literal["synthetic", "bin", "npy", "text"] = "synthetic"
     path: str | None = Field(default=None, description="token file (bin/npy) or text file; not for synthetic")
     eval_path: str | None = Field(default=None, description="held-out file; default: the tail of `path`")
-    dtype: Literal["uint16", "uint32"] = Field(default="uint16", description="element type of a nanoGPT .bin file")
+    dtype: Literal["uint16", "uint32", "int32"] = Field(
+        default="uint16", description="element type of a .bin file (nanoGPT: uint16/uint32; Megatron: from its .idx)"
+    )
     tokenizer: str | None = Field(default=None, description="text: a tokenizer.json for HF `tokenizers`; else bytes")
+    vocab_map: str | None = Field(
+        default=None, description=".npy table from data token id to probe token id (the ids the data uses, compacted)"
+    )
+    source: str | None = Field(
+        default=None, description="what the tokens were prepared from (format, file, tokenizer) and its fingerprint"
+    )
     eval_tokens: int = Field(default=2**17, gt=0, description="held-out tokens taken from the end of the data")
     n_tokens: int = Field(default=2**24, gt=0, description="synthetic: corpus size, eval tokens included")
     seed: int = Field(default=0, description="synthetic: generator seed")
@@ -143,6 +153,9 @@ class ProbeSpec(_Frozen):
 def probe_id(spec: ProbeSpec) -> str:
     """A stable 16-hex-digit id: sha256 of the spec's result-deciding fields, as canonical JSON."""
     payload = spec.model_dump(mode="json", exclude=set(EXECUTION_FIELDS))
+    for key in _OPTIONAL_DATA_FIELDS:  # added later: left out while unset, so earlier ledgers keep their ids
+        if payload["data"].get(key) is None:
+            payload["data"].pop(key, None)
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -1,14 +1,34 @@
-"""``lrpredict calibrate``: refit the LR law on your hardware and data (a thin client of lrpredict.calibrate)."""
+"""``lrpredict calibrate``: refit the LR law on your hardware and data (a thin client of lrpredict.calibrate).
+
+Every option is checked before anything runs (``_check_options``: one line, exit 2), the output folder is locked for
+the whole run (``calibrate/lock.py``), the plan is sized by a micro-benchmark on the device (``calibrate/clock.py``),
+a run whose probes all failed exits 1 with the first reason, and Ctrl-C exits 130 with the ``--resume`` command.
+"""
 
 from __future__ import annotations
 
+import math
+import os
+import re
+import shlex
 from pathlib import Path
+from typing import Any
 
 import click
 
 from lrpredict.cli_common import CONTEXT, BadInput, handles_errors
 from lrpredict.errors import LrpredictError
 from lrpredict.units import parse_size
+
+DEVICE = re.compile(r"^(auto|cpu|cuda(:[0-9]+)?)$")
+MAX_LRS, MAX_WORKERS, MAX_BATCHES, MAX_WIDTH = 15, 1024, 64, 8192
+# Options that only a torch run reads, and those only --replay reads: giving one where it is ignored is an error.
+TORCH_ONLY = ("arch", "data_path", "vocab_size", "tokenizer", "text_column", "token_dtype", "budget", "device")
+TORCH_ONLY += ("workers", "backend", "address", "resume_dir", "dry_run")
+REPLAY_ONLY = ("noise", "batches", "max_tokens")
+# Options a --resume takes from the folder's plan (name and device may be repeated if they agree).
+PLAN_OPTIONS = ("arch", "data_path", "vocab_size", "tokenizer", "text_column", "token_dtype", "budget", "sizes", "lrs")
+UNUSABLE_ROOTS = ("/proc", "/sys", "/dev")
 
 
 def _need_calibrate_extra() -> None:
@@ -22,139 +42,357 @@ def _need_calibrate_extra() -> None:
 @click.command(name="calibrate", context_settings=CONTEXT)
 @click.option("--name", default="calibrated", show_default=True, help="id of the law file it writes")
 @click.option("--arch", type=click.Choice(["dense", "moe"]), default="dense", show_default=True)
-@click.option("--data", "data_path", type=click.Path(dir_okay=False), help=".bin/.npy tokens or a text file")
-@click.option("--budget", help="FLOPs (1e18) or GPU-hours (2h); default: the laptop-CPU plan")
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(),
+    help="tokens (.bin nanoGPT or Megatron, .npy), a datasets save_to_disk folder, .parquet/.jsonl shards, or text",
+)
+@click.option("--vocab-size", type=int, help="model vocabulary (default: the tokenizer's, else max id + 1)")
+@click.option("--tokenizer", type=click.Path(), help="local Hugging Face tokenizer.json (or its folder) for text data")
+@click.option("--text-column", default="text", show_default=True, help="text column of a dataset or shard")
+@click.option("--token-dtype", type=click.Choice(["uint16", "uint32"]), help="nanoGPT .bin dtype (default: inferred)")
+@click.option(
+    "--budget",
+    help="FLOPs (1e18), device time summed over GPUs (8h, '8 GPU-hours') or wall time ('2h wall'); "
+    "default: minutes on a CPU, about an hour on the GPUs",
+)
 @click.option("--sizes", help="probe widths, comma-separated (torch) or recorded N values (replay)")
-@click.option("--lrs", type=int, default=5, show_default=True, help="LRs per size")
-@click.option("--device", default="cpu", show_default=True, help="cpu or cuda")
-@click.option("--workers", type=int, help="parallel probes (default: every GPU, or a quarter of the CPU cores)")
+@click.option("--lrs", type=int, default=5, show_default=True, help=f"LRs per size (3–{MAX_LRS})")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda or cuda:N")
+@click.option("--workers", type=int, help="parallel probes (default: one per GPU, or a quarter of the CPU cores)")
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--address", help="ray: cluster address (default: start or join a local one)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="output directory (default: ./calibrate-NAME)")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), help="continue the calibration in DIR")
 @click.option("--replay", "replay_csv", type=click.Path(dir_okay=False), help="recorded sweep CSV instead of probes")
-@click.option("--noise", type=float, default=0.0, help="replay: relative loss noise")
+@click.option("--noise", type=float, default=0.0, help="replay: relative loss noise, 0 ≤ noise < 1")
 @click.option("--batches", type=int, default=2, show_default=True, help="replay: recorded batches per cell")
 @click.option("--max-tokens", help="replay: probe only cells with D at most this, e.g. 2e10")
-@click.option("--dry-run", is_flag=True, help="print the plan and its cost, run nothing")
+@click.option("--dry-run", is_flag=True, help="print the plan, its cost and its estimated time; run nothing")
 @handles_errors
-def calibrate_command(
-    name: str,
-    arch: str,
-    data_path: str | None,
-    budget: str | None,
-    sizes: str | None,
-    lrs: int,
-    device: str,
-    workers: int | None,
-    backend: str,
-    address: str | None,
-    out_dir: str | None,
-    resume_dir: str | None,
-    replay_csv: str | None,
-    noise: float,
-    batches: int,
-    max_tokens: str | None,
-    dry_run: bool,
-) -> None:
+def calibrate_command(**params: Any) -> None:
     """Run short training probes (or replay recorded ones), fit Eq.2/Eq.4/Eq.6 and install a law file."""
+    ctx = click.get_current_context()
+    opts = _check_options(ctx)
     _need_calibrate_extra()
-    from lrpredict.calibrate.run import calibrate_replay
-
-    def note(line: str) -> None:
-        click.echo(line, err=True)
-
-    if replay_csv is not None:
-        path = Path(replay_csv)
-        if not path.is_file():
-            raise LrpredictError("replay", replay_csv, "a recorded sweep CSV (format of ../shared/data/sweeps)")
-        size_list = [parse_size(s, "sizes") for s in sizes.split(",")] if sizes else None
-        outcome = calibrate_replay(
-            path,
-            Path(out_dir or f"calibrate-{name}"),
-            name=name,
-            sizes=size_list,
-            lrs=lrs,
-            batches=batches,
-            max_tokens=parse_size(max_tokens, "max_tokens") if max_tokens else float("inf"),
-            noise=noise,
-            write=note,
-        )
-        _summary(outcome)
+    if opts["replay_csv"] is not None:
+        _replay(opts)
         return
-    plan, directory, resuming = _plan(name, arch, data_path, budget, sizes, lrs, device, out_dir, resume_dir)
-    if dry_run:
+    from lrpredict.calibrate.lock import folder_lock
+    from lrpredict.calibrate.run import CalibrationFailed, calibrate_torch
+
+    directory: Path = opts["directory"]
+    if opts["dry_run"]:
+        plan = _plan(ctx, opts)
         click.echo(_describe(plan))
         return
-    from lrpredict.calibrate.run import calibrate_torch
-
-    note(_describe(plan))
-    executor = _executor(backend, address, device, workers)
-    outcome = calibrate_torch(plan, directory, executor=executor, write=note, replace_law=resuming)
+    try:
+        with folder_lock(directory, option="--resume" if opts["resume_dir"] else "--out"):
+            plan = _plan(ctx, opts)  # under the lock: a second run is refused before it plans or measures
+            executor = _executor(opts, plan.device)
+            _note(_describe(plan))
+            outcome = calibrate_torch(
+                plan, directory, executor=executor, write=_note, replace_law=opts["resume_dir"] is not None
+            )
+    except KeyboardInterrupt:
+        raise click.exceptions.Exit(_interrupted(ctx, directory)) from None
+    except CalibrationFailed as exc:
+        raise click.ClickException(str(exc)) from None  # exit 1: the input was fine, the probes were not
     _summary(outcome)
 
 
-def _executor(backend: str, address: str | None, device: str, workers: int | None):
-    if backend == "ray":
+def _note(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    """Whether the user typed the option (not its default)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
+
+
+def _flag(ctx: click.Context, name: str) -> str:
+    for param in ctx.command.params:
+        if param.name == name:
+            return param.opts[0]
+    return name
+
+
+def _check_options(ctx: click.Context) -> dict[str, Any]:
+    """Check every option before anything runs; return them with sizes, budget and the folder parsed."""
+    try:
+        return _checked(ctx)
+    except LrpredictError as exc:  # name the option as typed: --budget, not budget
+        if exc.field in ctx.params:
+            raise LrpredictError(_flag(ctx, exc.field), exc.value, exc.allowed) from None
+        raise
+
+
+def _checked(ctx: click.Context) -> dict[str, Any]:
+    from lrpredict import share
+
+    opts = dict(ctx.params)
+    replay = opts["replay_csv"] is not None
+    conflicts = [
+        (other, name)
+        for other, names in (("replay_csv", TORCH_ONLY), ("", REPLAY_ONLY))
+        for name in names
+        if _given(ctx, name) and (replay if other else not replay)
+    ]
+    for other, name in conflicts:
+        allowed = "not used with --replay (it would be ignored)" if other else "used only with --replay (here ignored)"
+        raise LrpredictError(_flag(ctx, name), opts[name], allowed)
+    if opts["resume_dir"] is not None:
+        for name in PLAN_OPTIONS:
+            if _given(ctx, name):
+                raise LrpredictError(
+                    _flag(ctx, name), opts[name], f"not given with --resume: the plan in {opts['resume_dir']} fixes it"
+                )
+    if _given(ctx, "address") and opts["backend"] != "ray":
+        raise LrpredictError("--address", opts["address"], "an option used only with --backend ray")
+    if _given(ctx, "name") or opts["resume_dir"] is None:  # before anything runs: it names files and the law
+        from lrpredict import registry
+
+        try:
+            share.check_name(opts["name"])
+        except LrpredictError as exc:
+            raise LrpredictError("--name", opts["name"], exc.allowed) from None
+        if registry.is_bundled(opts["name"]):
+            raise LrpredictError("--name", opts["name"], "an id no bundled law uses (pick another with --name)")
+    lrs = opts["lrs"]
+    if not 3 <= lrs <= MAX_LRS:
+        raise LrpredictError("--lrs", lrs, f"3 to {MAX_LRS} LRs per size (Eq.2 needs points on both sides)")
+    workers = opts["workers"]
+    if workers is not None and not 1 <= workers <= MAX_WORKERS:
+        raise LrpredictError("--workers", workers, f"1 to {MAX_WORKERS} parallel probes")
+    if not (math.isfinite(opts["noise"]) and 0 <= opts["noise"] < 1):
+        raise LrpredictError("--noise", opts["noise"], "a relative loss noise with 0 ≤ noise < 1")
+    if not 1 <= opts["batches"] <= MAX_BATCHES:
+        raise LrpredictError("--batches", opts["batches"], f"1 to {MAX_BATCHES} recorded batches per cell")
+    opts["max_tokens_value"] = parse_size(opts["max_tokens"], "--max-tokens") if opts["max_tokens"] else math.inf
+    opts["size_list"] = _parse_sizes(opts["sizes"], replay)
+    if opts["budget"] is not None:
+        from lrpredict.calibrate.planner import parse_budget_spec
+
+        opts["budget_spec"] = parse_budget_spec(opts["budget"])
+    if not DEVICE.match(opts["device"]):
+        raise LrpredictError("--device", opts["device"], "auto, cpu, cuda or cuda:N")
+    resume, out = opts["resume_dir"], opts["out_dir"]
+    if resume is not None and out is not None and Path(out).resolve() != Path(resume).resolve():
+        raise LrpredictError("--out", opts["out_dir"], f"the --resume folder {opts['resume_dir']}, or no --out")
+    directory = Path(opts["resume_dir"] or opts["out_dir"] or f"calibrate-{opts['name']}")
+    _check_folder(directory, "--resume" if opts["resume_dir"] else "--out")
+    if opts["resume_dir"] is not None and not (directory / "plan.json").is_file():
+        raise LrpredictError("--resume", opts["resume_dir"], "a calibration folder holding plan.json")
+    opts["directory"] = directory
+    return opts
+
+
+def _parse_sizes(text: str | None, replay: bool) -> list[float] | list[int] | None:
+    if text is None:
+        return None
+    parts = text.split(",")
+    if any(not p.strip() for p in parts):
+        raise LrpredictError("--sizes", text, "comma-separated sizes with none empty, e.g. 32,48,64")
+    if replay:
+        return [parse_size(p.strip(), "--sizes") for p in parts]
+    from lrpredict.calibrate.planner import check_width
+
+    widths = []
+    for p in parts:
+        try:
+            width = int(p.strip())
+        except ValueError:
+            raise LrpredictError("--sizes", text, "probe widths (d_model) as whole numbers, e.g. 32,48,64") from None
+        widths.append(check_width(width, field="--sizes"))
+    if len(set(widths)) != len(widths):
+        raise LrpredictError("--sizes", text, "distinct widths")
+    return sorted(widths)
+
+
+def _check_folder(directory: Path, option: str) -> None:
+    """A folder that is, or can be made, a writable directory on a real file system (nothing is created here)."""
+    resolved = directory.resolve()
+    if any(resolved == Path(r) or Path(r) in resolved.parents for r in UNUSABLE_ROOTS):
+        raise LrpredictError(option, str(directory), "a folder on a real file system (not /proc, /sys or /dev)")
+    probe = resolved
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise LrpredictError(option, str(directory), f"a folder ({probe} is a file)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise LrpredictError(option, str(directory), f"a folder this user can write ({probe} is not writable)")
+
+
+def _resolve_device(requested: str) -> tuple[str, int]:
+    """('cpu' | 'cuda' | 'cuda:N', GPUs it can use); CUDA asked for but absent is an error."""
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if requested == "auto":
+        return ("cuda", count) if count else ("cpu", 0)
+    if requested == "cpu":
+        return "cpu", 0
+    if not count:
+        raise LrpredictError("--device", requested, "cpu or auto: this machine has no CUDA device torch can use")
+    index = requested.partition(":")[2]
+    if index and int(index) >= count:
+        raise LrpredictError("--device", requested, f"cuda or cuda:0 … cuda:{count - 1} ({count} GPUs here)")
+    return requested, 1 if index else count
+
+
+def _worker_devices(opts: dict[str, Any], device: str) -> list[str]:
+    """One executor slot per device: every GPU (or --workers of them), or --workers CPU workers."""
+    from lrpredict.calibrate.executor import _cpu_count
+
+    workers = opts["workers"]
+    if device == "cpu":
+        return ["cpu"] * (workers or max(1, _cpu_count() // 4))
+    if ":" in device:
+        if workers not in (None, 1):
+            raise LrpredictError("--workers", workers, f"1 with --device {device} (one probe per GPU)")
+        return [device]
+    _, count = _resolve_device(device)
+    if workers is not None and workers > count:
+        raise LrpredictError("--workers", workers, f"at most {count}: one probe per GPU and {count} GPUs here")
+    return [f"cuda:{i}" for i in range(workers or count)]
+
+
+def _executor(opts: dict[str, Any], device: str):
+    if opts["backend"] == "ray":
         try:
             import ray  # noqa: F401
         except ImportError:
             raise BadInput("--backend ray needs the ray extra: pip install 'lrpredict[ray]'") from None
         from lrpredict.calibrate.ray_executor import RayExecutor
 
-        return RayExecutor(address, num_gpus=1 if device == "cuda" else 0)
+        return RayExecutor(opts["address"], num_gpus=1 if device.startswith("cuda") else 0)
     from lrpredict.calibrate.executor import LocalExecutor
 
-    return LocalExecutor(
-        [f"cuda:{i}" for i in range(workers)] if device == "cuda" and workers else None,
-        cpu_workers=workers if device == "cpu" else None,
-    )
+    return LocalExecutor(_worker_devices(opts, device))
 
 
-def _plan(name, arch, data_path, budget, sizes, lrs, device, out_dir, resume_dir):
-    from lrpredict.calibrate.planner import make_plan, parse_budget
+def _plan(ctx: click.Context, opts: dict[str, Any]):
+    from lrpredict.calibrate.clock import Clock
+    from lrpredict.calibrate.executor import _cpu_count
+    from lrpredict.calibrate.planner import make_plan
     from lrpredict.calibrate.run import PLAN_NAME, load_plan
-    from lrpredict.calibrate.spec import DataSpec
 
-    if resume_dir is not None:
-        return load_plan(Path(resume_dir)), Path(resume_dir), True
-    directory = Path(out_dir or f"calibrate-{name}")
+    directory: Path = opts["directory"]
+    if opts["resume_dir"] is not None:
+        plan = load_plan(directory)
+        if _given(ctx, "name") and opts["name"] != plan.name:
+            raise LrpredictError("--name", opts["name"], f"{plan.name!r}, the name of the calibration being resumed")
+        if _given(ctx, "device"):
+            device, _ = _resolve_device(opts["device"])
+            if device.split(":")[0] != plan.device.split(":")[0]:
+                raise LrpredictError("--device", opts["device"], f"{plan.device}, the device of the resumed plan")
+        _resolve_device(plan.device if plan.device != "cpu" else "cpu")  # its GPUs must still be here
+        return plan
     if (directory / PLAN_NAME).exists():
         raise LrpredictError(
             "out", str(directory), f"a new directory (this one holds a calibration: --resume {directory})"
         )
-    data = None
-    if data_path is not None:
-        suffix = Path(data_path).suffix
-        kind = {".bin": "bin", ".npy": "npy"}.get(suffix, "text")
-        if not Path(data_path).is_file():
-            raise LrpredictError("data", data_path, "an existing .bin, .npy or text file")
-        data = DataSpec(kind=kind, path=str(Path(data_path).resolve()))
-    widths = [int(w) for w in sizes.split(",")] if sizes else None
-    plan = make_plan(
-        name=name,
-        arch=arch,
-        device=device,
-        budget_flops=parse_budget(budget) if budget else None,
-        widths=widths,
-        lrs=lrs,
-        data=data,
-        vocab_size=256 if data is not None and data.kind == "text" else 512,
-    )
-    return plan, directory, False
+    device, _ = _resolve_device(opts["device"])
+    slots = _worker_devices(opts, device) if opts["backend"] == "local" else [device]
+    vocab_size = opts["vocab_size"]
+    data, prepared = None, None
+    if opts["data_path"] is not None:  # read, scanned and checked here: a bad id is an error before any probe starts
+        from lrpredict.calibrate.token_sources import prepare_data
+
+        tok = opts["tokenizer"]
+        prepared = prepare_data(
+            Path(opts["data_path"]),
+            directory / "data",
+            tokenizer=Path(tok) if tok else None,
+            text_column=opts["text_column"],
+            token_dtype=opts["token_dtype"],
+            vocab_size=vocab_size,
+        )
+        data, vocab_size = prepared.spec, prepared.probe_vocab
+    threads = max(1, _cpu_count() // len(slots)) if device == "cpu" else 1
+    clock = Clock(slots[0] if device.startswith("cuda") else "cpu", threads=threads)
+    try:
+        plan = make_plan(
+            name=opts["name"],
+            arch=opts["arch"],
+            device=device,
+            budget=opts.get("budget_spec"),
+            widths=opts["size_list"],
+            lrs=opts["lrs"],
+            data=data,
+            vocab_size=vocab_size or 512,
+            clock=clock,
+            workers=len(slots),
+        )
+    finally:
+        clock.close()
+    if prepared is not None:
+        prepared.check_windows(max(p.seq_len for p in plan.probes))
+        plan.notes[:0] = prepared.notes
+    return plan
+
+
+def _replay(opts: dict[str, Any]) -> None:
+    from lrpredict.calibrate.lock import folder_lock
+    from lrpredict.calibrate.run import calibrate_replay
+
+    path = Path(opts["replay_csv"])
+    if not path.is_file():
+        raise LrpredictError("--replay", opts["replay_csv"], "a recorded sweep CSV (columns: docs/calibrate.md)")
+    with folder_lock(opts["directory"], option="--out"):
+        outcome = calibrate_replay(
+            path,
+            opts["directory"],
+            name=opts["name"],
+            sizes=opts["size_list"],
+            lrs=opts["lrs"],
+            batches=opts["batches"],
+            max_tokens=opts["max_tokens_value"],
+            noise=opts["noise"],
+            write=_note,
+        )
+    _summary(outcome)
+
+
+def _interrupted(ctx: click.Context, directory: Path) -> int:
+    """After Ctrl-C: what was kept and the exact command that continues; exit status 130 (128 + SIGINT)."""
+    from lrpredict.calibrate.ledger import Ledger
+
+    try:
+        kept = len(Ledger(directory).finished_ids())
+    except LrpredictError:
+        kept = 0
+    command = ["lrpredict", "calibrate", "--resume", str(directory)]
+    for name in ("workers", "backend", "address"):
+        if _given(ctx, name):
+            command += [_flag(ctx, name), str(ctx.params[name])]
+    _note(f"interrupted: {kept} finished probes kept in {directory / 'probes.jsonl'}")
+    _note(f"continue with: {shlex.join(command)}")
+    return 130
 
 
 def _describe(plan) -> str:
     from lrpredict.architecture import count_parameters
+    from lrpredict.calibrate.clock import format_seconds
 
     lines = [f"calibration plan '{plan.name}': {len(plan.probes)} probes on {plan.device}, ~{plan.flops:.3g} FLOPs"]
+    wall = plan.estimated_wall_s()
+    if wall is not None:
+        lines[0] += f", ~{format_seconds(wall)} wall time on {plan.workers} worker{'s' * (plan.workers > 1)}"
     for shape in plan.sizes():
         probes = [p for p in plan.probes if p.arch == shape]
         counts = count_parameters(shape)
+        estimate = plan.estimates.get(probes[0].probe_id)
+        timing = f"; ~{format_seconds(estimate)} per probe" if estimate else ""
         lines.append(
             f"  d_model={shape.d_model} layers={shape.n_layers} N={counts.non_embedding:,} "
             f"LRs {', '.join(f'{p.lr:.3g}' for p in probes)}; horizons {', '.join(str(h) for h in probes[0].horizons)} tokens"
+            f"{timing}"
         )
+    if plan.clock:
+        lines.append(f"  time: measured by a micro-benchmark on {plan.clock}")
     lines += [f"  note: {n}" for n in plan.notes]
     return "\n".join(lines)
 

@@ -1,0 +1,240 @@
+"""Turn what a pre-training team has (``--data``) into a ``DataSpec`` the probes read, checked before any probe runs.
+
+Formats, by what the path is:
+
+* ``.bin`` with a Megatron ``.idx`` beside it: a Megatron-LM indexed dataset (dtype from the index);
+* ``.bin`` alone: a nanoGPT flat token file, uint16 or uint32 (``token_dtype``, else inferred: see ``infer_bin_dtype``);
+* ``.npy``: a 1-D integer array;
+* a ``save_to_disk`` folder, ``.parquet`` or ``.jsonl`` shards (a file or a folder of them): the text column is
+  tokenised once by a local Hugging Face tokenizer into ``WORK/tokens-<key>.bin`` (an ``input_ids`` column is used as
+  is);
+* anything else: text, byte-level (vocabulary 256) or, with a tokenizer, tokenised once like the above.
+
+Every token file is memory-mapped and scanned once in chunks (max id and counts, never loaded whole).  The vocabulary
+is ``vocab_size`` if given, else the tokenizer's, else the largest id + 1; an id outside it is a ``LrpredictError``
+here, before any probe starts.  The held-out split is the last ``eval_tokens`` tokens (deterministic) and the plan
+records it with a fingerprint of the data.
+
+Large vocabularies: unless ``vocab_size`` pins the vocabulary, the probes' embedding holds only the ids the data uses
+(``vocab_map`` sends data ids to 0..K-1, K padded to a multiple of 64): an id that never occurs is never a target, so
+the task is the same, and a 50K-row embedding in a 30K-parameter probe would make the head cost ~100× the rest.  The
+law's N excludes embeddings, so the fit is unaffected (docs/log.md 2026-11-30).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lrpredict.calibrate import hf_text, megatron_index
+from lrpredict.calibrate.data import file_fingerprint
+from lrpredict.calibrate.spec import DataSpec
+from lrpredict.errors import LrpredictError
+
+SCAN_CHUNK = 1 << 24  # tokens per scan step: 32-64 MiB of a memory-mapped file at a time
+VOCAB_PAD = 64  # embedding rows rounded up to a multiple of 64 (nanoGPT pads 50,257 → 50,304 for the same reason)
+COMPACT_BELOW = 0.9  # compact the vocabulary only when it saves at least 10% of the rows
+EVAL_TOKENS = 2**17
+EVAL_SHARE = 0.1  # small data: the held-out tail is at most a tenth of it
+TOKEN_DTYPES = ("uint16", "uint32")
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """A checked data source: the spec for the probes, the vocabularies, and how it was read (for the plan)."""
+
+    spec: DataSpec
+    data_vocab: int  # the vocabulary of the data (tokenizer's, --vocab-size, or max id + 1)
+    probe_vocab: int  # rows of the probes' embedding
+    n_tokens: int
+    max_id: int
+    fingerprint: str
+    notes: list[str] = field(default_factory=list)
+
+    def check_windows(self, seq_len: int) -> None:
+        """Both train and held-out ranges must hold a window of ``seq_len + 1`` tokens."""
+        held_out = self.spec.eval_tokens
+        if min(held_out, self.n_tokens - held_out) <= seq_len:
+            raise LrpredictError(
+                "data",
+                self.spec.source,
+                f"more tokens: {self.n_tokens} leave {held_out} held-out, under a window of {seq_len + 1}",
+            )
+
+
+def prepare_data(
+    path: Path,
+    work_dir: Path,
+    *,
+    tokenizer: Path | None = None,
+    text_column: str = "text",
+    token_dtype: str | None = None,
+    vocab_size: int | None = None,
+    eval_tokens: int | None = None,
+    compact: bool = True,
+) -> PreparedData:
+    """Read ``path`` (see the module docstring), scan it, and return the spec the probes use."""
+    if not path.exists():
+        raise LrpredictError("data", str(path), "an existing token file, dataset folder, shard or text file")
+    if vocab_size is not None and vocab_size < 2:
+        raise LrpredictError("vocab_size", vocab_size, "an integer ≥ 2")
+    if token_dtype is not None and token_dtype not in TOKEN_DTYPES:
+        raise LrpredictError("token_dtype", token_dtype, " or ".join(TOKEN_DTYPES))
+    tok = hf_text.load_tokenizer(tokenizer) if tokenizer else None
+    notes: list[str] = []
+    fmt = hf_text.text_format(path)
+    if fmt is None and megatron_index.is_megatron_prefix(path):
+        tokens, index = megatron_index.open_tokens(path)
+        kind, file, dtype = "bin", megatron_index.bin_path(path), index.dtype
+        fingerprint = _digest({"bin": file_fingerprint(file), "idx": file_fingerprint(megatron_index.index_path(path))})
+        what = f"Megatron indexed dataset {file.name} ({dtype}, {len(index.document_indices) - 1} documents)"
+    elif fmt is None and path.suffix == ".bin":
+        dtype, why = (token_dtype, "--token-dtype") if token_dtype else infer_bin_dtype(path, vocab_size)
+        kind, file = "bin", path
+        tokens = _memmap(path, dtype)
+        fingerprint = _digest({"bin": file_fingerprint(path), "dtype": dtype})
+        what = f"nanoGPT token file {path.name} ({dtype}: {why})"
+    elif fmt is None and path.suffix == ".npy":
+        tokens = np.load(path, mmap_mode="r")
+        if tokens.ndim != 1 or tokens.dtype.kind not in "iu":
+            raise LrpredictError(
+                "data", str(path), f"a .npy file of 1-D integer tokens (got {tokens.dtype}{tokens.shape})"
+            )
+        kind, file, dtype = "npy", path, tokens.dtype.name
+        fingerprint = _digest({"npy": file_fingerprint(path)})
+        what = f"token array {path.name} ({dtype})"
+    elif fmt is None and tok is None:
+        kind, file, dtype = "text", path, "uint8"
+        tokens = _memmap(path, "uint8")
+        fingerprint = _digest({"text": file_fingerprint(path)})
+        what = f"text file {path.name}, byte-level (vocabulary 256; --tokenizer PATH for a real one)"
+        vocab_size = vocab_size or 256
+    else:
+        source_fp = _tree_fingerprint(path)
+        key = _digest({"source": source_fp, "tokenizer": tok and tok.digest, "column": text_column})
+        file = work_dir / f"tokens-{key[:16]}.bin"
+        meta_path = file.with_suffix(".json")
+        if meta_path.is_file() and file.is_file():  # tokenised by an earlier run or dry run: reuse
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        else:
+            batches = hf_text.iter_columns(path, fmt, text_column) if fmt else hf_text.iter_text_file(path)
+            dtype, count = hf_text.write_tokens(batches, file, tok)
+            meta = {"dtype": dtype, "tokens": count, "source": str(path), "format": fmt or "text"}
+            meta_path.write_text(json.dumps(meta), encoding="utf-8")
+        kind, dtype = "bin", meta["dtype"]
+        tokens = _memmap(file, dtype)
+        fingerprint = key
+        by = f"tokenised by {tok.path} (eos {tok.eos_id})" if tok else "ids as stored"
+        what = f"{fmt or 'text'} {path.name} ({by}) → {file.name}"
+    if len(tokens) == 0:
+        raise LrpredictError("data", str(path), "at least one token")
+
+    max_id, counts, first_bad = scan_tokens(tokens, vocab_size or (tok.vocab_size if tok else None))
+    data_vocab, vocab_from = (
+        (vocab_size, "--vocab-size")
+        if vocab_size
+        else (tok.vocab_size, "the tokenizer")
+        if tok
+        else (max_id + 1, "the largest token id + 1")
+    )
+    if first_bad is not None:
+        raise LrpredictError(
+            "vocab_size" if vocab_size or not tok else "tokenizer",
+            data_vocab,
+            f"more than every token id: {path} holds id {int(tokens[first_bad])} at token {first_bad}",
+        )
+    used = np.flatnonzero(counts)
+    vocab_map = None
+    probe_vocab = _pad(data_vocab) if vocab_from.startswith("the largest") else data_vocab
+    if compact and not vocab_size and _pad(len(used)) < COMPACT_BELOW * data_vocab:
+        table = np.full(max_id + 1, -1, dtype=np.int32)
+        table[used] = np.arange(len(used), dtype=np.int32)
+        map_file = work_dir / f"vocab-map-{fingerprint[:16]}.npy"
+        work_dir.mkdir(parents=True, exist_ok=True)
+        np.save(map_file, table)
+        vocab_map, probe_vocab = str(map_file.resolve()), _pad(len(used))
+    held_out = eval_tokens or min(EVAL_TOKENS, int(len(tokens) * EVAL_SHARE))
+    spec = DataSpec(
+        kind=kind,
+        path=str(Path(file).resolve()),
+        dtype=dtype if kind == "bin" else "uint16",
+        eval_tokens=max(1, held_out),
+        vocab_map=vocab_map,
+        source=f"{what}; fingerprint {fingerprint[:16]}",
+    )
+    notes.append(f"data: {what}; {len(tokens):,} tokens, fingerprint {fingerprint[:16]}")
+    notes.append(
+        f"split: train = tokens [0, {len(tokens) - spec.eval_tokens:,}), held-out = the last {spec.eval_tokens:,}"
+    )
+    rows = (
+        f"probes embed the {len(used):,} ids that occur ({probe_vocab:,} rows, padded to {VOCAB_PAD})"
+        if vocab_map
+        else f"probes embed all {probe_vocab:,} ids"
+    )
+    notes.append(f"vocabulary {data_vocab:,} from {vocab_from}; {rows}; N excludes embeddings, the fit does not see it")
+    return PreparedData(spec, data_vocab, probe_vocab, len(tokens), max_id, fingerprint, notes)
+
+
+def infer_bin_dtype(path: Path, vocab_size: int | None) -> tuple[str, str]:
+    """nanoGPT writes uint16 (uint32 above 65,536 ids).  Without ``vocab_size``: uint32 when the file's first MiB,
+    read as uint16, has every high half zero (small ids stored in 4 bytes), else uint16."""
+    size = path.stat().st_size
+    if vocab_size is not None:
+        return ("uint16", "--vocab-size fits 16 bits") if vocab_size <= 1 << 16 else ("uint32", "--vocab-size > 65,536")
+    if size % 2:
+        raise LrpredictError("data", str(path), f"uint16 or uint32 tokens (its {size} bytes are odd)")
+    if size % 4 == 0:
+        head = np.fromfile(path, dtype="<u2", count=min(size // 2, 1 << 19))
+        if len(head) >= 2 and not head[1::2].any() and head[0::2].any():
+            return "uint32", "every second uint16 is 0: 32-bit ids"
+    return "uint16", "nanoGPT's default; --token-dtype uint32 otherwise"
+
+
+def scan_tokens(tokens: np.ndarray, vocab: int | None) -> tuple[int, np.ndarray, int | None]:
+    """Max id, per-id counts, and the index of the first id ≥ ``vocab`` (None if none), chunk by chunk."""
+    counts = np.zeros(0, dtype=np.int64)
+    max_id = -1
+    for start in range(0, len(tokens), SCAN_CHUNK):
+        chunk = np.asarray(tokens[start : start + SCAN_CHUNK])
+        if chunk.dtype.kind == "i" and chunk.min() < 0:
+            raise LrpredictError(
+                "data", f"token {start + int(np.argmin(chunk))}", f"token ids ≥ 0 (found {chunk.min()})"
+            )
+        top = int(chunk.max())
+        if vocab is not None and top >= vocab:
+            return max(max_id, top), counts, start + int(np.argmax(chunk >= vocab))
+        c = np.bincount(chunk, minlength=len(counts))
+        if len(c) > len(counts):
+            c[: len(counts)] += counts
+            counts = c
+        else:
+            counts += c
+        max_id = max(max_id, top)
+    return max_id, counts, None
+
+
+def _memmap(path: Path, dtype: str) -> np.ndarray:
+    size = path.stat().st_size
+    item = np.dtype(dtype).itemsize
+    if size % item:
+        raise LrpredictError("token_dtype", dtype, f"a dtype whose size divides {path}'s {size} bytes")
+    if size == 0:
+        raise LrpredictError("data", str(path), "a non-empty file")
+    return np.memmap(path, dtype=dtype, mode="r")
+
+
+def _pad(n: int) -> int:
+    return -(-n // VOCAB_PAD) * VOCAB_PAD
+
+
+def _tree_fingerprint(path: Path) -> str:
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return _digest({str(f.relative_to(path) if path.is_dir() else f.name): file_fingerprint(f) for f in files})
+
+
+def _digest(obj: dict) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()

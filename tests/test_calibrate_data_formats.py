@@ -1,0 +1,238 @@
+"""Data a pre-training team has, each written here for real: nanoGPT .bin, .npy, Megatron .bin/.idx, a datasets
+``save_to_disk`` folder, parquet and JSON-lines shards tokenised by a locally built tokenizer, and plain text."""
+
+from __future__ import annotations
+
+import json
+import struct
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+np = pytest.importorskip("numpy")
+pytest.importorskip("torch")
+
+from click.testing import CliRunner  # noqa: E402
+
+from lrpredict.calibrate import token_sources  # noqa: E402
+from lrpredict.calibrate.data import Batches, open_data, synthetic_tokens  # noqa: E402
+from lrpredict.calibrate.token_sources import prepare_data  # noqa: E402
+from lrpredict.cli import cli  # noqa: E402
+from lrpredict.errors import LrpredictError  # noqa: E402
+
+GPT2_VOCAB = 50_257
+
+
+def write_megatron(prefix: Path, documents: list[np.ndarray], dtype: str) -> None:
+    """A Megatron-LM indexed dataset, written from the published layout (megatron/core/datasets/indexed_dataset.py,
+    ``_IndexWriter``): magic, u64 version 1, u8 dtype code, u64 sequence and document counts, int32 lengths,
+    int64 byte pointers, int64 document indices; one sequence per document, tokens back to back in the .bin."""
+    code = {"uint16": 8, "int32": 4}[dtype]
+    item = np.dtype(dtype).itemsize
+    lengths = np.array([len(d) for d in documents], dtype="<i4")
+    pointers = np.concatenate([[0], np.cumsum(lengths[:-1], dtype=np.int64)]).astype("<i8") * item
+    doc_index = np.arange(len(documents) + 1, dtype="<i8")
+    with open(f"{prefix}.idx", "wb") as f:
+        f.write(b"MMIDIDX\x00\x00" + struct.pack("<Q", 1) + struct.pack("<B", code))
+        f.write(struct.pack("<Q", len(lengths)) + struct.pack("<Q", len(doc_index)))
+        f.write(lengths.tobytes() + pointers.tobytes() + doc_index.tobytes())
+    np.concatenate(documents).astype(dtype).tofile(f"{prefix}.bin")
+
+
+def large_vocab_tokens(n: int, vocab: int = GPT2_VOCAB, used: int = 256, seed: int = 0) -> np.ndarray:
+    """Learnable tokens (the synthetic corpus) on ``used`` ids spread over a real-size vocabulary, its last id included."""
+    ids = np.random.default_rng(seed).choice(vocab - 1, used, replace=False)
+    ids[0] = vocab - 1  # GPT-2's <|endoftext|>
+    return ids[synthetic_tokens(n, used, seed)]
+
+
+def words_corpus(n_docs: int = 60, words_per_doc: int = 300) -> list[str]:
+    """Documents of made-up words whose order follows the synthetic corpus (learnable text)."""
+    rng = np.random.default_rng(1)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    words = sorted({"".join(rng.choice(letters, size=rng.integers(3, 7))) for _ in range(400)})[:128]
+    tokens = synthetic_tokens(n_docs * words_per_doc, len(words), 2).reshape(n_docs, words_per_doc)
+    return [" ".join(words[t] for t in doc) for doc in tokens]
+
+
+def build_tokenizer(texts: list[str], out: Path) -> Path:
+    """A word-level tokenizer trained here with the `tokenizers` library and saved as tokenizer.json (no download)."""
+    tokenizers = pytest.importorskip("tokenizers")
+    tok = tokenizers.Tokenizer(tokenizers.models.WordLevel(unk_token="[UNK]"))
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
+    trainer = tokenizers.trainers.WordLevelTrainer(special_tokens=["[UNK]", "<|endoftext|>"])
+    tok.train_from_iterator(texts, trainer)
+    out.mkdir(parents=True, exist_ok=True)
+    tok.save(str(out / "tokenizer.json"))
+    return out
+
+
+def expected_ids(texts: list[str], tokenizer_dir: Path) -> np.ndarray:
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json"))
+    eos = tok.token_to_id("<|endoftext|>")
+    return np.array([i for t in texts for i in (*tok.encode(t).ids, eos)])
+
+
+def read_prepared(prepared) -> np.ndarray:
+    return np.fromfile(prepared.spec.path, dtype=prepared.spec.dtype)
+
+
+def test_megatron_dataset_reads_the_published_index_layout(tmp_path: Path) -> None:
+    docs = [np.arange(i * 100, i * 100 + 50 + i) for i in range(40)]
+    write_megatron(tmp_path / "corpus_text_document", docs, "int32")
+    prepared = prepare_data(tmp_path / "corpus_text_document.bin", tmp_path / "work", eval_tokens=256)
+    tokens = np.concatenate(docs)
+    assert prepared.spec.kind == "bin" and prepared.spec.dtype == "int32"
+    assert prepared.n_tokens == len(tokens) and prepared.max_id == tokens.max()
+    np.testing.assert_array_equal(read_prepared(prepared), tokens)
+    assert "Megatron indexed dataset" in prepared.notes[0] and "40 documents" in prepared.notes[0]
+    # the probes read the same tokens; held-out = the tail
+    data = open_data(prepared.spec, prepared.probe_vocab)
+    np.testing.assert_array_equal(data.eval, tokens[-256:])
+
+
+def test_megatron_index_with_a_bad_header_is_a_one_line_error(tmp_path: Path) -> None:
+    write_megatron(tmp_path / "c", [np.arange(100)], "uint16")
+    raw = bytearray((tmp_path / "c.idx").read_bytes())
+    raw[9:17] = struct.pack("<Q", 2)  # version 2 does not exist
+    (tmp_path / "c.idx").write_bytes(bytes(raw))
+    with pytest.raises(LrpredictError, match="MMIDIDX index, version 1"):
+        prepare_data(tmp_path / "c.bin", tmp_path / "work")
+    (tmp_path / "c.idx").write_bytes(bytes(raw[:20]))
+    with pytest.raises(LrpredictError, match="under the header"):
+        prepare_data(tmp_path / "c.bin", tmp_path / "work")
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "uint32"])
+def test_nanogpt_bin_dtype_is_inferred_and_ids_keep_their_values(tmp_path: Path, dtype: str) -> None:
+    tokens = large_vocab_tokens(20_000)
+    tokens.astype(dtype).tofile(tmp_path / "train.bin")
+    prepared = prepare_data(tmp_path / "train.bin", tmp_path / "work")
+    assert prepared.spec.dtype == dtype
+    assert prepared.max_id == GPT2_VOCAB - 1 and prepared.data_vocab == GPT2_VOCAB
+    forced = prepare_data(tmp_path / "train.bin", tmp_path / "work", token_dtype="uint16")
+    assert forced.n_tokens == len(tokens) * (2 if dtype == "uint32" else 1)
+
+
+def test_large_vocabulary_is_compacted_without_changing_the_sequence(tmp_path: Path) -> None:
+    tokens = large_vocab_tokens(30_000)
+    np.save(tmp_path / "t.npy", tokens.astype(np.uint32))
+    prepared = prepare_data(tmp_path / "t.npy", tmp_path / "work", eval_tokens=2_000)
+    assert prepared.data_vocab == GPT2_VOCAB
+    assert prepared.probe_vocab == 256 and prepared.spec.vocab_map  # only the 256 ids that occur, 64-padded
+    data = open_data(prepared.spec, prepared.probe_vocab)
+    batches = Batches(data, batch_size=4, seq_len=32, seed=0, vocab_size=prepared.probe_vocab)
+    x, _ = batches.train(3)
+    assert x.max() < 256
+    inverse = np.flatnonzero(data.vocab_map >= 0)  # probe id → data id
+    rng = np.random.default_rng((0, 3))
+    starts = rng.integers(0, len(data.train) - 32, size=4)
+    np.testing.assert_array_equal(inverse[x], tokens[starts[:, None] + np.arange(32)])
+    # --vocab-size pins the vocabulary: no compaction, every id its own row
+    pinned = prepare_data(tmp_path / "t.npy", tmp_path / "work", vocab_size=GPT2_VOCAB)
+    assert pinned.spec.vocab_map is None and pinned.probe_vocab == GPT2_VOCAB
+
+
+def test_token_id_outside_the_vocabulary_is_an_error_naming_it(tmp_path: Path) -> None:
+    tokens = large_vocab_tokens(10_000)
+    tokens.astype(np.uint16).tofile(tmp_path / "train.bin")
+    first = int(np.argmax(tokens >= 50_000))
+    with pytest.raises(LrpredictError, match=f"holds id {tokens[first]} at token {first}"):
+        prepare_data(tmp_path / "train.bin", tmp_path / "work", vocab_size=50_000)
+
+
+def test_scan_memory_maps_instead_of_reading_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    n = 1 << 25  # 64 MiB of uint16 tokens
+    np.memmap(tmp_path / "big.bin", dtype=np.uint16, mode="w+", shape=(n,))[::4097] = (
+        7  # odd and even positions: reads as uint16
+    )
+    monkeypatch.setattr(token_sources, "SCAN_CHUNK", 1 << 20)
+    tracemalloc.start()
+    prepared = prepare_data(tmp_path / "big.bin", tmp_path / "work")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert prepared.n_tokens == n and prepared.max_id == 7
+    assert peak < 16 << 20  # a quarter of the file: chunks, not the whole
+
+
+def test_hf_dataset_on_disk_is_tokenised_by_a_local_tokenizer(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    texts = words_corpus(n_docs=12, words_per_doc=50)
+    tok_dir = build_tokenizer(texts, tmp_path / "tok")
+    datasets.Dataset.from_dict({"text": texts, "meta": list(range(len(texts)))}).save_to_disk(str(tmp_path / "ds"))
+    prepared = prepare_data(tmp_path / "ds", tmp_path / "work", tokenizer=tok_dir, eval_tokens=100)
+    np.testing.assert_array_equal(read_prepared(prepared), expected_ids(texts, tok_dir))
+    from tokenizers import Tokenizer
+
+    assert prepared.data_vocab == Tokenizer.from_file(str(tok_dir / "tokenizer.json")).get_vocab_size()
+    # a second prepare reuses the token file; without a tokenizer a text column is a one-line error
+    again = prepare_data(tmp_path / "ds", tmp_path / "work", tokenizer=tok_dir, eval_tokens=100)
+    assert again.spec.path == prepared.spec.path and again.fingerprint == prepared.fingerprint
+    with pytest.raises(LrpredictError, match="--tokenizer PATH"):
+        prepare_data(tmp_path / "ds", tmp_path / "work2")
+    with pytest.raises(LrpredictError, match=r"a column of .*: text, meta"):
+        prepare_data(tmp_path / "ds", tmp_path / "work", tokenizer=tok_dir, text_column="body")
+
+
+def test_parquet_and_jsonl_shards_give_the_same_tokens_as_the_dataset(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    pa = pytest.importorskip("pyarrow")
+    texts = words_corpus(n_docs=10, words_per_doc=40)
+    tok_dir = build_tokenizer(texts, tmp_path / "tok")
+    (tmp_path / "pq").mkdir()
+    (tmp_path / "jl").mkdir()
+    for i, part in enumerate((texts[:6], texts[6:])):
+        pq.write_table(pa.table({"content": part}), tmp_path / "pq" / f"shard-{i:05d}.parquet")
+        lines = [json.dumps({"content": t, "id": j}) for j, t in enumerate(part)]
+        (tmp_path / "jl" / f"shard-{i:05d}.jsonl").write_text("\n".join(lines) + "\n")
+    want = expected_ids(texts, tok_dir)
+    for source in ("pq", "jl"):
+        prepared = prepare_data(tmp_path / source, tmp_path / "w", tokenizer=tok_dir, text_column="content")
+        np.testing.assert_array_equal(read_prepared(prepared), want)
+    (tmp_path / "jl" / "shard-00001.jsonl").write_text('{"content": "a b"}\nnot json\n')
+    with pytest.raises(LrpredictError, match=r"shard-00001.jsonl:2. is not valid: one JSON object per line"):
+        prepare_data(tmp_path / "jl", tmp_path / "w3", tokenizer=tok_dir, text_column="content")
+
+
+def test_pretokenised_dataset_column_is_used_as_is(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    docs = [large_vocab_tokens(500, vocab=100_000, seed=s).tolist() for s in range(4)]
+    datasets.Dataset.from_dict({"input_ids": docs}).save_to_disk(str(tmp_path / "ds"))
+    prepared = prepare_data(tmp_path / "ds", tmp_path / "work", eval_tokens=100)
+    np.testing.assert_array_equal(read_prepared(prepared), np.concatenate(docs))
+    assert prepared.spec.dtype == "uint32" and prepared.data_vocab == 100_000
+
+
+def test_text_file_is_byte_level_and_memory_mapped(tmp_path: Path) -> None:
+    text = "héllo wörld\n" * 500
+    (tmp_path / "corpus.txt").write_text(text, encoding="utf-8")
+    prepared = prepare_data(tmp_path / "corpus.txt", tmp_path / "work", eval_tokens=100)
+    assert prepared.spec.kind == "text" and prepared.data_vocab == 256
+    data = open_data(prepared.spec, 256)
+    assert isinstance(data.train, np.memmap)
+    assert bytes(np.asarray(data.train[:6])) == "héllo".encode()
+
+
+def test_cli_dry_run_records_vocabulary_split_and_fingerprint(tmp_path: Path) -> None:
+    large_vocab_tokens(200_000).astype(np.uint16).tofile(tmp_path / "train.bin")
+    out = tmp_path / "cal"
+    result = CliRunner().invoke(
+        cli, ["calibrate", "--data", str(tmp_path / "train.bin"), "--out", str(out), "--dry-run"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "vocabulary 50,257 from the largest token id + 1" in result.output
+    assert "held-out = the last 20,000" in result.output and "fingerprint" in result.output
+
+
+def test_cli_token_id_outside_vocab_size_fails_before_any_probe(tmp_path: Path) -> None:
+    large_vocab_tokens(50_000).astype(np.uint16).tofile(tmp_path / "train.bin")
+    out = tmp_path / "cal"
+    args = ["calibrate", "--data", str(tmp_path / "train.bin"), "--vocab-size", "512", "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--vocab-size=512" in lines[0] and "holds id" in lines[0]
+    assert not (out / "probes.jsonl").exists() and not (out / "plan.json").exists()
