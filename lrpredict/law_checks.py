@@ -155,10 +155,28 @@ def check_law(law: Any, source: str | None = None) -> None:
             if isinstance(value, float) and not (math.isfinite(value) and value >= 0):
                 kind = type(section).__name__.lower()
                 raise LawFileError(f"{kind}.{name}", value, "a finite number >= 0", where=where)
+    posterior = getattr(law, "posterior", None)  # calibrated laws (schema 2): every number in it finite
+    if posterior is not None:
+        for path, number in _numbers(posterior.model_dump(), "posterior"):
+            if not math.isfinite(number):
+                raise LawFileError(path, number, "a finite number", where=where)
+        for var, ref in posterior.reference.items():
+            _finite_positive(f"posterior.reference.{var}", ref, where)
     for field in ("id", "title", "citation", "url"):
         bad = unprintable(getattr(law, field), multiline=False)
         if bad is not None:
             raise LawFileError(field, getattr(law, field)[:60], f"printable text (no {bad!a})", where=where)
+
+
+def _numbers(data: Any, path: str) -> Iterator[tuple[str, float]]:
+    if isinstance(data, float):
+        yield path, data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _numbers(value, f"{path}.{key}")
+    elif isinstance(data, (list, tuple)):
+        for i, value in enumerate(data):
+            yield from _numbers(value, f"{path}[{i}]")
 
 
 def check_output(law_id: str, values: dict[str, Any]) -> None:

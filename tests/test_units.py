@@ -35,3 +35,11 @@ def test_format_size_is_short() -> None:
     assert format_size(1.3e9) == "1.3B"
     assert format_size(5e11) == "500B"
     assert format_size(512) == "512"
+
+
+@pytest.mark.parametrize("value", [True, False, None, [1], {"n": 1}, b"7B", "7" * 100, "nan", "inf", "-1", "1e-400"])
+def test_parse_size_refuses_non_sizes_with_one_line(value) -> None:
+    # issue 15: params=True was read as 1.0 (bool is an int in Python)
+    with pytest.raises(LrpredictError) as caught:
+        parse_size(value, "params")
+    assert caught.value.field == "params" and "\n" not in str(caught.value)
