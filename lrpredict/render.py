@@ -63,7 +63,8 @@ def _nearest_runs(s: Suggestion, explain: bool) -> list[str]:
         return []
     lines = ["", "nearest published runs (their LRs are the teams' choices, not measured optima; lrpredict runs):"]
     for r in s.nearest_runs:
-        n = format_size(r.params) + (f"/{format_size(r.active_params)} active" if r.arch == "moe" and r.active_params else "")
+        active = r.active_params if r.arch == "moe" else None
+        n = format_size(r.params) + (f"/{format_size(active)} active" if active else "")
         wd = "-" if r.weight_decay is None else f"{r.weight_decay:.2g}"
         ratios = f"LR ×{r.lr_ratio:.2g}" if r.lr_ratio is not None else ""
         if r.batch_ratio is not None:

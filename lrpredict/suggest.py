@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from lrpredict.band import CURVATURE_SOURCE, DEFAULT_TOLERANCE, lr_band
-from lrpredict.config import ModelConfig
+from lrpredict.config import ModelConfig, coerce_config, describe_config
 from lrpredict.errors import LrpredictError, MissingInputError
 from lrpredict.law_checks import checked_prediction, require_config
 from lrpredict.laws import VARIABLE_MEANING, HorizonRatio, LawFile, PowerLaw, Schedule, Status, weakest
-from lrpredict.registry import DEFAULT_LAW, DEFAULT_WEIGHT_DECAY_LAW, conditional_batch_law_id, laws, load_law
+from lrpredict.registry import (
+    DEFAULT_LAW,
+    DEFAULT_SWITCH_FACTOR,
+    DEFAULT_WEIGHT_DECAY_LAW,
+    PRODUCTION_LAW,
+    bundled_laws,
+    conditional_batch_law_id,
+    laws,
+    load_law,
+)
+from lrpredict.runs import NearestRun, nearest_runs
 from lrpredict.schedule import ScheduleRecipe, recommend_schedule
+from lrpredict.units import parse_size
 
 
 class Factor(BaseModel):
@@ -61,6 +73,22 @@ class Suggestion(BaseModel):
     seq_len: int | None = Field(default=None, description="the config's sequence length (exports need it)")
     warnings: list[str]
     derivation: list[Factor]
+    nearest_runs: list[NearestRun] = Field(
+        default_factory=list,
+        description="published runs nearest in N and D (lrpredict.runs) with suggestion/published ratios; their "
+        "LRs are the teams' choices, not measured optima",
+    )
+    law_lrs: dict[str, float] = Field(
+        default_factory=dict, description="default only: every applicable law's LR at this config and batch"
+    )
+    default_choice: str | None = Field(default=None, description="why the default law was chosen for this config")
+    run: str = Field(default="", description="the run it is for, as the summary's header describes it")
+
+    def __str__(self) -> str:
+        """The command line's summary (``lrpredict suggest``): every number with its law, units and validity."""
+        from lrpredict import render
+
+        return render.render_suggestion(None, self)
 
     def to_json(self, indent: int | None = 2) -> str:
         return self.model_dump_json(indent=indent)
@@ -84,19 +112,25 @@ class Suggestion(BaseModel):
         return export.to_megatron(self, **kw)
 
 
-def resolve_variables(config: ModelConfig, law: LawFile, needed: set[str] | None = None) -> dict[str, float]:
-    """The law's variables from the config, in the law's conventions; a missing one names the fields to give."""
+def resolve_variables(
+    config: ModelConfig, law: LawFile, needed: set[str] | None = None, *, approximate_m: bool = False
+) -> dict[str, float]:
+    """The law's variables from the config, in the law's conventions; a missing one names the fields to give.
+    ``approximate_m``: without width, depth and sequence length, take M = 6·N_active (attention FLOPs omitted)."""
     needed = law.variables() | set(law.domain) if needed is None else needed
     values: dict[str, float] = {"D": config.tokens}
     if "N" in needed:
+        total, active = config.params_for(law.conventions.count)  # the law's own way of counting N (issue 14)
         if law.conventions.n == "active":
-            if config.n_active is None:
+            if active is None:
                 raise MissingInputError(law.id, "N_active (active non-embedding parameters)", "active_params")
-            values["N"] = config.n_active
+            values["N"] = active
         else:
-            values["N"] = config.params
+            values["N"] = total
     if needed & {"M", "C"}:
         m = config.flops_per_token()
+        if m is None and approximate_m and config.n_active is not None:
+            m = 6.0 * config.n_active
         if m is None:
             fields = "n_layers, d_model, seq_len" + (" and active_params" if config.n_active is None else "")
             raise MissingInputError(law.id, "M (non-embedding FLOPs per token)", fields)
@@ -134,8 +168,45 @@ def _open_warnings(law: LawFile) -> list[str]:
     ]
 
 
-@checked_prediction  # config type, overflow and the finite-positive output check (issue 15)
 def suggest(
+    config: ModelConfig | Mapping[str, Any] | None = None,
+    law: str | LawFile | None = None,
+    *,
+    weight_decay_law: str | LawFile | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    reference_lr: float | None = None,
+    reference_tokens: float | str | None = None,
+    **fields: Any,
+) -> Suggestion:
+    """Peak LR, weight decay, batch and schedule for a run given as a ``ModelConfig``, a mapping of its fields, or
+    keyword fields.
+
+    ``law`` gives the LR (default: the best-scoring law for the arch, docs/benchmarks.md).  When
+    ``config.batch_tokens`` is set and the law was fitted at the optimal batch, the LR is moved to that batch by
+    lrpredict's conditional law.  ``weight_decay_law`` gives λ from the chosen LR and batch.  A relative law (e.g.
+    ``bjorck-2024``) moves ``reference_lr``, tuned at ``reference_tokens`` with the same model and batch, to
+    ``config.tokens``.  ``print(s)`` shows the command line's summary.
+
+    >>> s = suggest(params="1B", tokens="20B")
+    >>> s.law, s.domain
+    ('steplaw-2025', 'inside')
+    >>> suggest({"params": "1B", "tokens": "20B"}).lr == s.lr
+    True
+    """
+    if isinstance(reference_tokens, str):
+        reference_tokens = parse_size(reference_tokens, "reference_tokens")
+    return _suggest(
+        coerce_config(config, fields),
+        law,
+        weight_decay_law=weight_decay_law,
+        tolerance=tolerance,
+        reference_lr=reference_lr,
+        reference_tokens=reference_tokens,
+    )
+
+
+@checked_prediction  # config type, overflow and the finite-positive output check (issue 15)
+def _suggest(
     config: ModelConfig,
     law: str | LawFile | None = None,
     *,
@@ -143,18 +214,18 @@ def suggest(
     tolerance: float = DEFAULT_TOLERANCE,
     reference_lr: float | None = None,
     reference_tokens: float | None = None,
+    approximate_m: bool = False,
 ) -> Suggestion:
-    """Peak LR, weight decay, batch and schedule for ``config``.
-
-    ``law`` gives the LR (default: the best-scoring law for the arch, docs/benchmarks.md).  When
-    ``config.batch_tokens`` is set and the law was fitted at the optimal batch, the LR is moved to that batch by
-    lrpredict's conditional law.  ``weight_decay_law`` gives λ from the chosen LR and batch.  A relative law (e.g.
-    ``bjorck-2024``) moves ``reference_lr``, tuned at ``reference_tokens`` with the same model and batch, to
-    ``config.tokens``.
-    """
+    """``suggest`` on a ModelConfig (see there).  ``approximate_m``: without a shape, M ≈ 6·N_active (the default
+    law always allows it: at production scale it is a compute law, docs/choosing.md)."""
     if not (math.isfinite(tolerance) and 0 < tolerance < 1):
         raise LrpredictError("tolerance", tolerance, "a relative loss between 0 and 1, e.g. 0.0025")
-    chosen = load_law(law if law is not None else DEFAULT_LAW[config.arch])
+    default_note = None
+    if law is None:
+        chosen, default_note = default_law(config)
+        approximate_m = True
+    else:
+        chosen = load_law(law)
     if chosen.lr is None:
         raise LrpredictError("law", chosen.id, "a law that predicts lr (see lrpredict show-law)")
     if not chosen.relative and (reference_lr is not None or reference_tokens is not None):
@@ -168,7 +239,9 @@ def suggest(
     if config.arch not in chosen.architectures:
         fitted = "/".join(chosen.architectures)
         warnings.append(f"{chosen.id} was fitted on {fitted} models only; this run is {config.arch}")
-    values = resolve_variables(config, chosen)
+    values = resolve_variables(config, chosen, approximate_m=approximate_m)
+    if "M" in values and config.flops_per_token() is None:
+        warnings.append(M_APPROXIMATION_WARNING)
 
     if isinstance(chosen.lr, HorizonRatio):
         lr, derivation = _relative_lr(config, chosen, chosen.lr, reference_lr, reference_tokens)
@@ -187,7 +260,15 @@ def suggest(
             derivation.append(factor)
             batch_source = f"your batch; LR moved from {chosen.id}'s optimal batch by {factor.source.split(' ')[0]}"
         else:
-            batch_source = f"your batch ({chosen.id} assumes a fixed batch)"
+            lr, batch_source = _fixed_batch_lr(config, chosen, lr, optimal_batch, derivation, warnings)
+    if chosen.posterior is not None and chosen.posterior.probe_batch_tokens:
+        probe_batch = chosen.posterior.probe_batch_tokens
+        if abs(math.log(batch / probe_batch)) > 1e-9:
+            warnings.append(
+                f"{chosen.id} was calibrated at the probes' batch {probe_batch:.4g} tokens; at batch {batch:.4g} "
+                f"({batch / probe_batch:.3g}× the probes') the LR comes from lrpredict's conditional batch law "
+                "relative to the probes' batch (the probes' optima were moved to B_opt by it)"
+            )
 
     wd_law = load_law(weight_decay_law if weight_decay_law is not None else DEFAULT_WEIGHT_DECAY_LAW)
     weight_decay, wd_factors = _weight_decay(config, wd_law, lr, batch, warnings)
@@ -211,6 +292,11 @@ def suggest(
     }
     if chosen.conventions.m:
         conventions["M"] = chosen.conventions.m
+    if chosen.posterior is not None:
+        lr_range = _posterior_range(lr_range, chosen, values, lr, warnings)
+    else:
+        lr_range = widen_for_extrapolation(lr_range, chosen, values)
+    near, law_lrs = _production_checks(config, chosen, default_note, lr, batch, weight_decay, tolerance, warnings)
     return Suggestion(
         lr=lr,
         lr_range=lr_range,
@@ -235,6 +321,10 @@ def suggest(
         seq_len=config.seq_len,
         warnings=warnings,
         derivation=derivation,
+        nearest_runs=near,
+        law_lrs=law_lrs,
+        default_choice=default_note,
+        run=describe_config(config),
     )
 
 
@@ -349,3 +439,174 @@ def compare(config: ModelConfig, **kwargs: float) -> list[tuple[LawFile, Suggest
         except LrpredictError as exc:
             out.append((law, exc))
     return out
+
+
+# --- production-scale defaults, distance and disagreement (issue 13; docs/choosing.md, docs/log.md 2026-11-30) ---
+
+M_APPROXIMATION_WARNING = (
+    "M approximated as 6·N_active (attention FLOPs omitted: M is ~10–20% low at a 4K context, the LR ~2% high); "
+    "give --layers, --d-model and --seq-len for the exact M"
+)
+# Laws disagreeing by more than this factor at a config get a warning in the default output.
+DISAGREEMENT_FACTOR = 2.0
+# Octaves of LR error per decade of extrapolation, added to the band's half-width: the default law's error on the
+# published runs grows with distance from its fitted domain (benchmarks/production_runs.py, docs/log.md 2026-11-30).
+BAND_OCTAVES_PER_DECADE = 0.25
+# Output sanity (issue 13): no published run in the ledger goes outside these.
+LR_SANE = (1e-5, 1e-2)
+WEIGHT_DECAY_SANE = 1.0
+
+
+def default_law(config: ModelConfig) -> tuple[LawFile, str]:
+    """The default LR law for ``config`` and why: the sweep-fitted law (Step Law) near the data it was fitted on,
+    a compute law (``registry.PRODUCTION_LAW``) farther out, chosen on sweeps and published runs together."""
+    near = load_law(DEFAULT_LAW[config.arch])
+    distance = extrapolation_factor(near, resolve_variables(config, near))
+    far_id = PRODUCTION_LAW.get(config.arch)
+    if far_id is None or distance <= DEFAULT_SWITCH_FACTOR:
+        return near, f"{near.id}: within {DEFAULT_SWITCH_FACTOR:g}× of its fitted domain"
+    return load_law(far_id), (
+        f"{far_id}: {near.id} would extrapolate {distance:.3g}× beyond its fitted domain (the default switches past "
+        f"{DEFAULT_SWITCH_FACTOR:g}×; docs/choosing.md)"
+    )
+
+
+# A calibrated law's range: the Eq.2 band's half-width and the posterior predictive 90% half-width of ln η* at the
+# target add in quadrature in ln η (docs/calibrate.md, anchored fit).
+Z90 = 1.6448536269514722
+
+
+def _posterior_range(
+    lr_range: LrRange, law: LawFile, values: dict[str, float], lr: float, warnings: list[str]
+) -> LrRange:
+    posterior = law.posterior
+    assert posterior is not None
+    n, tokens = values["N"], values["D"]
+    predictive = Z90 * posterior.ln_sd(n, tokens)
+    band = math.log(lr_range.high / lr)
+    half = math.hypot(band, predictive)
+    if 2 * predictive > math.log(2.0):
+        # which parameter, if a probe pinned it, would narrow the interval most: α (a larger size) or β (a longer
+        # horizon); the offset is what any probe measures
+        by_size = posterior.ln_sd_without(n, tokens, 1)
+        by_horizon = posterior.ln_sd_without(n, tokens, 2)
+        probe = (
+            f"a probe at a larger model size (N above {posterior.reference['N']:.3g}) to pin the N exponent"
+            if by_size <= by_horizon
+            else f"a probe at a longer horizon (D above {posterior.reference['D']:.3g} tokens) to pin the D exponent"
+        )
+        warnings.append(
+            f"{law.id}: the 90% predictive interval of the optimal LR at this target spans ×{math.exp(2 * predictive):.3g} "
+            f"(prior {posterior.prior}; {', '.join(f'{k} exponent set by the {v}' for k, v in posterior.set_by.items())}); "
+            f"{probe} would narrow it most"
+        )
+    return lr_range.model_copy(
+        update={
+            "low": lr * math.exp(-half),
+            "high": lr * math.exp(half),
+            "source": f"{lr_range.source}, combined in quadrature (ln η) with {law.id}'s posterior predictive 90% "
+            f"interval at this N, D (±{predictive:.3g} in ln η, i.e. ×{math.exp(predictive):.3g})",
+        }
+    )
+
+
+def _fixed_batch_lr(
+    config: ModelConfig, law: LawFile, lr: float, optimal_batch: float, derivation: list[Factor], warnings: list[str]
+) -> tuple[float, str]:
+    """A fixed-batch law at the user's batch: moved from the batch it was fitted at by the conditional batch law
+    when the law records it (calibrated laws: the probes' batch), else unmoved with a warning."""
+    batch = config.batch_tokens
+    assert batch is not None
+    fitted_at = law.provenance.get("probe_batch_tokens")
+    if not isinstance(fitted_at, (int, float)) or not fitted_at > 0:
+        warnings.append(
+            f"{law.id} assumes a fixed batch that it does not record: its LR is not moved for your batch "
+            f"{batch:.4g} tokens (the optimum moves with the batch: lrpredict-batch-{config.arch}-2026)"
+        )
+        return lr, f"your batch ({law.id} assumes a fixed batch; LR not moved for it)"
+    at_fit, _ = _lr_at_batch(config.model_copy(update={"batch_tokens": float(fitted_at)}), 1.0, optimal_batch, [])
+    moved, factor = _lr_at_batch(config, lr, optimal_batch, warnings)
+    derivation.append(
+        Factor(
+            name="conditional batch law, relative to the fit's batch",
+            value=moved / lr / at_fit,
+            source=f"{factor.source}; divided by its value at the batch {law.id} was fitted at ({fitted_at:.4g} tokens)",
+        )
+    )
+    return moved / at_fit, f"your batch; LR moved from {law.id}'s batch {fitted_at:.4g} by the conditional batch law"
+
+
+def extrapolation_factor(law: LawFile, values: dict[str, float]) -> float:
+    """The largest factor by which any variable lies outside the law's fitted domain (1: inside)."""
+    return max(law.domain_distance(values).values(), default=1.0)
+
+
+def widen_for_extrapolation(lr_range: LrRange, law: LawFile, values: dict[str, float]) -> LrRange:
+    """Widen the band by BAND_OCTAVES_PER_DECADE octaves per decade outside the law's fitted domain, each side."""
+    decades = math.log10(extrapolation_factor(law, values))
+    if decades <= 0:
+        return lr_range
+    widen = 2.0 ** (BAND_OCTAVES_PER_DECADE * decades)
+    return lr_range.model_copy(
+        update={
+            "low": lr_range.low / widen,
+            "high": lr_range.high * widen,
+            "source": f"{lr_range.source}; widened ×{widen:.3g} each side for {decades:.2g} decades of "
+            f"extrapolation ({BAND_OCTAVES_PER_DECADE:g} octave per decade, docs/choosing.md)",
+        }
+    )
+
+
+def applicable_law_lrs(config: ModelConfig, tolerance: float = DEFAULT_TOLERANCE) -> dict[str, float]:
+    """Every bundled absolute law fitted on this architecture that can answer: its LR at the config's batch."""
+    out: dict[str, float] = {}
+    for law in bundled_laws():
+        if law.lr is None or law.relative or config.arch not in law.architectures:
+            continue
+        try:
+            out[law.id] = _suggest(config, law.id, tolerance=tolerance, approximate_m=True).lr
+        except LrpredictError:
+            continue
+    return out
+
+
+def _production_checks(
+    config: ModelConfig,
+    chosen: LawFile,
+    default_note: str | None,
+    lr: float,
+    batch: float,
+    weight_decay: float,
+    tolerance: float,
+    warnings: list[str],
+) -> tuple[list[NearestRun], dict[str, float]]:
+    """Nearest published runs; for the default, the laws' disagreement; sanity of the numbers (appends warnings)."""
+    law_lrs: dict[str, float] = {}
+    if default_note is not None:
+        law_lrs = applicable_law_lrs(config, tolerance)
+        if len(law_lrs) >= 2:
+            low_id, high_id = min(law_lrs, key=law_lrs.__getitem__), max(law_lrs, key=law_lrs.__getitem__)
+            spread = law_lrs[high_id] / law_lrs[low_id]
+            if spread > DISAGREEMENT_FACTOR:
+                warnings.append(
+                    f"the {len(law_lrs)} laws fitted on {config.arch} models disagree {spread:.2g}× here: peak LR "
+                    f"{law_lrs[low_id]:.3g} ({low_id}) to {law_lrs[high_id]:.3g} ({high_id}); default {chosen.id} "
+                    "— see --compare"
+                )
+    if lr > LR_SANE[1]:
+        warnings.append(
+            f"peak LR {lr:.3g} is above {LR_SANE[1]:g}, higher than any published pre-training run: {chosen.id} "
+            "evaluated far from its data (see the domain warnings) — treat it as a ceiling, not a choice"
+        )
+    elif lr < LR_SANE[0]:
+        warnings.append(
+            f"peak LR {lr:.3g} is below {LR_SANE[0]:g}, lower than any published pre-training run: {chosen.id} "
+            "evaluated far from its data (see the domain warnings)"
+        )
+    if weight_decay > WEIGHT_DECAY_SANE:
+        steps = config.tokens / batch
+        warnings.append(
+            f"weight decay {weight_decay:.3g} is above {WEIGHT_DECAY_SANE:g}: λ = B/(η·τ·D) grows as the run has few "
+            f"steps ({steps:.3g}) or a low LR ({lr:.3g}); a larger LR or a smaller batch brings it down"
+        )
+    return nearest_runs(config, lr=lr, batch_tokens=batch, weight_decay=weight_decay), law_lrs

@@ -17,14 +17,14 @@ def run(args: list[str]):
 def test_cli_suggest_prints_lr_law_and_warnings() -> None:
     result = run(["suggest", *MOE_ARGS])
     assert result.exit_code == 0, result.output
-    assert "law: steplaw-2025" in result.output and "peak LR" in result.output
+    assert "law: ling-2025" in result.output and "peak LR" in result.output
     assert "EXTRAPOLATED" in result.output and "outside the fitted domain" in result.output
 
 
 def test_cli_suggest_json_is_only_json() -> None:
     result = run(["suggest", *MOE_ARGS, "--json"])
     data = json.loads(result.stdout)
-    assert data["law"] == "steplaw-2025" and data["lr"] > 0 and data["warnings"]
+    assert data["law"] == "ling-2025" and data["lr"] > 0 and data["warnings"]
 
 
 def test_cli_suggest_explain_shows_each_factor() -> None:

@@ -18,8 +18,11 @@ def test_suggest_steplaw_matches_formula() -> None:
 
 
 def test_suggest_default_law_is_chosen_per_arch() -> None:
+    # Step Law near its sweeps, a compute law beyond (docs/log.md 2026-11-30 — production defaults)
     assert suggest(ModelConfig(**DENSE_IN_DOMAIN)).law == "steplaw-2025"
-    assert suggest(ModelConfig(**MOE)).law == "steplaw-2025"
+    assert suggest(ModelConfig(params="7B", tokens="2T")).law == "deepseek-llm-2024"
+    assert suggest(ModelConfig(**MOE)).law == "ling-2025"
+    assert suggest(ModelConfig(arch="moe", params="2.15B", active_params="0.6B", tokens="4B")).law == "steplaw-2025"
 
 
 def test_suggest_warns_on_extrapolation() -> None:
