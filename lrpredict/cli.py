@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import warnings
 from typing import Any
 
 import click
@@ -33,6 +32,11 @@ def _size_or_none(value: str | None, field: str) -> float | None:
 
 @cli.command(name="suggest", context_settings=CONTEXT)
 @click.option("--arch", type=click.Choice(["dense", "moe"]), default="dense", show_default=True)
+@click.option(
+    "--hf-config",
+    type=click.Path(dir_okay=True),
+    help="a Hugging Face config.json (or its folder): N, N_active, shape and MoE fields from it, not --params",
+)
 @click.option("--params", help="non-embedding parameters (MoE: total), e.g. 7B  [required]")
 @click.option("--active-params", help="MoE: active non-embedding parameters, e.g. 1.3B")
 @click.option("--tokens", help="training tokens D, e.g. 2T  [required]")
@@ -65,6 +69,8 @@ def _size_or_none(value: str | None, field: str) -> float | None:
 @click.option("--proxy-layers", type=int, help="transfer: proxy's depth")
 @click.option("--proxy-lr", type=float, help="transfer: LR tuned on the proxy")
 @click.option("--proxy-wd", type=float, default=0.0, help="transfer: proxy's weight decay on matrices")
+@click.option("--world-size", type=int, help="exports: data-parallel ranks; the global batch is rounded to divide")
+@click.option("--micro-batch-size", type=int, help="exports: sequences per rank per forward pass")
 @click.option("--explain", is_flag=True, help="print the derivation, factor by factor")
 @click.option("json_", "--json", is_flag=True, help="machine output only, on stdout (same as --format json)")
 @click.option(
@@ -97,6 +103,9 @@ def suggest_command(
     explain: bool,
     json_: bool,
     output_format: str,
+    hf_config: str | None = None,
+    world_size: int | None = None,
+    micro_batch_size: int | None = None,
     **shape: Any,
 ) -> None:
     """Suggest peak LR, weight decay and batch size for one run."""
@@ -129,16 +138,22 @@ def suggest_command(
     )
     if explain and output_format == "json":
         raise BadInput("--explain cannot be combined with --format json: --explain is for the text output")
-    for name, value, example in (("--params", params, "7B"), ("--tokens", tokens, "2T")):
-        if value is None:
-            raise BadInput(f"{name} is required, e.g. {name} {example}")
-    config = ModelConfig(
-        arch=arch,
-        params=params,
-        tokens=tokens,
-        active_params=active_params,
-        **{k: v for k, v in shape.items() if v is not None},
-    )
+    if (world_size is not None or micro_batch_size is not None) and not exporting:
+        raise BadInput("--world-size and --micro-batch-size shape an export: add --format hf, torchtitan or megatron")
+    notes: list[str] = []
+    if hf_config is not None:
+        config, notes = _hf_run(hf_config, arch, params, active_params, tokens, shape)
+    else:
+        for name, value, example in (("--params", params, "7B"), ("--tokens", tokens, "2T")):
+            if value is None:
+                raise BadInput(f"{name} is required, e.g. {name} {example} (or --hf-config config.json)")
+        config = ModelConfig(
+            arch=arch,
+            params=params,
+            tokens=tokens,
+            active_params=active_params,
+            **{k: v for k, v in shape.items() if v is not None},
+        )
     json_ = json_ or output_format == "json"
     extra: dict[str, Any] = {"tolerance": tolerance}
     if reference_lr is not None or reference_tokens is not None:
@@ -156,24 +171,55 @@ def suggest_command(
             click.echo(render.render_compare(config, rows))
         return
     result = suggest(config, law, weight_decay_law=weight_decay_law, **extra)
+    if notes:
+        result = result.model_copy(update={"warnings": [*notes, *result.warnings]})
     if paradigm == "transfer":
         _side_by_side(
             config, result, proxy_params, proxy_tokens, proxy_d_model, proxy_layers, proxy_lr, proxy_wd, json_
         )
         return
     if output_format in ("hf", "torchtitan", "megatron"):
-        from lrpredict.export import render as render_export
+        from lrpredict.export import export_for_cluster
 
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            text = render_export(result, output_format)
-        for warning in caught:  # stderr, one line each: stdout stays pasteable
-            click.echo(f"warning: {warning.message}", err=True)
+        def at_batch(batch_tokens: float) -> Any:  # the same suggestion at the batch the cluster can run
+            moved = config.model_copy(update={"batch_tokens": batch_tokens})
+            again = suggest(moved, law, weight_decay_law=weight_decay_law, **extra)
+            return again.model_copy(update={"warnings": [*notes, *again.warnings]})
+
+        text, messages = export_for_cluster(
+            result,
+            output_format,
+            world_size=world_size or 1,
+            micro_batch_size=micro_batch_size,
+            schedule=config.schedule,
+            rederive=at_batch,
+        )
+        for message in messages:  # stderr, one line each: stdout stays pasteable
+            click.echo(f"warning: {message}", err=True)
         click.echo(text)
     elif json_:
         click.echo(result.to_json())
     else:
         click.echo(render.render_suggestion(config, result, explain=explain))
+
+
+def _hf_run(path: str, arch: str, params, active_params, tokens, shape: dict[str, Any]) -> tuple[ModelConfig, list]:
+    """The run from a Hugging Face config: the file gives the shape, so --params, --active-params, --arch,
+    --layers, --d-model, --n-experts, --top-k and --vocab-size would contradict it."""
+    from lrpredict.hf_config import config_from_hf
+
+    shape_options = {"--params": params, "--active-params": active_params, "--arch": arch if arch != "dense" else None}
+    shape_options.update({f"--{k.replace('_', '-')}": v for k, v in shape.items() if k in SHAPE_FIELDS})
+    clash = [name for name, value in shape_options.items() if value is not None]
+    if clash:
+        raise BadInput(f"{', '.join(clash)} cannot be combined with --hf-config: the config file gives the shape")
+    if tokens is None:
+        raise BadInput("--tokens is required, e.g. --tokens 2T")
+    fields = {k: v for k, v in shape.items() if v is not None and k not in SHAPE_FIELDS and k != "seq_len"}
+    return config_from_hf(path, tokens=tokens, seq_len=shape.get("seq_len"), **fields)
+
+
+SHAPE_FIELDS = ("n_layers", "d_model", "n_experts", "top_k", "vocab_size")
 
 
 def _side_by_side(config, result, proxy_params, proxy_tokens, proxy_d_model, proxy_layers, proxy_lr, proxy_wd, json_):

@@ -31,6 +31,7 @@ import json
 import math
 import shlex
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -324,6 +325,7 @@ def render(s: Suggestion, fmt: str, **options: Any) -> str:
     """``s`` as text for ``fmt``: json (the suggestion), hf (TrainingArguments kwargs as JSON), torchtitan (TOML),
     megatron (one shell-quoted line).  ``options`` go to the exporter (e.g. ``world_size``)."""
     if fmt == "json":
+        options = {k: v for k, v in options.items() if not (k == "schedule" and v is None)}
         if options:
             raise LrpredictError("options", sorted(options), "none for the json format")
         return s.to_json()
@@ -385,3 +387,59 @@ def _one_line(text: str) -> str:
 def _warn(note: str | None) -> None:
     if note:
         warnings.warn(note, ExportWarning, stacklevel=3)
+
+
+def export_for_cluster(
+    s: Suggestion,
+    fmt: str,
+    *,
+    world_size: int = 1,
+    micro_batch_size: int | None = None,
+    schedule: str | None = None,
+    rederive: Callable[[float], Suggestion] | None = None,
+) -> tuple[str, list[str]]:
+    """``s`` exported for ``world_size`` data-parallel ranks of ``micro_batch_size`` sequences each.
+
+    The global batch must be a whole number of ``world_size × micro_batch_size`` sequences; when that rounds the
+    batch, ``rederive(batch_tokens)`` gives the suggestion at the rounded batch (the CLI re-runs ``suggest``, so the LR
+    moves by the conditional batch law) and the change is reported.  Returns the text and every warning, which
+    the text also carries where its format can (TOML comments, the hf JSON's ``_lrpredict_warnings``).
+
+    >>> import lrpredict
+    >>> s = lrpredict.suggest(params="1B", tokens="20B", seq_len=4096, batch_tokens="4M")
+    >>> text, notes = export_for_cluster(s, "megatron", world_size=24, micro_batch_size=4,
+    ...     rederive=lambda b: lrpredict.suggest(params="1B", tokens="20B", seq_len=4096, batch_tokens=b))
+    >>> "--global-batch-size 960" in text, notes[0].startswith("global batch 4M → 3.93M tokens")
+    (True, True)
+    """
+    from lrpredict.units import format_size
+
+    layout = batch_layout(s, fmt, world_size=world_size, micro_batch_size=micro_batch_size)
+    notes: list[str] = []
+    if layout.tokens != s.batch_tokens and rederive is not None:
+        moved = rederive(float(layout.tokens))
+        unit = world_size * (micro_batch_size or 1)
+        why = (
+            f"a multiple of world_size × micro batch = {world_size} × {micro_batch_size or 1} = {unit} sequences"
+            if unit > 1
+            else "whole sequences"
+        )
+        note = (
+            f"global batch {format_size(s.batch_tokens)} → {format_size(layout.tokens)} tokens "
+            f"({layout.tokens / s.batch_tokens - 1:+.2%}): {layout.sequences} sequences × {layout.seq_len}, {why}; peak LR "
+            f"{s.lr:.4g} → {moved.lr:.4g} ({moved.lr / s.lr - 1:+.2%}) at that batch [{moved.batch_source}]"
+        )
+        notes.append(note)
+        s = moved.model_copy(update={"warnings": [*moved.warnings, note]})
+    options: dict[str, Any] = {"schedule": schedule}
+    if fmt == "megatron":
+        options.update(data_parallel_size=world_size, micro_batch_size=layout.micro_batch)
+    elif fmt == "torchtitan":
+        options.update(world_size=world_size, local_batch_size=micro_batch_size)
+    elif fmt == "hf":
+        options.update(world_size=world_size, micro_batch_size=micro_batch_size)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        text = render(s, fmt, **options)
+    law_warnings = [w for w in s.warnings if w not in notes]
+    return text, notes + law_warnings + [str(w.message) for w in caught]

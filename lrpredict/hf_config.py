@@ -161,3 +161,23 @@ def hf_seq_len(source: str | Path | Mapping[str, Any]) -> tuple[int, str] | None
         if data.get(name):
             return int(data[name]), name
     return None
+
+
+def config_from_hf(
+    source: str | Path | Mapping[str, Any], *, tokens: float | str, seq_len: int | None = None, **fields: Any
+) -> tuple[Any, list[str]]:
+    """``ModelConfig.from_hf_config`` plus a sequence length guessed from the file when none is given, and the
+    notes that say so (the CLI's ``--hf-config``)."""
+    from lrpredict.config import ModelConfig
+
+    notes: list[str] = []
+    if seq_len is None:
+        guess = hf_seq_len(source)
+        if guess is not None:
+            seq_len, field = guess
+            notes.append(
+                f"seq_len {seq_len} read from config.json {field} (a guess at the training sequence length; "
+                "give --seq-len)"
+            )
+    config = ModelConfig.from_hf_config(source, tokens=tokens, seq_len=seq_len, **fields)
+    return config, notes

@@ -139,7 +139,7 @@ def test_cli_suggest_format_prints_only_the_export_on_stdout(fmt: str) -> None:
         assert tomllib.loads(result.stdout)["lr_scheduler"]["decay_type"] == "sqrt"
     else:
         assert result.stdout.startswith("--optimizer adam") and "--lr-decay-style WSD" in result.stdout
-    assert "warning: batch" in result.stderr  # 442K tokens is not a whole number of 4096-token sequences
+    assert "warning: global batch" in result.stderr  # 442K tokens is not a whole number of 4096-token sequences
 
 
 def test_cli_suggest_paradigm_transfer_shows_both() -> None:

@@ -381,3 +381,62 @@ def test_export_refuses_multistep_with_a_reason(s: Suggestion) -> None:
     for exporter in (export.to_hf, export.to_torchtitan, export.to_megatron):
         with pytest.raises(LrpredictError, match=r"^schedule='multistep' .*in stages"):
             exporter(s, schedule="multistep")
+
+
+# --- the command line: --hf-config, --world-size, --micro-batch-size ---------------------------------------------
+
+HF_CONFIGS = Path(__file__).resolve().parent / "data" / "hf_configs"
+
+
+def test_cli_cluster_export_gives_a_divisible_batch_and_carries_warnings() -> None:
+    from click.testing import CliRunner
+
+    from lrpredict.cli import cli
+
+    args = ["suggest", "--hf-config", str(HF_CONFIGS / "llama2-7b.json"), "--tokens", "2T", "--batch-tokens", "4M",
+            "--world-size", "256", "--micro-batch-size", "4", "--format", "torchtitan"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    doc = tomllib.loads(result.stdout)
+    training = doc["training"]
+    assert training["global_batch_size"] % (256 * 4) == 0 and training["local_batch_size"] == 4
+    assert training["seq_len"] == 4096  # guessed from max_position_embeddings, and said so
+    comments = [line for line in result.stdout.splitlines() if line.startswith("# warning:")]
+    assert any("global batch 4M → 4.19M tokens" in c and "peak LR" in c for c in comments)
+    assert any("max_position_embeddings" in c for c in comments)
+    assert any("extrapolation" in c for c in comments)
+    assert "warning: global batch 4M" in result.stderr
+    # the exported LR is the law's at the rounded batch, not at 4M
+    config = lrpredict.ModelConfig.from_hf_config(HF_CONFIGS / "llama2-7b.json", tokens="2T", seq_len=4096)
+    at_rounded = lrpredict.suggest(config.model_copy(update={"batch_tokens": 1024 * 4096.0}))
+    assert doc["optimizer"]["lr"] == at_rounded.lr
+
+
+@pytest.mark.parametrize("fmt", ["hf", "megatron"])
+def test_cli_exports_put_law_warnings_on_stderr(fmt: str) -> None:
+    from click.testing import CliRunner
+
+    from lrpredict.cli import cli
+
+    args = ["suggest", "--params", "70B", "--tokens", "2T", "--seq-len", "4096", "--format", fmt]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "extrapolation" in result.stderr
+    if fmt == "hf":
+        assert any("extrapolation" in w for w in json.loads(result.stdout)["_lrpredict_warnings"])
+    else:  # flags stay pasteable: warnings only on stderr
+        assert "extrapolation" not in result.stdout and shlex.split(result.stdout)[0] == "--optimizer"
+
+
+def test_cli_export_refuses_multistep_and_cluster_options_without_export() -> None:
+    from click.testing import CliRunner
+
+    from lrpredict.cli import cli
+
+    base = ["suggest", "--params", "1B", "--tokens", "20B", "--seq-len", "4096"]
+    refused = CliRunner().invoke(cli, [*base, "--schedule", "multistep", "--format", "megatron"])
+    assert refused.exit_code == 2 and "in stages" in refused.output and "Traceback" not in refused.output
+    cosine = CliRunner().invoke(cli, [*base, "--schedule", "cosine", "--format", "megatron"])
+    assert "--lr-decay-style cosine" in cosine.stdout
+    lonely = CliRunner().invoke(cli, [*base, "--world-size", "8"])
+    assert lonely.exit_code == 2 and "--format" in lonely.output
