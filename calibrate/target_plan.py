@@ -1,0 +1,191 @@
+"""Target-aware planning: which probe sizes (and so horizons and LRs) narrow the optimum at *your* target most.
+
+Under the anchored fit (lrpredict.calibrate.fit.fit_anchored) the posterior covariance of (offset, α, β) depends on
+the probe design only, not on the losses: Σ = (Σ0⁻¹ + XᵀWX)⁻¹ with one row per (size, horizon) cell.  So the
+predictive variance of ln η* at the target, x_tᵀΣx_t + misfit², can be computed before anything runs.  Each cell's
+expected variance is the Eq.2 vertex variance of its LR grid (σ²/(4k²Σx²) for curvature k, loss noise σ and grid
+offsets x) plus the power law's misfit (prior.MISFIT_SD).
+
+Candidates are runs of 1–3 consecutive widths of the planner's ladder; the chosen plan is the *cheapest* candidate
+within the budget whose predictive sd is within ``TOLERANCE`` of the narrowest the budget allows (past that point a
+dearer plan buys little: with a strong prior that is one or two sizes).  The dry run also prints the best cheaper
+and the best dearer candidate: the cost–accuracy curve.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomllib
+
+from lrpredict.calibrate.prior import MISFIT_SD, Prior
+from lrpredict.errors import LrpredictError
+from lrpredict.units import parse_size
+
+Z90 = 1.6448536269514722
+TOLERANCE = 0.10  # the chosen plan's sd may be 10% above the narrowest affordable one
+# Expected Eq.2 fit per cell: curvature of loss vs ln η relative to the loss (lrpredict.band, dense Step Law
+# median) and loss noise relative to the loss (issue 11's synthetic σ = 0.002).
+CURVATURE = 0.0099
+LOSS_NOISE = 0.002
+TARGET_FIELDS = ("params", "tokens", "active_params", "batch_tokens")
+
+
+@dataclass(frozen=True)
+class Target:
+    params: float
+    tokens: float
+    active_params: float | None = None
+    batch_tokens: float | None = None
+
+    def n(self, arch: str) -> float:
+        """The N a calibrated law uses: active non-embedding parameters for MoE (lrpredict.calibrate.planner.law_n)."""
+        return self.active_params if arch == "moe" and self.active_params is not None else self.params
+
+
+def read_target(
+    params: str | None = None,
+    tokens: str | None = None,
+    active_params: str | None = None,
+    batch_tokens: str | None = None,
+    config: str | Path | None = None,
+) -> Target | None:
+    """The target from ``--target-*`` options and/or a JSON/TOML file with the same fields (options win)."""
+    values: dict[str, Any] = {}
+    if config is not None:
+        path = Path(config)
+        if not path.is_file() or path.suffix not in (".json", ".toml"):
+            raise LrpredictError("target_config", str(config), "an existing .json or .toml file")
+        text = path.read_text(encoding="utf-8")
+        try:
+            loaded = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        except (ValueError, tomllib.TOMLDecodeError) as exc:
+            raise LrpredictError("target_config", str(config), f"valid {path.suffix[1:].upper()} ({exc})") from None
+        unknown = sorted(set(loaded) - set(TARGET_FIELDS))
+        if unknown:
+            raise LrpredictError("target_config", ", ".join(unknown), f"fields {', '.join(TARGET_FIELDS)}")
+        values.update(loaded)
+    given = {"params": params, "tokens": tokens, "active_params": active_params, "batch_tokens": batch_tokens}
+    values.update({k: v for k, v in given.items() if v is not None})
+    if not values:
+        return None
+    for name in ("params", "tokens"):
+        if name not in values:
+            raise LrpredictError(f"target_{name}", None, f"the target's {name} too (e.g. 7B params, 2T tokens)")
+    parsed = {k: parse_size(v, f"target_{k}") for k, v in values.items()}
+    for k, v in parsed.items():
+        if not (math.isfinite(v) and v > 0):
+            raise LrpredictError(f"target_{k}", values[k], "a finite size > 0")
+    return Target(**parsed)
+
+
+def vertex_sd(n_lrs: int, spacing: float = math.log(2.0)) -> float:
+    """Expected sd of an Eq.2 vertex from ``n_lrs`` LRs ``spacing`` apart in ln η, centred on the optimum."""
+    offsets = [(k - (n_lrs - 1) / 2) * spacing for k in range(n_lrs)]
+    return LOSS_NOISE / (2 * CURVATURE * math.sqrt(sum(x * x for x in offsets)))
+
+
+def predictive_sd(cells: list[tuple[float, float]], n_lrs: int, prior: Prior, n: float, tokens: float) -> float:
+    """Expected posterior predictive sd of ln η* at (n, tokens) after probing ``cells`` [(N, D)], under ``prior``."""
+    sd0 = np.array(prior.sd())
+    precision = np.diag(1.0 / sd0**2)
+    if cells:
+        ln_n = np.log([c[0] for c in cells])
+        ln_d = np.log([c[1] for c in cells])
+        ref_n, ref_d = float(np.mean(ln_n)), float(np.mean(ln_d))
+        design = np.stack([np.ones(len(cells)), ln_n - ref_n, ln_d - ref_d], axis=1)
+        precision = precision + design.T @ design / (vertex_sd(n_lrs) ** 2 + MISFIT_SD**2)
+    else:
+        ref_n, ref_d = math.log(n), math.log(tokens)
+    x = np.array([1.0, math.log(n) - ref_n, math.log(tokens) - ref_d])
+    return float(np.sqrt(x @ np.linalg.inv(precision) @ x + MISFIT_SD**2))
+
+
+@dataclass
+class Candidate:
+    widths: list[int]
+    plan: Any  # a lrpredict.calibrate.planner.CalibrationPlan
+    cost: float
+    sd: float
+
+    def factor(self) -> float:
+        """The 90% interval of η* spans ×factor (low to high)."""
+        return math.exp(2 * Z90 * self.sd)
+
+
+@dataclass
+class TargetPlan:
+    chosen: Candidate
+    cheaper: Candidate | None
+    dearer: Candidate | None
+    target: Target
+    prior: Prior
+    cost_unit: str
+
+    def lines(self, format_cost: Callable[[float], str]) -> list[str]:
+        t = self.target
+        out = [
+            f"target N={t.params:.3g}{f' (active {t.active_params:.3g})' if t.active_params else ''}, "
+            f"D={t.tokens:.3g} tokens: plan chosen for the narrowest 90% interval of the optimal LR there under the "
+            f"prior {self.prior.law_id} (lrpredict.calibrate.target_plan; expected, before any probe runs)"
+        ]
+        for label, c in (("cheaper", self.cheaper), ("chosen", self.chosen), ("dearer", self.dearer)):
+            if c is None:
+                continue
+            out.append(
+                f"  {label:7s} widths {c.widths}: ~{format_cost(c.cost)} → 90% interval ×{c.factor():.3g} "
+                f"(±{Z90 * c.sd:.3g} in ln η)"
+            )
+        return out
+
+
+def cells_of(plan: Any, law_n: Callable[[Any], float]) -> list[tuple[float, float]]:
+    return sorted({(law_n(p.arch), float(h)) for p in plan.probes for h in p.horizons})
+
+
+def choose(
+    build: Callable[[list[int]], Any],
+    ladder: tuple[int, ...] | list[int],
+    target: Target,
+    prior: Prior,
+    *,
+    arch: str,
+    cost: Callable[[Any], float],
+    budget: float | None,
+    n_lrs: int,
+    law_n: Callable[[Any], float],
+    max_sizes: int = 3,
+) -> TargetPlan:
+    """Every run of 1..``max_sizes`` consecutive ladder widths, built by ``build`` and priced by ``cost``; the
+    cheapest within ``budget`` (None: any) whose sd is within TOLERANCE of the best affordable one."""
+    n, tokens = target.n(arch), target.tokens
+    candidates = []
+    for size in range(1, max_sizes + 1):
+        for start in range(len(ladder) - size + 1):
+            widths = list(ladder[start : start + size])
+            plan = build(widths)
+            cells = cells_of(plan, law_n)
+            candidates.append(Candidate(widths, plan, cost(plan), predictive_sd(cells, n_lrs, prior, n, tokens)))
+    affordable = [c for c in candidates if budget is None or c.cost <= budget] or [min(candidates, key=_cost)]
+    best = min(c.sd for c in affordable)
+    chosen = min((c for c in affordable if c.sd <= best * (1 + TOLERANCE)), key=_cost)
+    cheaper = [c for c in candidates if c.cost < chosen.cost and c.sd > chosen.sd]
+    dearer = [c for c in candidates if c.cost > chosen.cost and c.sd < chosen.sd]
+    return TargetPlan(
+        chosen,
+        min(cheaper, key=lambda c: (c.sd, c.cost)) if cheaper else None,
+        min(dearer, key=_cost) if dearer else None,
+        target,
+        prior,
+        "cost",
+    )
+
+
+def _cost(c: Candidate) -> float:
+    return c.cost
