@@ -93,6 +93,8 @@ def parse_law(text: str, source: str) -> LawFile:
 def read_law_file(path: str | Path) -> LawFile:
     path = Path(path)
     try:
+        if "\0" in str(path):
+            raise OSError("NUL byte in the path")
         size = path.stat().st_size
         if size > MAX_BYTES:  # refused before reading: a local file is no more trusted than a download
             raise LawFileError("size", f"{size} bytes", f"a law file of at most {MAX_BYTES} bytes", where=path.name)
@@ -156,6 +158,14 @@ def is_bundled(law_id: str) -> bool:
     return any(law.id == law_id for law in bundled_laws())
 
 
+def _is_file(path: Path) -> bool:
+    """``path.is_file()`` that is False, not an exception, for names the OS cannot hold (too long, NUL byte)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def load_law(id_or_path: str | Path | LawFile) -> LawFile:
     """A law by id (bundled or user registry) or by the path of a TOML file."""
     if isinstance(id_or_path, LawFile):
@@ -164,13 +174,13 @@ def load_law(id_or_path: str | Path | LawFile) -> LawFile:
     if not isinstance(id_or_path, (str, Path)) or not str(id_or_path).strip():
         raise LrpredictError("law", id_or_path, "a law id, the path of a law file or a LawFile")
     text = str(id_or_path)
-    if text.endswith(".toml") or os.sep in text or Path(text).is_file():
+    if text.endswith(".toml") or os.sep in text or _is_file(Path(text)):
         return read_law_file(text)
     for law in bundled_laws():
         if law.id == text:
             return law
     user_file = user_law_dir() / f"{text}.toml"
-    if user_file.is_file():
+    if _is_file(user_file):
         return read_law_file(user_file)
     known = ", ".join(law.id for law in laws())
     raise LrpredictError("law", text, f"one of [{known}] or the path of a law file")

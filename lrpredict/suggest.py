@@ -218,7 +218,9 @@ def _suggest(
 ) -> Suggestion:
     """``suggest`` on a ModelConfig (see there).  ``approximate_m``: without a shape, M ≈ 6·N_active (the default
     law always allows it: at production scale it is a compute law, docs/choosing.md)."""
-    if not (math.isfinite(tolerance) and 0 < tolerance < 1):
+    if not (isinstance(tolerance, (int, float)) and not isinstance(tolerance, bool)) or not (
+        math.isfinite(tolerance) and 0 < tolerance < 1
+    ):  # None or "0.01" gave a TypeError (issue 15 fuzzing)
         raise LrpredictError("tolerance", tolerance, "a relative loss between 0 and 1, e.g. 0.0025")
     default_note = None
     if law is None:

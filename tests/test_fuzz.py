@@ -1,0 +1,338 @@
+"""Property-based fuzzing (issue 15): any input to the CLI (suggest, show-law, laws, transfer) or the public API ends in
+success or in one LrpredictError line with exit status 2 — never a traceback, never a non-finite or non-positive LR,
+weight decay or batch.
+
+Bounded for CI: a fixed number of examples per property, derandomized (the same inputs on every run), no deadline.
+``LRPREDICT_FUZZ_EXAMPLES`` raises the count for a longer hunt (docs/benchmarks.md, Reliability).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from importlib import resources
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import lrpredict
+from lrpredict import registry
+from lrpredict.cli import cli
+from lrpredict.config import ModelConfig
+from lrpredict.errors import LawFileError, LrpredictError
+from lrpredict.transfer import transfer
+
+EXAMPLES = int(os.environ.get("LRPREDICT_FUZZ_EXAMPLES", "60"))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+LAW_IDS = [
+    "steplaw-2025",
+    "porian-2024",
+    "deepseek-llm-2024",
+    "ling-2025",
+    "zhou-2026",
+    "bjorck-2024",
+    "powerlines-2025",
+]
+HOSTILE_DIR = os.path.join(os.path.dirname(__file__), "data", "hostile_laws")
+
+# --- values ---------------------------------------------------------------------------------------------------------
+
+_numbers = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(min_value=1e-12, max_value=1e16),
+    st.integers(min_value=-(10**20), max_value=10**20),
+)
+size_text = st.one_of(
+    st.sampled_from(["7B", "400M", "20B", "1T", "50M", "4Mi", "128Ki", "1.3e9", "0", "-1", "nan", "inf", "1e-300",
+                     "1e400", "7 B", "7BB", "B", "", " ", "0x10", "1_000", "٣", "7b", "1e9\n", "\x1b[31m"]),
+    _numbers.map(repr),
+    st.text(max_size=12),
+)  # fmt: skip
+int_text = st.one_of(
+    st.integers(min_value=-5, max_value=100_000).map(str),
+    st.sampled_from(["0", "-1", "1e3", "abc", "", "99999999999999999999999"]),
+)
+float_text = st.one_of(_numbers.map(repr), st.sampled_from(["nan", "-inf", "1e-3", "0", "abc", ""]))
+law_text = st.one_of(
+    st.sampled_from([*LAW_IDS, "nope", "", "../x", "x.toml", "/etc/passwd", "a/b", "\x00", "x" * 300]),
+    st.sampled_from(sorted(os.listdir(HOSTILE_DIR))).map(lambda name: os.path.join(HOSTILE_DIR, name)),
+    st.text(max_size=10),
+)
+
+SUGGEST_OPTIONS: dict[str, Any] = {
+    "--arch": st.sampled_from(["dense", "moe", "tpu"]),
+    "--params": size_text,
+    "--active-params": size_text,
+    "--tokens": size_text,
+    "--layers": int_text,
+    "--d-model": int_text,
+    "--seq-len": int_text,
+    "--batch-tokens": size_text,
+    "--n-experts": int_text,
+    "--top-k": int_text,
+    "--vocab-size": int_text,
+    "--schedule": st.sampled_from(["wsd", "cosine", "constant", "step"]),
+    "--law": law_text,
+    "--weight-decay-law": law_text,
+    "--tolerance": float_text,
+    "--reference-lr": float_text,
+    "--reference-tokens": size_text,
+    "--compare": None,
+    "--explain": None,
+    "--json": None,
+    "--format": st.sampled_from(["text", "json", "hf", "torchtitan", "megatron", "yaml"]),
+    "--paradigm": st.sampled_from(["fitting", "transfer"]),
+    "--proxy-params": size_text,
+    "--proxy-tokens": size_text,
+    "--proxy-d-model": int_text,
+    "--proxy-layers": int_text,
+    "--proxy-lr": float_text,
+}
+TRANSFER_OPTIONS: dict[str, Any] = {
+    "--proxy-params": size_text,
+    "--proxy-tokens": size_text,
+    "--proxy-layers": int_text,
+    "--proxy-d-model": int_text,
+    "--proxy-lr": float_text,
+    "--proxy-wd": float_text,
+    "--proxy-batch-tokens": size_text,
+    "--proxy-eps": float_text,
+    "--params": size_text,
+    "--tokens": size_text,
+    "--layers": int_text,
+    "--d-model": int_text,
+    "--batch-tokens": size_text,
+    "--rule": st.sampled_from(["mup", "completep", "depth-mup", "sp"]),
+    "--base-width": float_text,
+    "--json": None,
+}
+# a valid run, so that fuzzed options are often the only thing wrong (else most examples stop at --params)
+SUGGEST_BASE = {"--params": "400M", "--tokens": "20B"}
+TRANSFER_BASE = {
+    "--proxy-params": "50M",
+    "--proxy-tokens": "1B",
+    "--proxy-d-model": "256",
+    "--proxy-layers": "8",
+    "--proxy-lr": "0.01",
+    "--params": "1B",
+    "--tokens": "20B",
+    "--d-model": "2048",
+    "--layers": "16",
+}
+
+
+@st.composite
+def command_line(draw: st.DrawFn, options: dict[str, Any], base: dict[str, str]) -> list[str]:
+    chosen = dict(base) if draw(st.booleans()) else {}
+    for name in draw(st.lists(st.sampled_from(sorted(options)), max_size=6, unique=True)):
+        strategy = options[name]
+        chosen[name] = None if strategy is None else draw(strategy)
+    args: list[str] = []
+    for name, value in chosen.items():
+        args += [name] if value is None else [name, value]
+    return args
+
+
+def cli_lines() -> st.SearchStrategy[list[str]]:
+    ids = st.one_of(st.sampled_from(LAW_IDS), law_text)
+    urls = st.builds(
+        lambda scheme, host, path: f"{scheme}{host}{path}",
+        st.sampled_from(["http://", "https://", "ftp://", "file://", "", "http:/"]),
+        # loopback or malformed only: nothing leaves this machine (port 9 is discard: nothing listens)
+        st.sampled_from(["127.0.0.1:9", "[::1", "[::1]:9", "", "127.0.0.1:99999", "127.0.0.1:x", "[zz]"]),
+        st.text(max_size=8).map(lambda t: "/" + t),
+    )
+    return st.one_of(
+        command_line(SUGGEST_OPTIONS, SUGGEST_BASE).map(lambda a: ["suggest", *a]),
+        command_line(TRANSFER_OPTIONS, TRANSFER_BASE).map(lambda a: ["transfer", *a]),
+        st.lists(ids, max_size=2).map(lambda a: ["show-law", *a]),
+        st.tuples(ids, st.sampled_from(["--json", "-h", "--bogus"])).map(lambda a: ["show-law", *a]),
+        st.sampled_from([["laws", "list"], ["laws", "list", "--json"], ["laws"], ["laws", "nope"]]),
+        ids.map(lambda i: ["laws", "remove", i]),
+        st.tuples(ids, st.sampled_from(["out", "sub/out.toml", "", "."])).map(lambda a: ["laws", "export", *a]),
+        st.tuples(urls, st.sampled_from([[], ["--sha256", "abc"], ["--name", "../x"], ["--name", "ok"]])).map(
+            lambda a: ["laws", "pull", a[0], *a[1]]
+        ),
+    )
+
+
+# --- properties ----------------------------------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"(?<![\w.])(-?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|nan|inf|NaN|Infinity))(?![\w.])")
+
+
+def assert_clean(result: Any, args: list[str]) -> None:
+    """Success, or one ``Error:`` line with exit 2; never a traceback."""
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"{args!r} raised {result.exception!r}") from result.exception
+    assert result.exit_code in (0, 2), (args, result.exit_code, result.output)
+    assert "Traceback" not in result.output, (args, result.output)
+    if result.exit_code == 2:
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: "), (args, result.stderr)
+    else:
+        for line in result.stderr.strip().splitlines():
+            assert line.startswith(("warning:", "note:")), (args, result.stderr)
+        assert not re.search(r"\b(nan|NaN|inf|Infinity)\b", result.stdout), (args, result.stdout)
+
+
+def assert_sane_suggestion(data: dict[str, Any], where: Any) -> None:
+    for key in ("lr", "lr_at_optimal_batch", "weight_decay", "batch_tokens", "optimal_batch_tokens"):
+        value = data[key]
+        assert isinstance(value, (int, float)) and math.isfinite(value) and value > 0, (where, key, value)
+    for key in ("low", "high"):
+        assert math.isfinite(data["lr_range"][key]) and data["lr_range"][key] > 0, (where, data["lr_range"])
+    for group, value in data["weight_decay_groups"].items():
+        assert math.isfinite(value) and value >= 0, (where, group, value)
+
+
+@FUZZ
+@given(args=cli_lines())
+def test_fuzz_cli_ends_in_success_or_one_error_line(args: list[str], tmp_path_factory: pytest.TempPathFactory) -> None:
+    here = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("fuzz"))  # `laws export` writes relative paths: keep them out of the tree
+    try:
+        result = CliRunner().invoke(cli, args)
+    finally:
+        os.chdir(here)
+    assert_clean(result, args)
+    if result.exit_code == 0 and args[0] == "suggest" and ("--json" in args or "json" in args):
+        payload = json.loads(result.stdout)
+        rows = payload if isinstance(payload, list) else [payload.get("fitting", payload)]
+        for row in rows:
+            if "error" not in row:
+                assert_sane_suggestion(row, args)
+
+
+config_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    _numbers,
+    size_text,
+    st.sampled_from([[], {}, b"7B", object()]),
+)
+
+
+@FUZZ
+@given(
+    fields=st.dictionaries(
+        st.sampled_from(
+            [
+                "params",
+                "tokens",
+                "active_params",
+                "batch_tokens",
+                "n_layers",
+                "d_model",
+                "seq_len",
+                "arch",
+                "top_k",
+                "n_experts",
+                "schedule",
+                "vocab_size",
+                "bogus",
+            ]
+        ),
+        st.one_of(config_values, st.sampled_from(["dense", "moe", "cosine", "wsd"])),
+        max_size=6,
+    ),
+    valid_base=st.booleans(),
+    law=st.one_of(st.none(), law_text),
+    wd_law=st.one_of(st.none(), law_text),
+    tolerance=st.one_of(st.just(0.0025), _numbers, st.none(), st.booleans()),
+    reference=st.one_of(st.none(), st.tuples(_numbers, _numbers)),
+)
+def test_fuzz_api_suggest_returns_sane_numbers_or_lrpredict_error(
+    fields: dict[str, Any], valid_base: bool, law: Any, wd_law: Any, tolerance: Any, reference: Any
+) -> None:
+    if valid_base:
+        fields = {"params": "400M", "tokens": "20B", **fields}
+    kwargs: dict[str, Any] = {"weight_decay_law": wd_law, "tolerance": tolerance}
+    if reference is not None:
+        kwargs["reference_lr"], kwargs["reference_tokens"] = reference
+    try:
+        config = ModelConfig(**fields)
+        result = lrpredict.suggest(config, law, **kwargs)
+    except LrpredictError as exc:
+        assert "\n" not in str(exc), str(exc)
+        return
+    assert_sane_suggestion(result.model_dump(mode="json"), (fields, law, kwargs))
+    for row_law, row in lrpredict.compare(config):
+        if not isinstance(row, LrpredictError):
+            assert_sane_suggestion(row.model_dump(mode="json"), row_law.id)
+
+
+@FUZZ
+@given(
+    proxy=st.dictionaries(st.sampled_from(["params", "tokens", "d_model", "n_layers"]), config_values, max_size=4),
+    hparams=st.one_of(
+        st.none(),
+        st.dictionaries(st.sampled_from(["lr", "weight_decay", "adam_eps", "init_std", "bogus"]), config_values),
+    ),
+    rule=st.sampled_from(["mup", "completep", "depth-mup", "sp", None]),
+    base_width=st.one_of(st.none(), _numbers),
+)
+def test_fuzz_api_transfer_never_raises_anything_else(proxy: dict, hparams: Any, rule: Any, base_width: Any) -> None:
+    target = ModelConfig(params="1B", tokens="20B", d_model=2048, n_layers=16)
+    try:
+        proxy_config = ModelConfig(**{"params": "50M", "tokens": "1B", "d_model": 256, "n_layers": 8, **proxy})
+        plan = transfer(proxy_config, hparams, target, rule, base_width=base_width)  # type: ignore[arg-type]
+    except LrpredictError as exc:
+        assert "\n" not in str(exc), str(exc)
+        return
+    for name, group in plan.groups.items():
+        assert math.isfinite(group.lr) and group.lr > 0, (name, group)
+
+
+_BASE_LAW = (resources.files("lrpredict.coefficients") / "porian-2024.toml").read_text(encoding="utf-8")
+_LITERAL = re.compile(r"(?<=value = )[-0-9.e]+")
+
+
+@FUZZ
+@given(
+    picks=st.lists(st.integers(min_value=0, max_value=20), min_size=1, max_size=3),
+    numbers=st.lists(
+        st.one_of(
+            _numbers.map(lambda x: repr(x).replace("inf", "inf").replace("nan", "nan")),
+            st.sampled_from(["nan", "-inf", "1e308", "-0.0", "1e-320", "3.0", "-3.0", "3.0000001"]),
+        ),
+        min_size=3,
+        max_size=3,
+    ),
+    inserted=st.text(max_size=6),
+    where=st.integers(min_value=0, max_value=len(_BASE_LAW)),
+)
+def test_fuzz_law_files_are_refused_or_give_sane_suggestions(
+    picks: list[int], numbers: list[str], inserted: str, where: int
+) -> None:
+    """Mutate a bundled law (a coefficient, an exponent, a stray insertion): it is refused with a LawFileError, or it
+    loads and then every suggestion from it is sane or an LrpredictError."""
+    spots = list(_LITERAL.finditer(_BASE_LAW))
+    text = _BASE_LAW
+    for pick, number in sorted(zip(picks, numbers, strict=False), key=lambda p: -spots[p[0] % len(spots)].start()):
+        spot = spots[pick % len(spots)]
+        text = text[: spot.start()] + number.replace("inf", "inf") + text[spot.end() :]
+    if inserted:
+        text = text[:where] + inserted + text[where:]
+    try:
+        law = registry.parse_law(text, "fuzzed.toml")
+    except LawFileError as exc:
+        assert "\n" not in str(exc)
+        return
+    for config in (ModelConfig(params="400M", tokens="20B"), ModelConfig(params="1T", tokens="100T")):
+        try:
+            result = lrpredict.suggest(config, law)
+        except LrpredictError:
+            continue
+        assert_sane_suggestion(result.model_dump(mode="json"), text)
