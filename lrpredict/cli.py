@@ -68,7 +68,7 @@ def _size_or_none(value: str | None, field: str) -> float | None:
 @click.option("--proxy-d-model", type=int, help="transfer: proxy's width")
 @click.option("--proxy-layers", type=int, help="transfer: proxy's depth")
 @click.option("--proxy-lr", type=float, help="transfer: LR tuned on the proxy")
-@click.option("--proxy-wd", type=float, default=0.0, help="transfer: proxy's weight decay on matrices")
+@click.option("--proxy-wd", type=float, help="transfer: proxy's weight decay on matrices (0 if none)")
 @click.option("--world-size", type=int, help="exports: data-parallel ranks; the global batch is rounded to divide")
 @click.option("--micro-batch-size", type=int, help="exports: sequences per rank per forward pass")
 @click.option("--explain", is_flag=True, help="print the derivation, factor by factor")
@@ -99,7 +99,7 @@ def suggest_command(
     proxy_d_model: int | None,
     proxy_layers: int | None,
     proxy_lr: float | None,
-    proxy_wd: float,
+    proxy_wd: float | None,
     explain: bool,
     json_: bool,
     output_format: str,
@@ -233,6 +233,7 @@ def _side_by_side(config, result, proxy_params, proxy_tokens, proxy_d_model, pro
         ("--proxy-d-model", proxy_d_model),
         ("--proxy-layers", proxy_layers),
         ("--proxy-lr", proxy_lr),
+        ("--proxy-wd", proxy_wd),
         ("--d-model", config.d_model),
         ("--layers", config.n_layers),
     ):

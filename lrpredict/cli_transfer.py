@@ -110,7 +110,7 @@ def render_plan(plan: TransferPlan) -> str:
 @click.option("--proxy-layers", type=int, help="proxy's transformer blocks")
 @click.option("--proxy-d-model", type=int, help="proxy's hidden width  [required]")
 @click.option("--proxy-lr", type=float, help="peak LR tuned on the proxy  [required]")
-@click.option("--proxy-wd", type=float, default=0.0, show_default=True, help="proxy's λ on hidden matrices")
+@click.option("--proxy-wd", type=float, help="proxy's λ on hidden matrices (0 if it used none)  [required]")
 @click.option("--proxy-batch-tokens", help="proxy's batch in tokens (with --batch-tokens: λ ∝ B)")
 @click.option("--proxy-eps", type=float, default=1e-8, show_default=True, help="proxy's AdamW ε")
 @click.option("--arch", type=click.Choice(["dense", "moe"]), default="dense", show_default=True)
@@ -127,6 +127,13 @@ def render_plan(plan: TransferPlan) -> str:
 @click.option(
     "--horizon-rule", default="bjorck-2024", show_default=True, help="law moving the LR with D; 'none' to keep it"
 )
+@click.option(
+    "--weight-decay-rule",
+    type=click.Choice(["powerlines", "constant-tau"]),
+    default="powerlines",
+    show_default=True,
+    help="λ across horizons: as suggest's Power Lines law, or the AdamW timescale held fixed",
+)
 @click.option("json_", "--json", is_flag=True, help="machine output only, on stdout")
 @handles_errors
 def transfer_command(
@@ -137,7 +144,7 @@ def transfer_command(
     proxy_layers: int | None,
     proxy_d_model: int | None,
     proxy_lr: float | None,
-    proxy_wd: float,
+    proxy_wd: float | None,
     proxy_batch_tokens: str | None,
     proxy_eps: float,
     arch: str,
@@ -152,6 +159,7 @@ def transfer_command(
     rule: str,
     base_width: float | None,
     horizon_rule: str,
+    weight_decay_rule: str,
     json_: bool,
 ) -> None:
     """Move hyperparameters tuned on a small proxy to a target (μP / CompleteP / depth-μP, MoE per Complete-muE).
@@ -163,6 +171,7 @@ def transfer_command(
         ("--proxy-params", proxy_params, "50M"),
         ("--proxy-tokens", proxy_tokens, "1B"),
         ("--proxy-lr", proxy_lr, "3e-3"),
+        ("--proxy-wd", proxy_wd, "0.1 (0 if the proxy used no weight decay)"),
         ("--params", params, "7B"),
         ("--tokens", tokens, "100B"),
     ):
@@ -197,5 +206,6 @@ def transfer_command(
         rule,
         base_width=base_width,
         horizon_rule=None if horizon_rule.lower() == "none" else horizon_rule,
+        weight_decay_rule=weight_decay_rule,
     )
     click.echo(plan.to_json() if json_ else render_plan(plan))

@@ -37,7 +37,7 @@ from lrpredict.config import ModelConfig
 from lrpredict.errors import LrpredictError
 from lrpredict.law_checks import require_config
 from lrpredict.laws import HorizonRatio, Status, weakest
-from lrpredict.registry import load_law
+from lrpredict.registry import DEFAULT_WEIGHT_DECAY_LAW, load_law
 from lrpredict.suggest import Factor, Suggestion
 
 Rule = Literal["mup", "completep", "depth-mup"]
@@ -54,6 +54,8 @@ GROUPS = (
 )
 # Groups that hold hidden matrices (both dimensions grow with width): LR 1/m_d, init 1/√m_d, λ·m_d.
 HIDDEN = ("attention", "dense_ffn", "expert_ffn", "other")
+# How λ follows the token horizon: as suggest's default law (Power Lines) or with the timescale held fixed.
+WEIGHT_DECAY_RULES = ("powerlines", "constant-tau")
 DEFAULT_ADAM_EPS = 1e-8  # torch.optim.AdamW's default, used when the proxy's ε is not given
 WIDTH_EXTRAPOLATION_WARN = 32.0  # μTransfer is usually shown over ≤ 32× in width (e.g. arXiv 2203.03466 Fig. 1)
 
@@ -122,7 +124,10 @@ class TransferPlan(BaseModel):
     depth_ratio: float
     horizon_ratio: float = Field(description="target tokens / proxy tokens")
     horizon_lr_factor: float = Field(description="LR factor for the token horizon (every group)")
-    horizon_weight_decay_factor: float = Field(description="λ factor keeping τ = B/(η·λ·D) constant")
+    horizon_weight_decay_factor: float = Field(
+        description="λ factor for the horizon: τ = B/(η·λ·D) constant, times Power Lines' τ(D/N) move by default"
+    )
+    weight_decay_rule: str = Field(default="powerlines", description="powerlines (as suggest) or constant-tau")
     residual_multiplier: float = Field(description="m_L^-α: branch multiplier, h ← h + m_L^-α·F(h)")
     output_logit_multiplier: float = Field(description="1/m_d: logits ← α_output/m_d · W_out·h")
     groups: dict[str, GroupRule]
@@ -201,6 +206,7 @@ def transfer(
     base_width: float | None = None,
     base_depth: float | None = None,
     horizon_rule: str | None = "bjorck-2024",
+    weight_decay_rule: str = "powerlines",
 ) -> TransferPlan:
     """Per-group AdamW hyperparameters for ``target`` from ``proxy_hparams`` tuned on ``proxy``.
 
@@ -210,7 +216,20 @@ def transfer(
     ``base_width``/``base_depth``: the shape at which the μP model equals the standard one and every group runs at
     ``lr``; by default the proxy's own, so the multipliers are target-over-proxy.  ``horizon_rule``: a relative
     law id that moves the LR with the token horizon (default Bjorck's D^-0.32), or None to keep it.
+    ``weight_decay_rule``: how λ follows the horizon — "powerlines" (default, the law ``suggest`` uses: the AdamW
+    timescale τ = B/(η·λ·D) moves with tokens per parameter, τ ∝ (D/N)^-0.527, arXiv 2505.13738) or "constant-tau"
+    (τ held fixed, Wang & Aitchison arXiv 2405.13698).  A mapping without ``weight_decay`` trains every group without
+    decay, and the plan warns so.
+
+    >>> from lrpredict import ModelConfig
+    >>> proxy = ModelConfig(params="50M", tokens="1B", d_model=512, n_layers=8)
+    >>> target = ModelConfig(params="1B", tokens="20B", d_model=2048, n_layers=16)
+    >>> plan = transfer(proxy, {"lr": 3e-3, "weight_decay": 0.1}, target)
+    >>> f"{plan.groups['attention'].lr:.3g}", plan.weight_decay_rule
+    ('0.000288', 'powerlines')
     """
+    if weight_decay_rule not in WEIGHT_DECAY_RULES:
+        raise LrpredictError("weight_decay_rule", weight_decay_rule, f"one of {list(WEIGHT_DECAY_RULES)}")
     require_config("proxy", proxy)  # None gave an AttributeError (issue 15)
     require_config("target", target)
     if rule not in RULES:
@@ -223,6 +242,11 @@ def transfer(
     assert lr0 is not None and wd0 is not None and emb_wd0 is not None and eps0 is not None
     warnings: list[str] = []
     derivation: list[Factor] = []
+    if isinstance(proxy_hparams, Mapping) and "weight_decay" not in proxy_hparams:
+        warnings.append(
+            "proxy weight decay not given: 0 assumed, so every group trains without weight decay; pass the λ tuned "
+            "on the proxy (weight_decay, --proxy-wd; 0 if it used none)"
+        )
 
     d_proxy = _shape(proxy, "proxy", "d_model", rule)
     d_target = _shape(target, "target", "d_model", rule)
@@ -292,7 +316,23 @@ def transfer(
             Factor(
                 name="λ factor = (B/B_p)/((η/η_p)·(D/D_p))",
                 value=horizon_wd,
-                source="τ = B/(η·λ·D) held constant (Wang & Aitchison arXiv 2405.13698; Power Lines arXiv 2505.13738)",
+                source="τ = B/(η·λ·D) held constant (Wang & Aitchison arXiv 2405.13698)",
+            )
+        )
+    if weight_decay_rule == "powerlines":
+        # suggest's default weight-decay law: τ_opt = c·(D/N)^e, so λ ∝ 1/τ gains (TPP_target/TPP_proxy)^-e
+        powerlines = load_law(DEFAULT_WEIGHT_DECAY_LAW)
+        assert powerlines.weight_decay is not None
+        e = powerlines.weight_decay.tpp_exponent
+        tpp_ratio = (target.tokens / target.params) / (proxy.tokens / proxy.params)
+        tau_factor = tpp_ratio ** (-e.value)
+        horizon_wd *= tau_factor
+        derivation.append(
+            Factor(
+                name=f"(TPP/TPP_p)^{-e.value:g}",
+                value=tau_factor,
+                source=f"{powerlines.id} ({e.status}): τ ∝ (D/N)^{e.value:g}, tokens per parameter "
+                f"{proxy.tokens / proxy.params:.3g} → {target.tokens / target.params:.3g} (N as given, non-embedding)",
             )
         )
 
@@ -496,6 +536,7 @@ def transfer(
         horizon_ratio=horizon,
         horizon_lr_factor=horizon_lr,
         horizon_weight_decay_factor=horizon_wd,
+        weight_decay_rule=weight_decay_rule,
         residual_multiplier=residual,
         output_logit_multiplier=output_logit,
         groups=groups,

@@ -145,11 +145,11 @@ def test_cli_suggest_format_prints_only_the_export_on_stdout(fmt: str) -> None:
 def test_cli_suggest_paradigm_transfer_shows_both() -> None:
     args = ["suggest", "--params", "1B", "--tokens", "20B", "--d-model", "2048", "--layers", "16", "--paradigm"]
     proxy = ["--proxy-params", "50M", "--proxy-tokens", "1B", "--proxy-d-model", "512", "--proxy-layers", "8"]
-    result = run([*args, "transfer", *proxy, "--proxy-lr", "3e-3"])
+    result = run([*args, "transfer", *proxy, "--proxy-lr", "3e-3", "--proxy-wd", "0.1"])
     assert result.exit_code == 0, result.output
     assert "law: steplaw-2025" in result.output and "lrpredict transfer — rule completep" in result.output
     assert "side by side: hidden-matrix peak LR" in result.output
-    data = json.loads(run([*args, "transfer", *proxy, "--proxy-lr", "3e-3", "--json"]).stdout)
+    data = json.loads(run([*args, "transfer", *proxy, "--proxy-lr", "3e-3", "--proxy-wd", "0.1", "--json"]).stdout)
     assert data["fitting"]["law"] == "steplaw-2025" and data["transfer"]["rule"] == "completep"
     missing = run([*args, "transfer", *proxy])
     assert missing.exit_code == 2 and "--proxy-lr is required" in missing.output

@@ -125,6 +125,7 @@ TRANSFER_BASE = {
     "--proxy-d-model": "256",
     "--proxy-layers": "8",
     "--proxy-lr": "0.01",
+    "--proxy-wd": "0.1",
     "--params": "1B",
     "--tokens": "20B",
     "--d-model": "2048",

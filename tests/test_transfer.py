@@ -100,7 +100,7 @@ def test_mup_is_width_only_and_warns_on_depth() -> None:
 
 def test_token_horizon_moves_lr_by_bjorck_and_keeps_the_adamw_timescale() -> None:
     short, long = config(tokens=1e9), config(tokens=1e10)
-    plan = transfer(short, HP, long)
+    plan = transfer(short, HP, long, weight_decay_rule="constant-tau")
     assert plan.horizon_lr_factor == pytest.approx(10**-0.32)
     for g in plan.groups.values():
         assert g.lr == pytest.approx(HP["lr"] * 10**-0.32)
@@ -212,11 +212,18 @@ def test_cli_transfer_table_and_json() -> None:
     ("args", "expected"),
     [
         (["--proxy-params", "50M", "--proxy-tokens", "1B", "--proxy-d-model", "640", *TARGET_ARGS], "--proxy-lr"),
-        ([*PROXY_ARGS[:6], "--proxy-lr", "3e-3", *TARGET_ARGS], "--proxy-d-model="),
-        ([*PROXY_ARGS, "--proxy-lr", "3e-3", *TARGET_ARGS[:-2]], "--d-model="),
-        ([*PROXY_ARGS, "--proxy-lr", "-1", *TARGET_ARGS], "--proxy-lr="),
-        (["--proxy-params", "x", *PROXY_ARGS[2:], "--proxy-lr", "3e-3", *TARGET_ARGS], "--proxy-params="),
-        ([*PROXY_ARGS, "--proxy-lr", "3e-3", *TARGET_ARGS, "--horizon-rule", "steplaw-2025"], "--horizon-rule="),
+        ([*PROXY_ARGS, "--proxy-lr", "3e-3", *TARGET_ARGS], "--proxy-wd is required"),
+        ([*PROXY_ARGS[:6], "--proxy-lr", "3e-3", "--proxy-wd", "0", *TARGET_ARGS], "--proxy-d-model="),
+        ([*PROXY_ARGS, "--proxy-lr", "3e-3", "--proxy-wd", "0", *TARGET_ARGS[:-2]], "--d-model="),
+        ([*PROXY_ARGS, "--proxy-lr", "-1", "--proxy-wd", "0", *TARGET_ARGS], "--proxy-lr="),
+        (
+            ["--proxy-params", "x", *PROXY_ARGS[2:], "--proxy-lr", "3e-3", "--proxy-wd", "0", *TARGET_ARGS],
+            "--proxy-params=",
+        ),
+        (
+            [*PROXY_ARGS, "--proxy-lr", "3e-3", "--proxy-wd", "0", *TARGET_ARGS, "--horizon-rule", "steplaw-2025"],
+            "--horizon-rule=",
+        ),
     ],
 )
 def test_cli_transfer_errors_name_the_option(args: list[str], expected: str) -> None:
@@ -236,3 +243,28 @@ def test_transfer_is_callable_at_the_top_level_and_still_a_module() -> None:
     assert isinstance(plan, lrpredict.TransferPlan)
     module = importlib.import_module("lrpredict.transfer")
     assert module is lrpredict.transfer and module.transfer(proxy, {"lr": 3e-3, "weight_decay": 0.1}, target) == plan
+
+
+def test_transfer_weight_decay_follows_power_lines_by_default_like_suggest() -> None:
+    """Across horizons the default λ moves the AdamW timescale with tokens per parameter, τ ∝ (D/N)^-0.527, as
+    suggest's default weight-decay law does; constant-τ is the option (issue 14)."""
+    import lrpredict
+
+    short, long = config(tokens=1e9), config(tokens=1e10)
+    default = transfer(short, HP, long)
+    constant = transfer(short, HP, long, weight_decay_rule="constant-tau")
+    ratio = default.groups["attention"].weight_decay / constant.groups["attention"].weight_decay
+    assert ratio == pytest.approx(10**0.527)
+    assert default.weight_decay_rule == "powerlines" and any("powerlines-2025" in f.source for f in default.derivation)
+    # the same move suggest makes: at a fixed η and B, Power Lines' λ scales by (TPP ratio)^0.527 / (D ratio)
+    wd = [lrpredict.suggest(params=1e8, tokens=d, batch_tokens=5e5, law="steplaw-2025") for d in (1e9, 1e10)]
+    fixed_lr = (wd[1].weight_decay * wd[1].lr) / (wd[0].weight_decay * wd[0].lr)
+    assert fixed_lr == pytest.approx(10**0.527 / 10)
+    with pytest.raises(LrpredictError, match="weight_decay_rule"):
+        transfer(short, HP, long, weight_decay_rule="cosmic")
+
+
+def test_transfer_without_proxy_weight_decay_says_so() -> None:
+    plan = transfer(config(), {"lr": 3e-3}, config(tokens=2e9))
+    assert all(g.weight_decay == 0 for g in plan.groups.values())
+    assert any("proxy weight decay not given: 0 assumed" in w for w in plan.warnings)
