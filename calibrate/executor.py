@@ -3,7 +3,9 @@
 ``LocalExecutor`` keeps one spawned worker process per device (each CUDA GPU, or N CPU workers) and hands each
 worker one probe at a time.  A probe that raises is returned as "failed" (CUDA OOM is first retried with doubled
 gradient accumulation, which computes the same step in smaller micro-batches); a worker that dies outright is
-replaced and its probe returned as failed.  ``run_probes`` appends each result to the ledger as it arrives and skips
+replaced and its probe returned as failed (``WORKER_DIED``: a resume runs it again).  Workers ignore SIGINT: a
+Ctrl-C reaches only the parent, which stops them (``KeyboardInterrupt`` leaves the ledger with every finished probe
+and no record of the interrupted ones).  ``run_probes`` appends each result to the ledger as it arrives and skips
 probes already there, so a calibration can be SIGKILLed and restarted at any time and runs each probe once.
 
 This module imports torch only inside worker processes and ``LocalExecutor`` device discovery.
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Any, Protocol
 
-from lrpredict.calibrate.ledger import Ledger
+from lrpredict.calibrate.ledger import WORKER_DIED, Ledger
 from lrpredict.calibrate.spec import BranchResult, ProbeResult, ProbeSpec
 
 
@@ -172,7 +174,7 @@ class LocalExecutor:
                     if not w.process.is_alive():
                         code = w.process.exitcode
                         yield failed_result(
-                            w.task, f"worker process died (exit code {code})", device=w.device, started=w.started
+                            w.task, f"{WORKER_DIED} (exit code {code})", device=w.device, started=w.started
                         )
                         w.conn.close()
                         self._workers[i] = self._start(ctx, w.device)
@@ -183,7 +185,10 @@ class LocalExecutor:
         parent, child = ctx.Pipe()
         args = (child, device, self.threads, self.max_oom_retries, os.getpid())
         process = ctx.Process(target=_worker_main, args=args, daemon=True, name=f"lrpredict-probe-{device}")
-        process.start()
+        # A terminal's Ctrl-C signals the whole process group.  A worker started with SIGINT ignored keeps it ignored
+        # (Python installs its handler only over SIG_DFL), so a Ctrl-C during its start-up prints no traceback.
+        with _sigint_ignored():
+            process.start()
         child.close()
         return _Worker(device=device, process=process, conn=parent)
 
@@ -200,6 +205,18 @@ class LocalExecutor:
                 w.process.join()
             w.conn.close()
         self._workers = []
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may change signal handlers
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _cpu_count() -> int:
@@ -219,6 +236,7 @@ def _default_devices(cpu_workers: int | None) -> list[str]:
 
 def _worker_main(conn: Any, device: str, threads: int, max_oom_retries: int, parent_pid: int) -> None:
     """Worker process: pin to one device, then run probes received on ``conn`` until it sends None."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops this worker
     _exit_with_parent(parent_pid)
     # before torch is imported: thread pools size themselves from these, and a worker sees only its own GPU
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -274,16 +292,17 @@ def run_probes(
     """Run every probe of ``specs`` not yet in ``out_dir``'s ledger, appending each result as it arrives.
 
     Safe to SIGKILL and rerun: finished probes are read back, not run again (failed ones are retried only with
-    ``retry_failed``).  Returns the latest ledger result of each distinct spec, in the order given.
+    ``retry_failed``; probes whose worker died always).  The ledger is validated before anything runs.  Returns the
+    latest ledger result of each distinct spec, in the order given.
     """
     ledger = Ledger(out_dir)
     unique = list({s.probe_id: s for s in specs}.values())
-    done = ledger.finished_ids(include_failed=not retry_failed)
+    done = ledger.finished_ids(include_failed=not retry_failed)  # reads and validates every line first
     todo = [s for s in unique if s.probe_id not in done]
     if todo:
         for result in (executor or LocalExecutor()).submit(todo):
             ledger.append(result)
             if on_result is not None:
                 on_result(result)
-    latest = {r.probe_id: r for r in ledger.results()}
+    latest = ledger.latest()
     return [latest[s.probe_id] for s in unique if s.probe_id in latest]

@@ -9,9 +9,12 @@ from it like the local executor (``run_probes`` skips finished probes).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from lrpredict.calibrate.executor import failed_result
+from lrpredict.calibrate.ledger import WORKER_DIED
 from lrpredict.calibrate.spec import ProbeResult, ProbeSpec
 
 
@@ -47,8 +50,6 @@ class RayExecutor:
     def submit(self, specs: Iterable[ProbeSpec]) -> Iterator[ProbeResult]:
         import ray
 
-        from lrpredict.calibrate.executor import failed_result
-
         if not ray.is_initialized():
             ray.init(address=self.address, **self.init_kwargs)
         gpus = self.num_gpus if self.num_gpus is not None else (1 if ray.cluster_resources().get("GPU", 0) else 0)
@@ -57,11 +58,22 @@ class RayExecutor:
         pending = {
             remote.remote(spec.model_dump(mode="json"), "cuda" if gpus else "cpu", threads): spec for spec in specs
         }
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                spec = pending.pop(ref)
-                try:
-                    yield ProbeResult.model_validate(ray.get(ref))
-                except ray.exceptions.RayError as exc:  # retries exhausted, or the task could not run
-                    yield failed_result(spec, f"ray: {type(exc).__name__}: {exc}".splitlines()[0])
+        try:
+            yield from _collect(ray, pending)
+        finally:  # Ctrl-C or the caller stopped listening: do not leave probes running on the cluster
+            for ref in pending:
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)
+
+
+def _collect(ray: Any, pending: dict[Any, ProbeSpec]) -> Iterator[ProbeResult]:
+    """Yield each task's result as it finishes, removing it from ``pending``."""
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        for ref in done:
+            spec = pending.pop(ref)
+            try:
+                yield ProbeResult.model_validate(ray.get(ref))
+            except ray.exceptions.RayError as exc:  # retries exhausted, or the task could not run: not the probe's
+                reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                yield failed_result(spec, f"{WORKER_DIED} (ray: {reason})")

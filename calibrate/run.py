@@ -1,7 +1,9 @@
 """Run a calibration end to end: plan → probes (torch or replay) → fit → law file → report.
 
 Everything a run needs to resume lives in its output directory: ``plan.json`` (extended in place when the LR grid
-grows) and the ledger ``probes.jsonl``.  Rerunning on the same directory re-runs no finished probe.
+grows) and the ledger ``probes.jsonl``.  Rerunning on the same directory re-runs no finished probe.  A run holds the
+folder's lock (``lock.py``) from start to end, validates the ledger before any probe, and fails loudly
+(``CalibrationFailed``) when no probe produced a loss (issue 12: 15 of 15 failed probes used to exit 0).
 """
 
 from __future__ import annotations
@@ -10,20 +12,27 @@ import json
 import math
 import platform
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from lrpredict.calibrate.clock import format_seconds, total_wall_seconds
 from lrpredict.calibrate.fit import CalibrationFit, Observation, fit_calibration
 from lrpredict.calibrate.lawfile import calibrated_law, install_calibrated
-from lrpredict.calibrate.planner import CalibrationPlan, extend, law_n, probe_flops
+from lrpredict.calibrate.lock import folder_lock
+from lrpredict.calibrate.planner import MAX_EXTENSIONS, CalibrationPlan, extend, law_n, probe_flops
 from lrpredict.calibrate.report import write_report
 from lrpredict.calibrate.spec import ProbeResult
 from lrpredict.errors import LrpredictError
 from lrpredict.laws import LawFile
 
 PLAN_NAME = "plan.json"
-MAX_EXTENSIONS = 2
+__all__ = ["MAX_EXTENSIONS", "CalibrationFailed", "Outcome", "calibrate_replay", "calibrate_torch", "load_plan"]
+
+
+class CalibrationFailed(RuntimeError):
+    """No probe produced a loss: nothing to fit.  ``str`` names how many failed and the first reason."""
 
 
 @dataclass
@@ -35,6 +44,8 @@ class Outcome:
     report: Path
     probe_flops: float
     probes: int
+    failed: int = 0
+    failures: list[str] = field(default_factory=list)  # one line per distinct reason, with its count
 
 
 def save_plan(plan: CalibrationPlan, out_dir: Path) -> None:
@@ -45,10 +56,27 @@ def save_plan(plan: CalibrationPlan, out_dir: Path) -> None:
 
 
 def load_plan(out_dir: Path) -> CalibrationPlan:
+    from pydantic import ValidationError
+
     path = out_dir / PLAN_NAME
     if not path.is_file():
         raise LrpredictError("resume", str(out_dir), f"a calibration directory holding {PLAN_NAME}")
-    return CalibrationPlan.model_validate_json(path.read_text(encoding="utf-8"))
+    try:
+        return CalibrationPlan.model_validate_json(path.read_text(encoding="utf-8"))
+    except (ValidationError, OSError, UnicodeDecodeError) as exc:
+        reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        raise LrpredictError("resume", str(path), f"a plan written by lrpredict calibrate ({reason})") from None
+
+
+def first_line(error: str | None) -> str:
+    """The reason of a failed probe without its traceback."""
+    return (error or "unknown error").strip().splitlines()[0] if (error or "").strip() else "unknown error"
+
+
+def failure_lines(results: list[ProbeResult]) -> list[str]:
+    """Distinct reasons of the failed results, most frequent first: '3× ValueError: …'."""
+    counts = Counter(first_line(r.error) for r in results if r.status == "failed")
+    return [f"{n}× {reason}" for reason, n in counts.most_common()]
 
 
 def observations_from_results(results: list[ProbeResult]) -> list[Observation]:
@@ -63,26 +91,63 @@ def observations_from_results(results: list[ProbeResult]) -> list[Observation]:
 
 
 class Progress:
-    """One stderr line per finished probe: a progress bar, the probe's losses, and an ETA from the mean probe time
-    so far (lines, not a redrawn bar: logs of a node job stay readable)."""
+    """One stderr line per finished probe: a progress bar, the probe's losses, its time against the plan's estimate,
+    and an ETA (lines, not a redrawn bar: logs of a node job stay readable).
 
-    def __init__(self, total: int, write: Callable[[str], None], already: int = 0) -> None:
+    With estimates the ETA is the estimated time of the probes left, scaled by how the actual times so far compare
+    with their estimates; without, the mean probe time so far times the probes left."""
+
+    def __init__(
+        self,
+        total: int,
+        write: Callable[[str], None],
+        already: int = 0,
+        *,
+        estimates: dict[str, float] | None = None,
+        remaining: list[str] | None = None,
+        workers: int = 1,
+    ) -> None:
         self.total, self.done, self.write = total, already, write
         self.start = time.monotonic()
         self.fresh = 0
+        self.estimates = estimates or {}
+        self.remaining = set(remaining or [])
+        self.workers = max(1, workers)
+        self.actual_s = self.estimated_s = 0.0
 
     def __call__(self, result: ProbeResult) -> None:
         self.done += 1
         self.fresh += 1
+        self.remaining.discard(result.probe_id)
         elapsed = time.monotonic() - self.start
-        eta = elapsed / self.fresh * (self.total - self.done)
+        estimate = self.estimates.get(result.probe_id)
+        timing = f"{result.wall_time_s:.1f}s"
+        if estimate:
+            self.actual_s += result.wall_time_s
+            self.estimated_s += estimate
+            timing += f" vs est. {estimate:.1f}s"
+            scale = self.actual_s / self.estimated_s if self.estimated_s > 0 else 1.0
+            eta = scale * sum(self.estimates.get(p, 0.0) for p in self.remaining) / self.workers
+        else:
+            eta = elapsed / self.fresh * (self.total - self.done)
         losses = ", ".join(f"{b.eval_loss:.3f}" if b.eval_loss is not None else "–" for b in result.branches)
         filled = round(20 * self.done / max(self.total, 1))
         bar = "█" * filled + "░" * (20 - filled)
+        reason = f" ({first_line(result.error)})" if result.status == "failed" else ""
         self.write(
-            f"{bar} [{self.done}/{self.total}] d={result.spec.arch.d_model} lr={result.spec.lr:.3g} {result.status} "
-            f"loss@horizons: {losses} ({result.wall_time_s:.1f}s; ETA {eta:.0f}s)"
+            f"{bar} [{self.done}/{self.total}] d={result.spec.arch.d_model} lr={result.spec.lr:.3g} {result.status}"
+            f"{reason} loss@horizons: {losses} ({timing}; ETA {eta:.0f}s)"
         )
+
+    def closing_line(self, estimated_total: float | None) -> str | None:
+        """Wall time of this run against the plan's estimate for the probes it ran."""
+        if not self.fresh:
+            return None
+        elapsed = time.monotonic() - self.start
+        line = f"probes took {format_seconds(elapsed)} wall time"
+        if estimated_total:
+            line += f" (estimated {format_seconds(estimated_total)})"
+        return line
 
 
 def calibrate_torch(
@@ -92,26 +157,65 @@ def calibrate_torch(
     executor=None,
     write: Callable[[str], None] = print,
     replace_law: bool = False,
+    prior: str = "default",
+) -> Outcome:
+    with folder_lock(out_dir):
+        return _calibrate_torch(plan, out_dir, executor=executor, write=write, replace_law=replace_law, prior=prior)
+
+
+def _calibrate_torch(
+    plan: CalibrationPlan,
+    out_dir: Path,
+    *,
+    executor,
+    write: Callable[[str], None],
+    replace_law: bool,
+    prior: str = "default",
 ) -> Outcome:
     from lrpredict.calibrate.executor import run_probes
     from lrpredict.calibrate.ledger import Ledger
+    from lrpredict.share import check_name
 
+    check_name(plan.name)
+    ledger = Ledger(out_dir)
+    ledger.validate()  # a bad record is an error naming its line now, not after every probe ran
     save_plan(plan, out_dir)
-    fit = None
-    for round_ in range(MAX_EXTENSIONS + 1):
-        done = len(Ledger(out_dir).finished_ids() & {p.probe_id for p in plan.probes})
-        progress = Progress(len(plan.probes), write, already=done)
+    while True:
+        ids = [p.probe_id for p in plan.probes]
+        finished = ledger.finished_ids()
+        todo = [i for i in ids if i not in finished]
+        progress = Progress(
+            len(ids),
+            write,
+            already=len(ids) - len(todo),
+            estimates=plan.estimates,
+            remaining=todo,
+            workers=plan.workers,
+        )
         results = run_probes(plan.probes, out_dir, executor, on_result=progress)
+        estimated = [plan.estimates.get(i, 0.0) for i in todo]
+        closing = progress.closing_line(total_wall_seconds(estimated, plan.workers) if plan.estimates else None)
+        if closing:
+            write(closing)
+        if not any(r.status != "failed" for r in results):
+            reasons = failure_lines(results)
+            raise CalibrationFailed(
+                f"all {len(results)} probes failed; first reason: {first_line(results[0].error) if results else '–'}"
+                + (f" (and {len(reasons) - 1} other reasons, see {ledger.path})" if len(reasons) > 1 else "")
+            )
         observations = observations_from_results(results)
-        fit = fit_calibration(observations)
-        more = [p for p in extend(plan, fit) if p.probe_id not in {q.probe_id for q in plan.probes}]
-        if not more or round_ == MAX_EXTENSIONS:
+        fit = fit_calibration(observations, prior=prior, arch=plan.arch)  # anchored (issue 11)
+        more = [p for p in extend(plan, fit) if p.probe_id not in set(ids)]
+        if not more:
             break
         write(f"extending the LR grid: {len(more)} probes beyond an unbracketed optimum")
         plan.probes.extend(more)
         plan.flops += sum(probe_flops(p) for p in more)
+        plan.extensions += 1
         save_plan(plan, out_dir)
-    assert fit is not None
+    plan.finished = True  # a resume of this folder re-fits; it does not grow the grid again
+    save_plan(plan, out_dir)
+    failed = [r for r in results if r.status == "failed"]
     device = results[0].device if results else plan.device
     fingerprint = next((r.data_fingerprint for r in results if r.data_fingerprint), None)
     provenance = {
@@ -130,7 +234,7 @@ def calibrate_torch(
         "decay_fraction": spec.decay_frac,
         "final_lr_ratio": spec.final_lr_ratio,
     }
-    return _finish(
+    outcome = _finish(
         fit,
         observations,
         plan.name,
@@ -141,7 +245,10 @@ def calibrate_torch(
         replace_law,
         len(plan.probes),
         plan.flops,
+        failures=failure_lines(failed),
     )
+    outcome.failed = len(failed)
+    return outcome
 
 
 def calibrate_replay(
@@ -157,13 +264,16 @@ def calibrate_replay(
     seed: int = 0,
     write: Callable[[str], None] = print,
     replace_law: bool = False,
+    prior: str = "default",
 ) -> Outcome:
     """Calibrate on a recorded sweep: probes at ``lrs`` recorded LRs × ``batches`` recorded batches around the
     bundled law's prediction, on ``sizes`` (default: every size but the largest, which is held out and scored:
     benchmarks/calibrate_replay.py reports the same numbers)."""
     from lrpredict.calibrate.replay import ReplayBackend, summarise
     from lrpredict.registry import DEFAULT_LAW, load_law
+    from lrpredict.share import check_name
 
+    check_name(name)
     backend = ReplayBackend(csv_path, noise=noise, seed=seed)
     all_sizes = backend.sizes()
     chosen = sizes or all_sizes[:-1] or all_sizes
@@ -172,9 +282,13 @@ def calibrate_replay(
             recorded = ", ".join(f"{s:.4g}" for s in all_sizes)
             raise LrpredictError("sizes", n, f"sizes recorded in {csv_path.name}: {recorded}")
     probes = backend.plan(chosen, load_law(DEFAULT_LAW["dense"]), lrs=lrs, batches=batches, max_tokens=max_tokens)
+    if not probes:  # issue 15: --max-tokens 1 planned 0 probes and exited 0
+        smallest = min((c.tokens for n in chosen for c in backend.cells_of(n)), default=None)
+        allowed = "a bound that keeps at least one recorded cell"
+        raise LrpredictError("max_tokens", max_tokens, allowed + (f" (smallest D: {smallest:.3g})" if smallest else ""))
     observations = [backend.run(p) for p in probes]
     write(f"replayed {len(probes)} probes from {csv_path.name} (sizes {', '.join(f'{n:.3g}' for n in chosen)})")
-    fit = fit_calibration(observations)
+    fit = fit_calibration(observations, prior=prior, arch=backend.arch)  # anchored unless prior="none" (issue 11)
     flops = backend.probe_flops(probes)
     held_out = [n for n in all_sizes if n not in chosen]
     provenance = {
@@ -205,6 +319,7 @@ def _finish(
     replace_law: bool,
     probes: int,
     flops: float,
+    failures: list[str] | None = None,
 ) -> Outcome:
     out_dir.mkdir(parents=True, exist_ok=True)
     law = None
@@ -212,13 +327,17 @@ def _finish(
         f"- probes: {probes}; probe FLOPs {flops:.3g}",
         f"- backend: {provenance['backend']}; {provenance['hardware']}",
     ]
+    if failures:
+        count = sum(int(line.split("×", 1)[0]) for line in failures)
+        summary.append(f"- failed: {count} of {probes} probes: " + "; ".join(failures))
     if "probe_flops_fraction_of_grid" in provenance:
         summary.append(f"- probe FLOPs / recorded grid FLOPs: {provenance['probe_flops_fraction_of_grid']:.2%}")
     if "held_out_regret" in provenance:
         summary.append(f"- joint regret on held-out {provenance['held_out_regret']}")
     if fit.lr_law is not None and all(map(math.isfinite, (fit.lr_law.c, fit.lr_law.alpha, fit.lr_law.beta))):
         text = calibrated_law(fit, name=name, arch=arch, schedule=schedule, provenance=provenance)
-        (out_dir / f"{name}.toml").write_text(text, encoding="utf-8")
+        target = out_dir / f"{name}.toml"  # name passed check_name: no separator, no '..': it stays in out_dir
+        target.write_text(text, encoding="utf-8")
         law = install_calibrated(text, name, replace=replace_law)
     else:
         summary.append("- no law written: the fit did not produce a finite joint law (see warnings)")
@@ -228,4 +347,4 @@ def _finish(
     (out_dir / "fit.json").write_text(
         json.dumps({"warnings": fit.warnings, "law": law.id if law else None}, indent=1), encoding="utf-8"
     )
-    return Outcome(summary, fit, observations, law, report, flops, probes)
+    return Outcome(summary, fit, observations, law, report, flops, probes, failures=list(failures or []))

@@ -25,6 +25,7 @@ MAX_LRS, MAX_WORKERS, MAX_BATCHES, MAX_WIDTH = 15, 1024, 64, 8192
 # Options that only a torch run reads, and those only --replay reads: giving one where it is ignored is an error.
 TORCH_ONLY = ("arch", "data_path", "vocab_size", "tokenizer", "text_column", "token_dtype", "budget", "device")
 TORCH_ONLY += ("workers", "backend", "address", "resume_dir", "dry_run")
+TORCH_ONLY += ("target_params", "target_tokens", "target_active_params", "target_batch_tokens", "target_config")
 REPLAY_ONLY = ("noise", "batches", "max_tokens")
 # Options a --resume takes from the folder's plan (name and device may be repeated if they agree).
 PLAN_OPTIONS = ("arch", "data_path", "vocab_size", "tokenizer", "text_column", "token_dtype", "budget", "sizes", "lrs")
@@ -70,6 +71,12 @@ def _need_calibrate_extra() -> None:
 @click.option("--batches", type=int, default=2, show_default=True, help="replay: recorded batches per cell")
 @click.option("--max-tokens", help="replay: probe only cells with D at most this, e.g. 2e10")
 @click.option("--dry-run", is_flag=True, help="print the plan, its cost and its estimated time; run nothing")
+@click.option("--prior", default="default", show_default=True, help="law anchoring the exponents (id), or none")
+@click.option("--target-params", help="your target run's non-embedding params (e.g. 7B): plan probes for it")
+@click.option("--target-tokens", help="your target run's training tokens (e.g. 2T)")
+@click.option("--target-active-params", help="your target run's active non-embedding params (MoE)")
+@click.option("--target-batch-tokens", help="your target run's batch in tokens per step")
+@click.option("--target-config", type=click.Path(dir_okay=False), help="JSON/TOML with the target-* fields")
 @handles_errors
 def calibrate_command(**params: Any) -> None:
     """Run short training probes (or replay recorded ones), fit Eq.2/Eq.4/Eq.6 and install a law file."""
@@ -93,7 +100,12 @@ def calibrate_command(**params: Any) -> None:
             executor = _executor(opts, plan.device)
             _note(_describe(plan))
             outcome = calibrate_torch(
-                plan, directory, executor=executor, write=_note, replace_law=opts["resume_dir"] is not None
+                plan,
+                directory,
+                executor=executor,
+                write=_note,
+                replace_law=opts["resume_dir"] is not None,
+                prior=opts["prior"],
             )
     except KeyboardInterrupt:
         raise click.exceptions.Exit(_interrupted(ctx, directory)) from None
@@ -186,6 +198,17 @@ def _checked(ctx: click.Context) -> dict[str, Any]:
     if opts["resume_dir"] is not None and not (directory / "plan.json").is_file():
         raise LrpredictError("--resume", opts["resume_dir"], "a calibration folder holding plan.json")
     opts["directory"] = directory
+    from lrpredict.calibrate.prior import resolve_prior  # issue 11: anchored fit and target-aware plan
+    from lrpredict.calibrate.target_plan import read_target
+
+    opts["prior_law"] = resolve_prior(opts["prior"], opts["arch"])
+    opts["target"] = read_target(
+        opts["target_params"],
+        opts["target_tokens"],
+        opts["target_active_params"],
+        opts["target_batch_tokens"],
+        opts["target_config"],
+    )
     return opts
 
 
@@ -326,11 +349,62 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
             clock=clock,
             workers=len(slots),
         )
+        if opts["target"] is not None:
+            plan = _target_plan(opts, plan, device, data, vocab_size, clock, len(slots))
     finally:
         clock.close()
     if prepared is not None:
         prepared.check_windows(max(p.seq_len for p in plan.probes))
         plan.notes[:0] = prepared.notes
+    return plan
+
+
+def _target_plan(opts: dict[str, Any], default, device, data, vocab_size, clock, workers: int):
+    """Issue 11: the probe widths that narrow the optimum at the target most within the budget (default: the cost
+    of the plan without a target); the expected interval of the chosen, a cheaper and a dearer plan go in its notes."""
+    from lrpredict.calibrate.clock import format_seconds
+    from lrpredict.calibrate.planner import CPU_LADDER, GPU_WIDTHS, law_n, make_plan
+    from lrpredict.calibrate.target_plan import choose
+
+    budget = opts.get("budget_spec")
+    kind = budget.kind if budget is not None else ("wall_s" if default.estimated_wall_s() is not None else "flops")
+
+    def cost(plan) -> float:
+        if kind == "flops":
+            return plan.flops
+        if kind == "device_s":
+            return sum(plan.estimates.values())
+        return plan.estimated_wall_s() or 0.0
+
+    def build(widths: list[int]):
+        return make_plan(
+            name=opts["name"],
+            arch=opts["arch"],
+            device=device,
+            widths=widths,
+            lrs=opts["lrs"],
+            data=data,
+            vocab_size=vocab_size or 512,
+            clock=clock,
+            workers=workers,
+        )
+
+    if opts["prior_law"] is None:
+        default.notes.append("--target-* plans under a prior: with --prior none the default plan is kept")
+        return default
+    result = choose(
+        build,
+        CPU_LADDER if device == "cpu" else GPU_WIDTHS,
+        opts["target"],
+        opts["prior_law"],
+        arch=opts["arch"],
+        cost=cost,
+        budget=budget.value if budget is not None else cost(default),
+        n_lrs=opts["lrs"],
+        law_n=law_n,
+    )
+    plan = result.chosen.plan
+    plan.notes.extend(result.lines(lambda v: f"{v:.3g} FLOPs" if kind == "flops" else format_seconds(v)))
     return plan
 
 
@@ -352,6 +426,7 @@ def _replay(opts: dict[str, Any]) -> None:
             max_tokens=opts["max_tokens_value"],
             noise=opts["noise"],
             write=_note,
+            prior=opts["prior"],
         )
     _summary(outcome)
 
