@@ -585,15 +585,17 @@ def _production_checks(
     """Nearest published runs; for the default, the laws' disagreement; sanity of the numbers (appends warnings)."""
     law_lrs: dict[str, float] = {}
     if default_note is not None:
-        law_lrs = applicable_law_lrs(config, tolerance)
+        # every law at the same batch (the default's, when the config gives none): LRs at different batches differ
+        same_batch = config if config.batch_tokens is not None else config.model_copy(update={"batch_tokens": batch})
+        law_lrs = applicable_law_lrs(same_batch, tolerance)
         if len(law_lrs) >= 2:
             low_id, high_id = min(law_lrs, key=law_lrs.__getitem__), max(law_lrs, key=law_lrs.__getitem__)
             spread = law_lrs[high_id] / law_lrs[low_id]
             if spread > DISAGREEMENT_FACTOR:
                 warnings.append(
-                    f"the {len(law_lrs)} laws fitted on {config.arch} models disagree {spread:.2g}× here: peak LR "
-                    f"{law_lrs[low_id]:.3g} ({low_id}) to {law_lrs[high_id]:.3g} ({high_id}); default {chosen.id} "
-                    "— see --compare"
+                    f"the {len(law_lrs)} laws fitted on {config.arch} models disagree {spread:.2g}× here (at batch "
+                    f"{batch:.3g}): peak LR {law_lrs[low_id]:.3g} ({low_id}) to {law_lrs[high_id]:.3g} ({high_id}); "
+                    f"default {chosen.id} — see --compare"
                 )
     if lr > LR_SANE[1]:
         warnings.append(
