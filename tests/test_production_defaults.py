@@ -77,9 +77,10 @@ def test_production_suggest_shows_nearest_runs_in_text_explain_and_json() -> Non
     assert "arXiv 2307.09288" in explain and "decades in N, D" in explain
     data = json.loads(_suggest_cli([*LLAMA2_7B, "--json"]))
     rows = data["nearest_runs"]
-    assert 2 <= len(rows) <= 3 and rows[0]["id"] == "llama2-7b"
-    assert rows[0]["lr_ratio"] == pytest.approx(data["lr"] / rows[0]["peak_lr"])
-    assert rows[0]["batch_ratio"] == pytest.approx(1.0)
+    assert 2 <= len(rows) <= 3 and rows[0]["distance"] <= rows[-1]["distance"]
+    llama = next(row for row in rows if row["id"] == "llama2-7b")
+    assert llama["lr_ratio"] == pytest.approx(data["lr"] / llama["peak_lr"])
+    assert llama["batch_ratio"] == pytest.approx(1.0)
     assert set(data["law_lrs"]) >= {"deepseek-llm-2024", "steplaw-2025"}
 
 
