@@ -179,7 +179,7 @@ def _numbers(data: Any, path: str) -> Iterator[tuple[str, float]]:
             yield from _numbers(value, f"{path}[{i}]")
 
 
-def check_output(law_id: str, values: dict[str, Any]) -> None:
+def check_output(law_id: str, values: dict[str, Any], *, field: str = "law", subject: str = "a law") -> None:
     """Refuse a prediction with a non-finite or non-positive number: it must never reach a training config.
 
     ``values`` maps a name (lr, weight_decay, ...) to a number or to a dict of numbers (weight-decay groups, where
@@ -190,10 +190,10 @@ def check_output(law_id: str, values: dict[str, Any]) -> None:
             for group, number in value.items():
                 if not (isinstance(number, (int, float)) and math.isfinite(number) and number >= 0):
                     raise LrpredictError(
-                        "law", law_id, f"a law whose {name}[{group}] is finite and >= 0 (it gives {number!r})"
+                        field, law_id, f"{subject} whose {name}[{group}] is finite and >= 0 (it gives {number!r})"
                     )
         elif not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-            raise LrpredictError("law", law_id, f"a law whose {name} is finite and > 0 here (it gives {value!r})")
+            raise LrpredictError(field, law_id, f"{subject} whose {name} is finite and > 0 here (it gives {value!r})")
 
 
 def check_suggestion(suggestion: Any) -> None:
@@ -254,5 +254,30 @@ def checked_prediction(func: Callable[..., Any]) -> Callable[..., Any]:
             ) from None
         check_suggestion(result)
         return result
+
+    return wrapper
+
+
+def checked_plan(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap ``transfer``: every group's LR finite and > 0, its weight decay, ε and init std finite and >= 0, and
+    arithmetic that overflows an error rather than a traceback (fuzzing found a proxy LR of 1e236 giving lr=inf)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            plan = func(*args, **kwargs)
+        except (OverflowError, ZeroDivisionError) as exc:
+            raise LrpredictError(
+                "proxy_hparams", "overflow", f"values whose transfer stays finite ({exc.__class__.__name__})"
+            ) from None
+        for name, group in plan.groups.items():
+            extras = {"weight_decay": group.weight_decay, "adam_eps": group.adam_eps, "init_std": group.init_std}
+            check_output(
+                plan.rule,
+                {f"{name}.lr": group.lr, name: {k: v for k, v in extras.items() if v is not None}},
+                field="rule",
+                subject="proxy hyperparameters and shapes",
+            )
+        return plan
 
     return wrapper

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lrpredict.config import ModelConfig
 from lrpredict.errors import LrpredictError
-from lrpredict.law_checks import require_config
+from lrpredict.law_checks import checked_plan, require_config
 from lrpredict.laws import HorizonRatio, Status, weakest
 from lrpredict.registry import DEFAULT_WEIGHT_DECAY_LAW, load_law
 from lrpredict.suggest import Factor, Suggestion
@@ -197,6 +197,7 @@ def _shape(config: ModelConfig, which: str, field: str, rule: str) -> int:
     return int(value)
 
 
+@checked_plan  # every group's numbers finite, LR > 0 (issue 15 fuzzing)
 def transfer(
     proxy: ModelConfig,
     proxy_hparams: Mapping[str, Any] | Suggestion,

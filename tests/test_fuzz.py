@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import lrpredict
@@ -208,6 +208,7 @@ def test_fuzz_cli_ends_in_success_or_one_error_line(args: list[str], tmp_path_fa
     finally:
         os.chdir(here)
     assert_clean(result, args)
+    event(f"{' '.join(args[:2] if args[0] == 'laws' else args[:1])}: exit {result.exit_code}")
     if result.exit_code == 0 and args[0] == "suggest" and ("--json" in args or "json" in args):
         payload = json.loads(result.stdout)
         rows = payload if isinstance(payload, list) else [payload.get("fitting", payload)]
@@ -267,7 +268,9 @@ def test_fuzz_api_suggest_returns_sane_numbers_or_lrpredict_error(
         result = lrpredict.suggest(config, law, **kwargs)
     except LrpredictError as exc:
         assert "\n" not in str(exc), str(exc)
+        event("suggest: LrpredictError")
         return
+    event("suggest: success")
     assert_sane_suggestion(result.model_dump(mode="json"), (fields, law, kwargs))
     for row_law, row in lrpredict.compare(config):
         if not isinstance(row, LrpredictError):
@@ -291,7 +294,9 @@ def test_fuzz_api_transfer_never_raises_anything_else(proxy: dict, hparams: Any,
         plan = transfer(proxy_config, hparams, target, rule, base_width=base_width)  # type: ignore[arg-type]
     except LrpredictError as exc:
         assert "\n" not in str(exc), str(exc)
+        event("transfer: LrpredictError")
         return
+    event("transfer: success")
     for name, group in plan.groups.items():
         assert math.isfinite(group.lr) and group.lr > 0, (name, group)
 
@@ -330,7 +335,9 @@ def test_fuzz_law_files_are_refused_or_give_sane_suggestions(
         law = registry.parse_law(text, "fuzzed.toml")
     except LawFileError as exc:
         assert "\n" not in str(exc)
+        event("law file: refused")
         return
+    event("law file: loaded")
     for config in (ModelConfig(params="400M", tokens="20B"), ModelConfig(params="1T", tokens="100T")):
         try:
             result = lrpredict.suggest(config, law)
