@@ -102,12 +102,18 @@ def render_compare(config: ModelConfig, rows: list[tuple[LawFile, Suggestion | L
         if result.batch_source.startswith(law.id) is False:
             notes.append(f"batch: {result.batch_source}")
         lines.append(
-            f"{law.id:<20} {result.status:<10} {fitted:<10} {result.domain:<13} {result.lr:>9.3g} "
+            f"{law.id:<20} {result.status:<10} {fitted:<10} {_distance(law, result):<13} {result.lr:>9.3g} "
             f"{format_size(result.batch_tokens):>8}  {'; '.join(notes)}"
         )
     lines.append("")
     lines.append("relative laws (e.g. bjorck-2024) need --reference-lr and --reference-tokens; see show-law.")
     return "\n".join(lines)
+
+
+def _distance(law: LawFile, s: Suggestion) -> str:
+    """'inside', or how far the law extrapolates: 'out 610×' (the largest factor over its variables)."""
+    factor = max(law.domain_distance(s.inputs).values(), default=1.0)
+    return "inside" if factor <= 1 else f"out {factor:.3g}×"
 
 
 def render_law_table(laws: list[LawFile]) -> str:

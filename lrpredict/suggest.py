@@ -596,6 +596,7 @@ def _production_checks(
                     f"the {len(law_lrs)} laws fitted on {config.arch} models disagree {spread:.2g}× here (at batch "
                     f"{batch:.3g}): peak LR {law_lrs[low_id]:.3g} ({low_id}) to {law_lrs[high_id]:.3g} ({high_id}); "
                     f"default {chosen.id} — see --compare"
+                    + (" (with --layers, --d-model, --seq-len)" if config.flops_per_token() is None else "")
                 )
     if lr > LR_SANE[1]:
         warnings.append(

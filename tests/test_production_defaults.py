@@ -148,3 +148,11 @@ def test_production_benchmark_scores_laws_and_default_on_a_ledger(sweeps_dir: Pa
     # inside steplaw-2025's domain the default is steplaw-2025: the same sweep regret
     assert default["regret"] == pytest.approx(by[("dense", "steplaw-2025")]["regret"])
     assert "| dense | default |" in bench.to_markdown(rows)
+
+
+def test_production_compare_shows_each_laws_distance() -> None:
+    out = CliRunner().invoke(cli, ["suggest", *DEEPSEEK_V3, "--compare"]).output
+    steplaw = next(line for line in out.splitlines() if line.startswith("steplaw-2025"))
+    assert "out 610×" in steplaw
+    inside = CliRunner().invoke(cli, ["suggest", "--params", "400M", "--tokens", "20B", "--compare"]).output
+    assert "inside" in next(line for line in inside.splitlines() if line.startswith("steplaw-2025"))
