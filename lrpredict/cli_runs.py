@@ -7,6 +7,7 @@ import json
 import click
 
 from lrpredict.cli_common import CONTEXT, handles_errors
+from lrpredict.errors import LrpredictError
 from lrpredict.runs import PublishedRun, filter_runs, published_runs, read_ledger
 from lrpredict.units import format_size, parse_size
 
@@ -36,7 +37,11 @@ def render_runs(rows: list[PublishedRun]) -> str:
     return "\n".join(lines)
 
 
-@click.command(name="runs", context_settings=CONTEXT)
+@click.command(
+    name="runs",
+    context_settings=CONTEXT,
+    epilog="\b\nExamples:\n  lrpredict runs\n  lrpredict runs --arch moe --min-params 1B --json",
+)
 @click.option("--arch", type=click.Choice(["dense", "moe"]), help="only this architecture")
 @click.option("--min-params", help="only runs with N >= this (non-embedding; MoE: total), e.g. 1B")
 @click.option("--max-params", help="only runs with N <= this, e.g. 100B")
@@ -47,12 +52,11 @@ def runs_command(
     arch: str | None, min_params: str | None, max_params: str | None, ledger: str | None, json_: bool
 ) -> None:
     """Published pre-training runs: N, D, batch, peak LR, weight decay, schedule, each with its source."""
-    rows = filter_runs(
-        read_ledger(ledger) if ledger else published_runs(),
-        arch=arch,
-        min_params=None if min_params is None else parse_size(min_params, "--min-params"),
-        max_params=None if max_params is None else parse_size(max_params, "--max-params"),
-    )
+    low = None if min_params is None else parse_size(min_params, "--min-params")
+    high = None if max_params is None else parse_size(max_params, "--max-params")
+    if low is not None and high is not None and low > high:
+        raise LrpredictError("--min-params", min_params, f"at most --max-params ({max_params})")
+    rows = filter_runs(read_ledger(ledger) if ledger else published_runs(), arch=arch, min_params=low, max_params=high)
     if json_:
         click.echo(json.dumps([r.model_dump(mode="json", exclude_none=True) for r in rows], indent=2))
     else:
