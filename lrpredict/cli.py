@@ -30,7 +30,11 @@ def _size_or_none(value: str | None, field: str) -> float | None:
     return None if value is None else parse_size(value, field)
 
 
-@cli.command(name="suggest", context_settings=CONTEXT)
+@cli.command(
+    name="suggest",
+    context_settings=CONTEXT,
+    epilog="\b\nExamples:\n  lrpredict suggest --params 1B --tokens 20B --explain\n  lrpredict suggest --hf-config config.json --tokens 2T --compare\n  lrpredict suggest --hf-config config.json --tokens 2T --batch-tokens 4M --world-size 256 --micro-batch-size 4 --format torchtitan",
+)
 @click.option("--arch", type=click.Choice(["dense", "moe"]), default="dense", show_default=True)
 @click.option(
     "--hf-config",
@@ -257,7 +261,11 @@ def _side_by_side(config, result, proxy_params, proxy_tokens, proxy_d_model, pro
     )
 
 
-@cli.command(name="show-law", context_settings=CONTEXT)
+@cli.command(
+    name="show-law",
+    context_settings=CONTEXT,
+    epilog="\b\nExamples:\n  lrpredict show-law\n  lrpredict show-law steplaw-2025 --json\n  lrpredict show-law steplaw-2025 --plot steplaw.png --sweeps DIR",
+)
 @click.argument("law_id", required=False)
 @click.option("json_", "--json", is_flag=True, help="the law file as JSON")
 @handles_errors

@@ -11,20 +11,30 @@ from lrpredict import share
 from lrpredict.cli_common import CONTEXT, handles_errors
 
 
-@click.group(name="laws", context_settings=CONTEXT)
+@click.group(
+    name="laws",
+    context_settings=CONTEXT,
+    epilog="\b\nExamples:\n  lrpredict laws list\n  lrpredict laws export steplaw-2025 steplaw.toml\n  lrpredict laws pull https://example.org/team-lr.toml --sha256 HEX",
+)
 def laws_group() -> None:
     """Manage law files: the bundled ones and those in your user registry ($LRPREDICT_HOME/laws)."""
 
 
 def render_rows(rows: list[share.LawRow]) -> str:
-    header = f"{'id':<24} {'source':<8} {'status':<10} {'fits':<10} domain"
-    lines = [header, "-" * len(header)]
-    for row in rows:
-        lines.append(f"{row.id:<24} {row.source:<8} {row.status:<10} {'/'.join(row.architectures):<10} {row.domain}")
+    """One line per law; every column as wide as its longest entry, so long ids (user laws) stay aligned."""
+    table = [("id", "source", "status", "fits", "domain")]
+    table += [(r.id, r.source, r.status, "/".join(r.architectures), r.domain) for r in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(4)]
+    lines = [
+        " ".join(f"{cell:<{w}}" for cell, w in zip(line[:4], widths, strict=True)) + " " + line[4] for line in table
+    ]
+    lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
 
 
-@laws_group.command(name="list", context_settings=CONTEXT)
+@laws_group.command(
+    name="list", context_settings=CONTEXT, epilog="\b\nExamples:\n  lrpredict laws list\n  lrpredict laws list --json"
+)
 @click.option("json_", "--json", is_flag=True, help="machine output only, on stdout")
 @handles_errors
 def list_command(json_: bool) -> None:
@@ -36,7 +46,11 @@ def list_command(json_: bool) -> None:
         click.echo(render_rows(rows))
 
 
-@laws_group.command(name="export", context_settings=CONTEXT)
+@laws_group.command(
+    name="export",
+    context_settings=CONTEXT,
+    epilog="\b\nExamples:\n  lrpredict laws export steplaw-2025 steplaw.toml\n  lrpredict laws export team.lr-v2 shared/",
+)
 @click.argument("law_id", metavar="ID")
 @click.argument("file", type=click.Path(dir_okay=True, writable=True))
 @handles_errors
@@ -46,7 +60,11 @@ def export_command(law_id: str, file: str) -> None:
     click.echo(f"exported {law_id} to {target}")
 
 
-@laws_group.command(name="remove", context_settings=CONTEXT)
+@laws_group.command(
+    name="remove",
+    context_settings=CONTEXT,
+    epilog="\b\nExamples:\n  lrpredict laws remove team.lr-v2\n  lrpredict laws list",
+)
 @click.argument("law_id", metavar="ID")
 @handles_errors
 def remove_command(law_id: str) -> None:
@@ -55,7 +73,11 @@ def remove_command(law_id: str) -> None:
     click.echo(f"removed {law_id} ({path})")
 
 
-@laws_group.command(name="pull", context_settings=CONTEXT)
+@laws_group.command(
+    name="pull",
+    context_settings=CONTEXT,
+    epilog="\b\nExamples:\n  lrpredict laws pull https://example.org/team-lr.toml --sha256 HEX\n  lrpredict laws pull https://example.org/law.toml --name team.lr-v2",
+)
 @click.argument("url")
 @click.option("--sha256", metavar="HEX", help="refuse the file unless its SHA-256 is HEX")
 @click.option("--name", help="install under this id (default: the law's own id)")

@@ -102,7 +102,11 @@ def render_plan(plan: TransferPlan) -> str:
     return "\n".join(lines)
 
 
-@click.command(name="transfer", context_settings=CONTEXT)
+@click.command(
+    name="transfer",
+    context_settings=CONTEXT,
+    epilog="\b\nExamples:\n  lrpredict transfer --proxy-params 50M --proxy-tokens 1B --proxy-d-model 512 --proxy-layers 8 --proxy-lr 3e-3 --proxy-wd 0.1 --params 1B --tokens 20B --d-model 2048 --layers 16\n  lrpredict transfer ... --weight-decay-rule constant-tau --json",
+)
 @click.option("--proxy-params", help="proxy's non-embedding parameters, e.g. 50M  [required]")
 @click.option("--proxy-active-params", help="proxy (MoE): active non-embedding parameters")
 @click.option("--proxy-arch", type=click.Choice(["dense", "moe"]), default="dense", show_default=True)
