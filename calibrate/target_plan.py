@@ -161,17 +161,22 @@ def choose(
     n_lrs: int,
     law_n: Callable[[Any], float],
     max_sizes: int = 3,
+    fixed: bool = False,
 ) -> TargetPlan:
     """Every run of 1..``max_sizes`` consecutive ladder widths, built by ``build`` and priced by ``cost``; the
-    cheapest within ``budget`` (None: any) whose sd is within TOLERANCE of the best affordable one."""
+    cheapest within ``budget`` (None: any) whose sd is within TOLERANCE of the best affordable one.  ``fixed``:
+    the ladder is the user's own widths, only evaluated."""
     n, tokens = target.n(arch), target.tokens
+    runs = (
+        [list(ladder)]
+        if fixed
+        else [list(ladder[s : s + k]) for k in range(1, max_sizes + 1) for s in range(len(ladder) - k + 1)]
+    )
     candidates = []
-    for size in range(1, max_sizes + 1):
-        for start in range(len(ladder) - size + 1):
-            widths = list(ladder[start : start + size])
-            plan = build(widths)
-            cells = cells_of(plan, law_n)
-            candidates.append(Candidate(widths, plan, cost(plan), predictive_sd(cells, n_lrs, prior, n, tokens)))
+    for widths in runs:
+        plan = build(widths)
+        cells = cells_of(plan, law_n)
+        candidates.append(Candidate(widths, plan, cost(plan), predictive_sd(cells, n_lrs, prior, n, tokens)))
     affordable = [c for c in candidates if budget is None or c.cost <= budget] or [min(candidates, key=_cost)]
     best = min(c.sd for c in affordable)
     chosen = min((c for c in affordable if c.sd <= best * (1 + TOLERANCE)), key=_cost)

@@ -1,0 +1,209 @@
+"""Does a calibration survive the extrapolation it is for?  Anchored (prior-anchored Bayesian Eq.6) vs free fit.
+
+    python benchmarks/calibrate_extrapolation.py [--sweeps DIR] [--seeds 200]
+
+(a) Synthetic truth: η*(N, D) = c·N^α·D^β with α, β off Step Law's (the prior) and c ×3 off it; loss at each probe
+    L = L(D) + k·L(D)·(ln η − ln η*)² + ε, k = 0.0099 (lrpredict.band), ε ~ N(0, 0.002²); probes: 3 sizes
+    (2e7, 4e7, 8e7) × 3 horizons (10, 20, 40 tokens/param) × 5 LRs ×2 apart centred on the prior, at the prior's
+    B_opt.  Target 100× the largest probe (N = 8e9, D = 20·N).  Coverage of the 90% predictive interval of ln η*
+    and median |ln η error|, over ``--seeds`` seeds; exponent offsets drawn from the prior's own widths (the prior
+    is honest) or fixed at 1.5 sd (the prior is off).  Free fit: OLS with its classical 90% interval (t quantile).
+(b) Replay on the Step Law dense sweep: probes (5 recorded LRs × 2 batches nearest Step Law, as
+    calibrate --replay) on the smallest one and two sizes; joint loss regret on every cell of the largest size
+    for the anchored fit, the free fit and Step Law itself (in-sample).  Batch: the fit's batch law, else Step
+    Law's B_opt (two batches measure no B_opt).
+(c) Foreign stack: the Step Law MoE sweep, N = active parameters, the dense-convention Step Law as prior (its
+    offset is wrong for MoE-active N), probes on the smallest MoE config only; regret on every other config.
+(d) Probe FLOPs (6·N·D per run) of each plan as a fraction of the whole recorded grid's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import statistics
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from lrpredict.calibrate.fit import Observation, fit_calibration
+from lrpredict.calibrate.prior import resolve_prior
+from lrpredict.calibrate.replay import ReplayBackend
+from lrpredict.registry import load_law
+from lrpredict.sweeps import regrets
+
+DEFAULT_SWEEPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "sweeps"
+Z90 = 1.6448536269514722
+SIZES = (2e7, 4e7, 8e7)
+TOKENS_PER_PARAM = (10.0, 20.0, 40.0)
+CURVATURE = 0.0099
+NOISE = 0.002
+
+
+def _synthetic_observations(rng: random.Random, truth, prior, sizes) -> list[Observation]:
+    steplaw = load_law("steplaw-2025")
+    out = []
+    for n in sizes:
+        for tpp in TOKENS_PER_PARAM:
+            d = tpp * n
+            batch = steplaw.batch.evaluate({"D": d})
+            mu = truth(n, d)
+            centre = prior.ln_value(n, d)
+            base = 2.0 + 400.0 * d**-0.3  # L(D): any decreasing horizon curve
+            xs = [centre + (k - 2) * math.log(2.0) for k in range(5)]
+            losses = [base * (1 + CURVATURE * (x - mu) ** 2) + rng.gauss(0.0, NOISE) for x in xs]
+            for _ in range(2):  # as the planner's extend(): two more LRs beyond an edge holding the best loss
+                best = losses.index(min(losses))
+                if 0 < best < len(xs) - 1:
+                    break
+                step = math.log(2.0) if best else -math.log(2.0)
+                new = [xs[best] + step, xs[best] + 2 * step]
+                xs += new
+                losses += [base * (1 + CURVATURE * (x - mu) ** 2) + rng.gauss(0.0, NOISE) for x in new]
+                xs, losses = map(list, zip(*sorted(zip(xs, losses, strict=True)), strict=True))
+            out += [Observation(n, d, math.exp(x), loss, batch) for x, loss in zip(xs, losses, strict=True)]
+    return out
+
+
+def _free_interval(fit, n: float, d: float) -> tuple[float, float]:
+    """OLS prediction of ln η* at (n, d) and its classical 90% half-width (t quantile, residual variance)."""
+    rows = [o for o in fit.optima if o.bound is None]
+    if len(rows) < 2:
+        return math.nan, math.inf
+    x = np.stack([np.ones(len(rows)), np.log([o.n for o in rows]), np.log([o.tokens for o in rows])], axis=1)
+    y = np.array([o.ln_y for o in rows])
+    keep = [0] + [j for j in (1, 2) if np.ptp(x[:, j]) > 1e-9]
+    x = x[:, keep]
+    beta, *_ = np.linalg.lstsq(x, y, rcond=None)
+    dof = max(len(rows) - len(keep), 1)
+    s2 = float(np.sum((y - x @ beta) ** 2)) / dof
+    t = np.array([1.0, math.log(n), math.log(d)])[keep]
+    var = s2 * float(t @ np.linalg.pinv(x.T @ x) @ t)
+    return float(t @ beta), float(stats.t.ppf(0.95, dof) * math.sqrt(var))
+
+
+def synthetic(seeds: int, offset_sd: float | None, sizes=SIZES) -> dict[str, float]:
+    prior = resolve_prior("default")
+    assert prior is not None
+    n_t = 100 * max(sizes)
+    d_t = 20 * n_t
+    hits = {"anchored": 0, "free": 0}
+    errors: dict[str, list[float]] = {"anchored": [], "free": []}
+    widths: dict[str, list[float]] = {"anchored": [], "free": []}
+    for seed in range(seeds):
+        rng = random.Random(seed)
+        if offset_sd is None:  # offsets drawn from the prior's own widths
+            d_alpha, d_beta = rng.gauss(0, prior.sd_alpha), rng.gauss(0, prior.sd_beta)
+        else:
+            sign = rng.choice((-1, 1))
+            d_alpha, d_beta = sign * offset_sd * prior.sd_alpha, -sign * offset_sd * prior.sd_beta
+        ln_c = prior.ln_c + math.log(3.0) * rng.choice((-1, 1))
+
+        def truth(n: float, d: float, ln_c=ln_c, d_alpha=d_alpha, d_beta=d_beta) -> float:
+            return ln_c + (prior.alpha + d_alpha) * math.log(n) + (prior.beta + d_beta) * math.log(d)
+
+        observations = _synthetic_observations(rng, truth, prior, sizes)
+        true_value = truth(n_t, d_t)
+        anchored = fit_calibration(observations, prior=prior, bootstrap=0).lr_law
+        assert anchored is not None and anchored.posterior is not None
+        pred = math.log(anchored.lr(n_t, d_t))
+        half = Z90 * anchored.posterior.ln_sd(n_t, d_t)
+        hits["anchored"] += abs(pred - true_value) <= half
+        errors["anchored"].append(abs(pred - true_value))
+        widths["anchored"].append(math.exp(2 * half))
+        free = fit_calibration(observations, prior=None, bootstrap=0)
+        pred, half = _free_interval(free, n_t, d_t)
+        hits["free"] += abs(pred - true_value) <= half
+        errors["free"].append(abs(pred - true_value))
+        widths["free"].append(math.exp(2 * half))
+    return {
+        **{f"coverage_{k}": v / seeds for k, v in hits.items()},
+        # a free fit with no usable optimum (NaN) counts as a miss and an infinite error
+        **{
+            f"median_error_{k}": statistics.median(math.inf if math.isnan(e) else e for e in v)
+            for k, v in errors.items()
+        },
+        **{f"median_span_{k}": statistics.median(v) for k, v in widths.items()},
+    }
+
+
+def replay(
+    sweeps: Path, arch: str, n_probe_sizes: int, *, lrs: int = 5, batches: int = 2, total_n: bool = False
+) -> dict[str, float]:
+    """``total_n``: MoE cells keyed by total N (the prior's convention) instead of active N (calibrate's)."""
+    backend = ReplayBackend(sweeps / f"steplaw_{arch}.csv")
+    sizes = backend.sizes()
+    steplaw = load_law("steplaw-2025")
+    probes = backend.plan(sizes[:n_probe_sizes], steplaw, lrs=lrs, batches=batches)
+    observations = [backend.run(p) for p in probes]
+    to_n = {c.n_active: (c.n if total_n else c.n_active) for c in backend.cells}
+    observations = [Observation(to_n[o.n], o.tokens, o.lr, o.loss, o.batch_tokens) for o in observations]
+    targets = sizes[-1:] if arch == "dense" else sizes[n_probe_sizes:]
+    out: dict[str, float] = {"flops_fraction": backend.probe_flops(probes) / backend.grid_flops()}
+    for name, prior in (("anchored", "default"), ("free", None)):
+        fit = fit_calibration(observations, prior=prior, bootstrap=0, arch=arch)
+        if fit.lr_law is None:
+            out[f"max_{name}"] = out[f"median_{name}"] = math.nan
+            continue
+        scores = []
+        for n in targets:
+            for cell in backend.cells_of(n):
+                values = {"N": cell.n, "D": cell.tokens}
+                m = to_n[n]
+                batch = fit.batch_law.lr(m, cell.tokens) if fit.batch_law else steplaw.batch.evaluate(values)
+                scores.append(regrets(cell, fit.lr_law.lr(m, cell.tokens), batch)[1])
+        out[f"max_{name}"], out[f"median_{name}"] = max(scores), statistics.median(scores)
+        if name == "anchored":
+            out["alpha_anchored"], out["beta_anchored"] = fit.lr_law.alpha, fit.lr_law.beta
+        else:
+            out["alpha_free"], out["beta_free"] = fit.lr_law.alpha, fit.lr_law.beta
+    bundled = [
+        regrets(cell, steplaw.lr.evaluate(v), steplaw.batch.evaluate(v))[1]
+        for n in targets
+        for cell in backend.cells_of(n)
+        for v in [{"N": cell.n, "D": cell.tokens}]
+    ]
+    out["max_steplaw"], out["median_steplaw"] = max(bundled), statistics.median(bundled)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sweeps", type=Path, default=DEFAULT_SWEEPS)
+    parser.add_argument("--seeds", type=int, default=200)
+    args = parser.parse_args()
+    print(f"(a) synthetic, {args.seeds} seeds, target 100× the largest probe (N 8e9, D 1.6e11); prior steplaw-2025")
+    print(
+        "| probes | exponent offset | coverage anchored | coverage free | median abs ln err anchored | free "
+        "| median 90% span anchored | free |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for sizes, label in ((SIZES, "3 sizes"), (SIZES[:1], "1 size")):
+        for offset, text in ((None, "drawn from the prior's sd"), (1.5, "fixed 1.5 sd")):
+            r = synthetic(args.seeds, offset, sizes)
+            print(
+                f"| {label} | {text} | {r['coverage_anchored']:.1%} | {r['coverage_free']:.1%} | "
+                f"{r['median_error_anchored']:.3f} | {r['median_error_free']:.3f} | ×{r['median_span_anchored']:.3g} "
+                f"| ×{r['median_span_free']:.3g} |"
+            )
+    print("\n(b, c, d) replay: joint regret on held-out cells; probe FLOPs / recorded grid")
+    print(
+        "| sweep | probe sizes | probe FLOPs / grid | max regret anchored | free | Step Law | median anchored | "
+        "free | Step Law | α, β anchored | α, β free |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for arch, k, total in (("dense", 1, False), ("dense", 2, False), ("moe", 1, False), ("moe", 1, True)):
+        r = replay(args.sweeps, arch, k, total_n=total)
+        label = arch + (" (N total)" if total else " (N active)" if arch == "moe" else "")
+        print(
+            f"| {label} | {k} smallest | {r['flops_fraction']:.2%} | {r['max_anchored']:.3%} | {r['max_free']:.3%} | "
+            f"{r['max_steplaw']:.3%} | {r['median_anchored']:.3%} | {r['median_free']:.3%} | "
+            f"{r['median_steplaw']:.3%} | {r['alpha_anchored']:.3f}, {r['beta_anchored']:.3f} | "
+            f"{r.get('alpha_free', math.nan):.3f}, {r.get('beta_free', math.nan):.3f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

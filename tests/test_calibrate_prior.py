@@ -1,0 +1,147 @@
+import math
+import random
+
+import pytest
+
+pytest.importorskip("scipy")
+
+import lrpredict
+from lrpredict.calibrate.fit import Observation, Optimum, fit_anchored, fit_calibration
+from lrpredict.calibrate.lawfile import calibrated_law, install_calibrated
+from lrpredict.calibrate.prior import prior_from_law, resolve_prior
+from lrpredict.config import ModelConfig
+from lrpredict.errors import LrpredictError
+from lrpredict.registry import load_law
+from lrpredict.suggest import suggest
+
+STEPLAW = load_law("steplaw-2025")
+PRIOR = resolve_prior("default")
+
+
+def world(n: float, d: float, shift: float = 3.0, d_alpha: float = 0.05, d_beta: float = -0.05) -> float:
+    """ln η* of a stack whose optimum sits ×shift off Step Law, with exponents a little off too."""
+    return math.log(shift) + PRIOR.ln_c + (PRIOR.alpha + d_alpha) * math.log(n) + (PRIOR.beta + d_beta) * math.log(d)
+
+
+def probes(sizes, horizons=(10.0, 20.0, 40.0), noise=0.002, seed=0, lrs=7, truth=world) -> list[Observation]:
+    rng = random.Random(seed)
+    out = []
+    for n in sizes:
+        for tpp in horizons:
+            d = tpp * n
+            batch = STEPLAW.batch.evaluate({"D": d})  # the prior's optimal batch: no batch move
+            mu = truth(n, d)
+            for k in range(lrs):
+                x = mu + (k - lrs // 2 + 0.3) * math.log(2.0)
+                loss = 3.0 * (1 + 0.0099 * (x - mu) ** 2) + rng.gauss(0.0, noise)
+                out.append(Observation(n, d, math.exp(x), loss, batch))
+    return out
+
+
+def test_prior_from_law_reads_exponents_and_widths() -> None:
+    prior = prior_from_law(STEPLAW)
+    assert (prior.alpha, prior.beta) == (-0.713, 0.307)
+    assert (prior.sd_alpha, prior.sd_beta) == (0.1, 0.1)
+    assert prior.ln_value(1e9, 1e11) == pytest.approx(math.log(STEPLAW.lr.evaluate({"N": 1e9, "D": 1e11})))
+    deepseek = load_law("deepseek-llm-2024")
+    with pytest.raises(LrpredictError, match="prior widths"):
+        prior_from_law(deepseek)  # no prior_sd written: it cannot anchor a calibration
+    assert resolve_prior("none") is None
+
+
+def test_anchored_one_size_keeps_the_prior_exponent_never_zero() -> None:
+    fit = fit_calibration(probes([4e7]), bootstrap=0)
+    law = fit.lr_law
+    assert law.alpha == pytest.approx(-0.713, abs=1e-6)  # nothing identifies it: the prior's value, not 0
+    assert law.posterior.set_by["N"] == "prior" and law.posterior.set_by["D"] == "probes"
+    assert any("exponent of N not identified" in w for w in fit.warnings)
+    # the offset is learned: at the probe size the fit lands on this stack's optimum, ×3 off the prior
+    assert math.log(law.lr(4e7, 8e8)) == pytest.approx(world(4e7, 8e8), abs=0.05)
+    free = fit_calibration(probes([4e7]), bootstrap=0, prior=None).lr_law
+    assert free.alpha == 0.0  # today's free fit: what issue 11 measured
+
+
+def test_anchored_interval_grows_with_extrapolation_and_covers_truth() -> None:
+    law = fit_calibration(probes([2e7, 4e7, 8e7]), bootstrap=0).lr_law
+    near, far = law.ln_sd(8e7, 1.6e9), law.ln_sd(8e9, 1.6e11)
+    assert near < far
+    assert abs(math.log(law.lr(8e9, 1.6e11)) - world(8e9, 1.6e11)) < 1.645 * far
+    assert law.posterior.set_by == {"N": "probes", "D": "probes"}
+
+
+def test_fit_anchored_weighs_cells_by_their_standard_error() -> None:
+    rows = [Optimum(1e8, 2e9, -7.0, 0.01), Optimum(1e8, 2e9, -5.0, 1.0)]
+    fit = fit_anchored(rows, PRIOR, misfit_sd=0.0)
+    assert math.log(fit.lr(1e8, 2e9)) == pytest.approx(-7.0, abs=0.05)
+
+
+def test_unbracketed_cell_enters_as_a_bound_not_dropped() -> None:
+    obs = probes([4e7], horizons=(20.0,))
+    edge = [o for o in obs if o.lr < math.exp(world(4e7, 8e8))]  # only LRs below the optimum: best at the top edge
+    fit = fit_calibration(edge, bootstrap=0)
+    assert fit.optima and fit.optima[0].bound == "high"
+    assert fit.optima[0].ln_y > math.log(max(o.lr for o in edge))  # a step beyond the edge it lies past
+    assert any("one-sided bound" in w for w in fit.warnings)
+    assert fit.lr_law.posterior.unbracketed_cells == 1
+    free = fit_calibration(edge, bootstrap=0, prior=None)
+    assert free.lr_law is None and any("left out of the free fit" in w for w in free.warnings)
+
+
+def test_law_file_carries_posterior_and_who_set_each_coefficient(tmp_path) -> None:
+    fit = fit_calibration(probes([4e7]), bootstrap=0)
+    text = calibrated_law(
+        fit,
+        name="anchored-one",
+        arch="dense",
+        schedule={"kind": "wsd", "description": "t"},
+        provenance={"backend": "test"},
+    )
+    law = install_calibrated(text, "anchored-one")
+    assert law.schema_version == 2 and law.posterior.prior == "steplaw-2025"
+    assert law.lr.exponents["N"].value == pytest.approx(-0.713) and law.lr.exponents["N"].status == "secondary"
+    assert "set by the prior" in law.lr.exponents["N"].note and "set by the probes" in law.lr.coefficient.note
+    assert law.batch is not None and law.batch_policy == "optimal"  # the prior's B_opt the optima were moved to
+    assert law.posterior.ln_sd(4e7, 8e8) < law.posterior.ln_sd(2e9, 4e10)
+    assert load_law("steplaw-2025").schema_version == 1  # old files still load
+
+
+def test_suggest_at_50x_the_probe_carries_the_posterior_interval() -> None:
+    fit = fit_calibration(probes([4e7]), bootstrap=0)
+    text = calibrated_law(
+        fit, name="one-size", arch="dense", schedule={"kind": "wsd", "description": "t"}, provenance={"backend": "test"}
+    )
+    law = install_calibrated(text, "one-size")
+    n = 50 * 4e7
+    s = suggest(ModelConfig(params=n, tokens=20 * n), law)
+    span = s.lr_range.high / s.lr_range.low
+    band = math.exp(2 * math.sqrt(0.0025 / 0.0099))
+    assert span > band * 1.5  # wider than the Eq.2 band alone
+    assert "posterior predictive 90% interval" in s.lr_range.source
+    assert any("would narrow it most" in w and "larger model size" in w for w in s.warnings)
+    small = suggest(ModelConfig(params=n, tokens=20 * n, batch_tokens=131072), law)
+    large = suggest(ModelConfig(params=n, tokens=20 * n, batch_tokens=4e6), law)
+    assert small.lr < large.lr  # the conditional batch law moves it
+
+
+def test_fixed_batch_calibrated_law_moves_from_its_probes_batch(tmp_path) -> None:
+    fixed = [Observation(o.n, o.tokens, o.lr, o.loss, 2.0**20) for o in probes([2e7, 4e7])]
+    fit = fit_calibration(fixed, bootstrap=0, prior=None)
+    text = calibrated_law(
+        fit,
+        name="free-fixed",
+        arch="dense",
+        schedule={"kind": "wsd", "description": "t"},
+        provenance={"backend": "test"},
+    )
+    law = install_calibrated(text, "free-fixed")
+    assert law.batch_policy == "fixed" and law.posterior is None
+    config = {"params": 1e8, "tokens": 2e9}
+    small = suggest(ModelConfig(**config, batch_tokens=131072), law)
+    large = suggest(ModelConfig(**config, batch_tokens=4e6), law)
+    assert small.lr != large.lr
+    zhou = [suggest(ModelConfig(**config, batch_tokens=b), "zhou-2026") for b in (131072, 4e6)]
+    assert any("does not record" in w for w in zhou[0].warnings)
+
+
+def test_default_prior_is_the_arch_default_law() -> None:
+    assert PRIOR.law_id == lrpredict.registry.DEFAULT_LAW["dense"]

@@ -1,0 +1,80 @@
+import dataclasses
+import json
+
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("scipy")
+
+from lrpredict.calibrate.planner import CPU_LADDER, law_n, make_plan
+from lrpredict.calibrate.prior import resolve_prior
+from lrpredict.calibrate.target_plan import Target, choose, predictive_sd, read_target
+from lrpredict.cli import cli
+from lrpredict.errors import LrpredictError
+
+PRIOR = resolve_prior("default")
+TARGET = Target(params=7e9, tokens=2e12)
+
+
+def build(widths):
+    return make_plan(name="t", device="cpu", widths=widths, lrs=5)
+
+
+def test_read_target_from_options_and_files(tmp_path) -> None:
+    assert read_target("7B", "2T") == Target(7e9, 2e12)
+    (tmp_path / "t.json").write_text(json.dumps({"params": "7B", "tokens": 2e12, "batch_tokens": "4M"}))
+    assert read_target(config=tmp_path / "t.json") == Target(7e9, 2e12, None, 4e6)
+    (tmp_path / "t.toml").write_text('params = "7B"\ntokens = "2T"\nactive_params = "1B"\n')
+    assert read_target(tokens="1T", config=tmp_path / "t.toml") == Target(7e9, 1e12, 1e9)  # options win
+    assert read_target() is None
+    with pytest.raises(LrpredictError, match="target_tokens"):
+        read_target("7B")
+    (tmp_path / "bad.json").write_text(json.dumps({"params": "7B", "tokens": "2T", "lr": 1}))
+    with pytest.raises(LrpredictError, match="lr"):
+        read_target(config=tmp_path / "bad.json")
+
+
+def test_predictive_sd_shrinks_with_probes_and_grows_with_distance() -> None:
+    nothing = predictive_sd([], 5, PRIOR, 7e9, 2e12)
+    one = predictive_sd([(1e5, 2e5), (1e5, 4e5)], 5, PRIOR, 7e9, 2e12)
+    three = predictive_sd([(n, d) for n in (1e5, 4e5, 1.6e6) for d in (2e5, 4e5)], 5, PRIOR, 7e9, 2e12)
+    assert three < one < nothing
+    assert predictive_sd([(1e8, 2e9)], 5, PRIOR, 2e8, 4e9) < predictive_sd([(1e8, 2e9)], 5, PRIOR, 7e9, 2e12)
+
+
+def test_choose_spends_within_budget_and_shows_the_cost_curve() -> None:
+    default = build([32, 48, 64])
+    result = choose(
+        build,
+        CPU_LADDER,
+        TARGET,
+        PRIOR,
+        arch="dense",
+        cost=lambda p: p.flops,
+        budget=default.flops,
+        n_lrs=5,
+        law_n=law_n,
+    )
+    assert result.chosen.cost <= default.flops
+    assert result.cheaper.cost < result.chosen.cost and result.cheaper.sd > result.chosen.sd
+    assert result.dearer.cost > result.chosen.cost and result.dearer.sd < result.chosen.sd
+    lines = result.lines(lambda v: f"{v:.3g} FLOPs")
+    assert any("chosen" in line and "90% interval ×" in line for line in lines)
+
+
+def test_choose_with_a_strong_prior_picks_one_or_two_sizes() -> None:
+    strong = dataclasses.replace(PRIOR, sd_alpha=0.01, sd_beta=0.01)
+    result = choose(
+        build, CPU_LADDER, TARGET, strong, arch="dense", cost=lambda p: p.flops, budget=None, n_lrs=5, law_n=law_n
+    )
+    assert len(result.chosen.widths) <= 2
+
+
+def test_cli_calibrate_dry_run_for_a_target_prints_interval_and_cost() -> None:
+    args = ["calibrate", "--dry-run", "--device", "cpu", "--target-params", "7B", "--target-tokens", "2T"]
+    result = CliRunner().invoke(cli, [*args, "--sizes", "32,48"])
+    assert result.exit_code == 0, result.output
+    assert "target N=7e+09, D=2e+12" in result.stdout and "90% interval ×" in result.stdout
+    assert "chosen  widths [32, 48]" in result.stdout and "wall time" in result.stdout
+    bad = CliRunner().invoke(cli, ["calibrate", "--dry-run", "--target-params", "7B"])
+    assert bad.exit_code == 2 and "--target-tokens" in bad.output
