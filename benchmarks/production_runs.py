@@ -149,6 +149,35 @@ def band_evidence(ledger: list[PublishedRun]) -> list[tuple[str, float, float, b
     return out
 
 
+def best_possible(ledger: list[PublishedRun], arch: str) -> list[tuple[str, float, list[float]]]:
+    """The smallest max |octaves| any law log2 η = c + a·log2 N_active (+ b·log2 D) (+ s·log2 B) can reach on the
+    runs ≥ 1B, by a minimax (Chebyshev) fit to the published LRs themselves: in-sample, a lower bound for that family.
+    Needs scipy (the calibrate extra); returns [] without it."""
+    try:
+        import numpy as np
+        from scipy.optimize import linprog
+    except ImportError:
+        return []
+    rows = [r for r in ledger if r.arch == arch and r.params >= 1e9]
+    if len(rows) < 5:
+        return []
+    full = np.array([[1.0, math.log2(r.n_active), math.log2(r.tokens), math.log2(r.batch_tokens)] for r in rows])
+    y = np.array([math.log2(r.peak_lr) for r in rows])
+    out = []
+    for cols, name in (([0, 1, 2, 3], "N, D, B"), ([0, 1, 2], "N, D"), ([0, 1], "N")):
+        a = full[:, cols]
+        n, k = a.shape
+        ones = np.ones((n, 1))
+        res = linprog(
+            np.r_[np.zeros(k), 1.0],
+            A_ub=np.vstack([np.hstack([a, -ones]), np.hstack([-a, -ones])]),
+            b_ub=np.r_[y, -y],
+            bounds=[(None, None)] * k + [(0, None)],
+        )
+        out.append((name, float(res.x[-1]), [float(v) for v in res.x[1:k]]))
+    return out
+
+
 def _fmt(s: dict[str, float]) -> str:
     if not s:
         return "| – | – | – | – | – |"
@@ -193,6 +222,13 @@ def main() -> None:
             f"least-squares slope {slope:.3f}, median {statistics.median(ratio):.3f}, "
             f"90th pct {ratio[int(0.9 * (len(ratio) - 1))]:.3f}"
         )
+    for arch in ("dense", "moe"):
+        print()
+        for name, worst, exps in best_possible(ledger, arch):
+            print(
+                f"best possible, {arch} ≥ 1B, law in {name} fitted minimax to the published LRs (in-sample): "
+                f"max {worst:.2f} octaves, exponents {', '.join(f'{e:+.3f}' for e in exps)}"
+            )
     for arch in ("dense", "moe"):
         off = [(r, o) for r, o in octaves(default_policy, [r for r in ledger if r.arch == arch]) if abs(o) > 1]
         big = [f"{r.id} {o:+.2f}" for r, o in off if r.params >= 1e9]
