@@ -27,7 +27,7 @@ from lrpredict.config import ModelConfig
 from lrpredict.errors import LawFileError, LrpredictError
 from lrpredict.transfer import transfer
 
-EXAMPLES = int(os.environ.get("LRPREDICT_FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("LRPREDICT_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -53,18 +53,35 @@ _numbers = st.one_of(
     st.floats(min_value=1e-12, max_value=1e16),
     st.integers(min_value=-(10**20), max_value=10**20),
 )
-size_text = st.one_of(
+# valid but extreme: sizes over 11 decades, so most examples reach the laws' arithmetic and the output checks
+good_size = st.floats(min_value=0.0, max_value=17.0).map(lambda e: 10.0**e)
+good_size_text = st.one_of(
+    good_size.map(repr),
+    st.tuples(st.floats(min_value=1, max_value=999), st.sampled_from(["K", "M", "B", "T", "Ki", "Mi"])).map(
+        lambda p: f"{p[0]:.3g}{p[1]}"
+    ),
+)
+good_int_text = st.integers(min_value=1, max_value=65_536).map(str)
+good_float_text = st.floats(min_value=-12.0, max_value=1.0).map(lambda e: repr(10.0**e))
+hostile_size_text = st.one_of(
     st.sampled_from(["7B", "400M", "20B", "1T", "50M", "4Mi", "128Ki", "1.3e9", "0", "-1", "nan", "inf", "1e-300",
                      "1e400", "7 B", "7BB", "B", "", " ", "0x10", "1_000", "٣", "7b", "1e9\n", "\x1b[31m"]),
     _numbers.map(repr),
     st.text(max_size=12),
 )  # fmt: skip
+size_text = st.one_of(good_size_text, good_size_text, hostile_size_text)
 int_text = st.one_of(
+    good_int_text,
+    good_int_text,
     st.integers(min_value=-5, max_value=100_000).map(str),
     st.sampled_from(["0", "-1", "1e3", "abc", "", "99999999999999999999999"]),
 )
-float_text = st.one_of(_numbers.map(repr), st.sampled_from(["nan", "-inf", "1e-3", "0", "abc", ""]))
+float_text = st.one_of(
+    good_float_text, good_float_text, _numbers.map(repr), st.sampled_from(["nan", "-inf", "1e-3", "0", "abc", ""])
+)
 law_text = st.one_of(
+    st.sampled_from(LAW_IDS),
+    st.sampled_from(LAW_IDS),
     st.sampled_from([*LAW_IDS, "nope", "", "../x", "x.toml", "/etc/passwd", "a/b", "\x00", "x" * 300]),
     st.sampled_from(sorted(os.listdir(HOSTILE_DIR))).map(lambda name: os.path.join(HOSTILE_DIR, name)),
     st.text(max_size=10),
@@ -135,8 +152,8 @@ TRANSFER_BASE = {
 
 @st.composite
 def command_line(draw: st.DrawFn, options: dict[str, Any], base: dict[str, str]) -> list[str]:
-    chosen = dict(base) if draw(st.booleans()) else {}
-    for name in draw(st.lists(st.sampled_from(sorted(options)), max_size=6, unique=True)):
+    chosen = dict(base) if draw(st.integers(0, 3)) else {}  # mostly a valid run with a few options fuzzed
+    for name in draw(st.lists(st.sampled_from(sorted(options)), max_size=4, unique=True)):
         strategy = options[name]
         chosen[name] = None if strategy is None else draw(strategy)
     args: list[str] = []
@@ -226,6 +243,24 @@ config_values = st.one_of(
 )
 
 
+# a plausible run at any scale (10^5–10^15 parameters, up to 10^17 tokens), with the shape fields compute laws need
+@st.composite
+def good_config(draw: st.DrawFn) -> dict[str, Any]:
+    params = 10.0 ** draw(st.floats(5.0, 15.0))
+    config: dict[str, Any] = {"params": params, "tokens": 10.0 ** draw(st.floats(6.0, 17.0))}
+    if draw(st.booleans()):
+        config["arch"] = "moe"
+        config["active_params"] = max(1e5, params * draw(st.floats(0.01, 1.0)))
+    if draw(st.booleans()):
+        config.update(n_layers=draw(st.integers(1, 256)), d_model=draw(st.integers(64, 65_536)))
+        config["seq_len"] = draw(st.integers(1, 1_048_576))
+    if draw(st.booleans()):
+        config["batch_tokens"] = config["tokens"] * 10.0 ** draw(st.floats(-9.0, 0.0))
+    if draw(st.booleans()):
+        config["schedule"] = draw(st.sampled_from(["wsd", "cosine", "constant"]))
+    return config
+
+
 @FUZZ
 @given(
     fields=st.dictionaries(
@@ -249,17 +284,17 @@ config_values = st.one_of(
         st.one_of(config_values, st.sampled_from(["dense", "moe", "cosine", "wsd"])),
         max_size=6,
     ),
-    valid_base=st.booleans(),
+    good=st.one_of(good_config(), good_config(), good_config(), st.none()),
     law=st.one_of(st.none(), law_text),
-    wd_law=st.one_of(st.none(), law_text),
-    tolerance=st.one_of(st.just(0.0025), _numbers, st.none(), st.booleans()),
-    reference=st.one_of(st.none(), st.tuples(_numbers, _numbers)),
+    wd_law=st.one_of(st.none(), st.none(), law_text),
+    tolerance=st.one_of(st.just(0.0025), st.floats(1e-6, 0.5), _numbers, st.none(), st.booleans()),
+    reference=st.one_of(st.none(), st.tuples(good_size, good_size), st.tuples(_numbers, _numbers)),
 )
 def test_fuzz_api_suggest_returns_sane_numbers_or_lrpredict_error(
-    fields: dict[str, Any], valid_base: bool, law: Any, wd_law: Any, tolerance: Any, reference: Any
+    fields: dict[str, Any], good: dict[str, Any] | None, law: Any, wd_law: Any, tolerance: Any, reference: Any
 ) -> None:
-    if valid_base:
-        fields = {"params": "400M", "tokens": "20B", **fields}
+    if good is not None:  # mostly a plausible run; the hostile fields then only sometimes override it
+        fields = good if len(fields) > 2 else {**good, **fields}
     kwargs: dict[str, Any] = {"weight_decay_law": wd_law, "tolerance": tolerance}
     if reference is not None:
         kwargs["reference_lr"], kwargs["reference_tokens"] = reference
