@@ -467,7 +467,16 @@ def default_law(config: ModelConfig) -> tuple[LawFile, str]:
     far_id = PRODUCTION_LAW.get(config.arch)
     if far_id is None or distance <= DEFAULT_SWITCH_FACTOR:
         return near, f"{near.id}: within {DEFAULT_SWITCH_FACTOR:g}× of its fitted domain"
-    return load_law(far_id), (
+    far = load_law(far_id)
+    try:
+        resolve_variables(config, far, approximate_m=True)
+    except MissingInputError as exc:  # e.g. an MoE run without active_params: Step Law (total N) still answers
+        needs = "the active parameters (active_params, --active-params)" if config.n_active is None else exc.allowed
+        return near, (
+            f"{near.id} (fallback): {far_id}, the default this far out ({distance:.3g}× beyond {near.id}'s "
+            f"domain), needs {needs.removeprefix(f'law {far_id} needs ')}"
+        )
+    return far, (
         f"{far_id}: {near.id} would extrapolate {distance:.3g}× beyond its fitted domain (the default switches past "
         f"{DEFAULT_SWITCH_FACTOR:g}×; docs/choosing.md)"
     )
@@ -584,6 +593,8 @@ def _production_checks(
 ) -> tuple[list[NearestRun], dict[str, float]]:
     """Nearest published runs; for the default, the laws' disagreement; sanity of the numbers (appends warnings)."""
     law_lrs: dict[str, float] = {}
+    if default_note is not None and "(fallback)" in default_note:
+        warnings.append("default law " + default_note)
     if default_note is not None:
         # every law at the same batch (the default's, when the config gives none): LRs at different batches differ
         same_batch = config if config.batch_tokens is not None else config.model_copy(update={"batch_tokens": batch})

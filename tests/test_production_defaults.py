@@ -156,3 +156,10 @@ def test_production_compare_shows_each_laws_distance() -> None:
     assert "out 610×" in steplaw
     inside = CliRunner().invoke(cli, ["suggest", "--params", "400M", "--tokens", "20B", "--compare"]).output
     assert "inside" in next(line for line in inside.splitlines() if line.startswith("steplaw-2025"))
+
+
+def test_production_moe_default_without_active_params_falls_back_with_a_warning() -> None:
+    s = suggest(arch="moe", params="100B", tokens="1T")
+    assert s.law == "steplaw-2025" and s.default_choice is not None and "(fallback)" in s.default_choice
+    assert any("ling-2025" in w and "--active-params" in w for w in s.warnings)
+    assert suggest(arch="moe", params="100B", active_params="10B", tokens="1T").law == "ling-2025"
