@@ -20,8 +20,9 @@ from lrpredict.laws import LawFile, PowerLaw
 OFFSET_SD = 2.0
 # A variable the law does not use (e.g. N in Step Law's batch law): exponent 0 with this width.
 ABSENT_SD = 0.2
-# The power law's own misfit in ln η, added to every cell and to the predictive variance at the target: the rms
-# of Eq.6 on the Step Law dense optima (docs/log.md 2026-11-30).
+# The power law's own misfit in ln η, added to every cell and to the predictive variance at the target: between the
+# Eq.6 residual rms of a free fit on the 15 Step Law dense optima (0.067) and their scatter about Step Law (sd 0.090)
+# (docs/log.md 2026-11-30 — anchored calibration).
 MISFIT_SD = 0.08
 # M ≈ 6·N for a law in C = M·D (DeepSeek's convention, attention FLOPs neglected): the prior is approximate.
 FLOPS_PER_PARAM = 6.0
