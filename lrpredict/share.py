@@ -130,7 +130,14 @@ def export(law_id: str, path: str | Path) -> Path:
         target = target / f"{law_id}.toml"
     if not target.parent.is_dir():
         raise LrpredictError("path", str(target), "a file in an existing directory")
-    _write_atomic(target, text.encode("utf-8"))
+    if target.exists() and not target.is_file():  # the atomic rename would replace a device such as /dev/null
+        raise LrpredictError("path", str(target), "a regular file or a new name, not a device, pipe or socket")
+    try:
+        _write_atomic(target, text.encode("utf-8"))
+    except OSError as exc:  # /proc, /sys, a read-only or full file system
+        raise LrpredictError(
+            "path", str(target), f"a file in a directory this user can write ({exc.strerror})"
+        ) from None
     return target
 
 

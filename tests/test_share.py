@@ -474,3 +474,16 @@ def test_pull_same_id_from_two_processes_installs_once(server, user_home):
     assert "laws remove shared-law" in refused[2] and "Traceback" not in refused[2]
     assert user_files(user_home) == ["shared-law.toml"]
     assert registry.load_law("shared-law").id == "shared-law"
+
+
+def test_export_never_replaces_a_device_and_unwritable_targets_are_one_line(tmp_path):
+    # fuzzing the CLI by hand found `laws export ID /dev/null` replacing the device node with a regular file (as
+    # root), and a traceback for targets under /proc or /sys.  A FIFO stands in for the device here.
+    import os
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert_cli_refused(invoke("laws", "export", "steplaw-2025", str(fifo)), "not a device, pipe or socket")
+    assert fifo.is_fifo()
+    if Path("/proc/self").is_dir():  # procfs takes no new files, even from root
+        assert_cli_refused(invoke("laws", "export", "steplaw-2025", "/proc/lrpredict-export.toml"), "can write")
