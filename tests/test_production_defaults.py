@@ -45,8 +45,9 @@ def test_production_llama2_7b_default_warns_distance_and_disagreement() -> None:
     assert re.search(r"C=[0-9.e+]+ \(compute M·D in FLOPs\) is [0-9.e+]+× above the largest compute budget", out)
     assert "steplaw-2025 would extrapolate 20× beyond its fitted domain" in out
     assert "disagree" in out and "see --compare" in out and _factor(out) > 2
-    lr = float(re.search(r"peak LR\s+([0-9.e+-]+)", out).group(1))  # type: ignore[union-attr]
+    lr, low, high = (float(v) for v in re.search(r"peak LR\s+(\S+)\s+\(AdamW peak; (\S+)–(\S+) ", out).groups())  # type: ignore[union-attr]
     assert 3e-4 / 2 <= lr <= 3e-4 * 2  # the published run's LR (a team's choice, the ledger's sanity anchor)
+    assert low < 3e-4 < high  # inside the band widened for extrapolation (it was outside before issue 13)
 
 
 def test_production_deepseek_v3_default_warns_distance_and_disagreement() -> None:
