@@ -304,14 +304,19 @@ def install(text: str, name: str | None = None, *, source: str = "law", replace:
     target = registry.user_law_dir() / f"{name}.toml"
     if name != law.id:
         text, law = _rename(text, law, name, source)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # check-then-write under the id's lock: two pulls of one id both said "installed" and one file survived
-    with _id_lock(name):
-        if target.exists() and not replace:
-            raise LrpredictError(
-                "name", name, f"a name not yet in the user registry (`lrpredict laws remove {name}` first)"
-            )
-        _write_atomic(target, text.encode("utf-8"))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # check-then-write under the id's lock: two pulls of one id both said "installed" and one file survived
+        with _id_lock(name):
+            if target.exists() and not replace:
+                raise LrpredictError(
+                    "name", name, f"a name not yet in the user registry (`lrpredict laws remove {name}` first)"
+                )
+            _write_atomic(target, text.encode("utf-8"))
+    except OSError as exc:
+        raise LrpredictError(
+            "LRPREDICT_HOME", str(registry.home()), f"a directory this user can write ({exc.strerror})"
+        ) from None
     return law
 
 

@@ -487,3 +487,11 @@ def test_export_never_replaces_a_device_and_unwritable_targets_are_one_line(tmp_
     assert fifo.is_fifo()
     if Path("/proc/self").is_dir():  # procfs takes no new files, even from root
         assert_cli_refused(invoke("laws", "export", "steplaw-2025", "/proc/lrpredict-export.toml"), "can write")
+
+
+def test_install_into_unwritable_home_is_one_error(monkeypatch):
+    if not Path("/proc/self").is_dir():
+        pytest.skip("needs procfs")
+    monkeypatch.setenv("LRPREDICT_HOME", "/proc/lrpredict-home")
+    with pytest.raises(LrpredictError, match="LRPREDICT_HOME='/proc/lrpredict-home'"):
+        share.install(SHARED)
