@@ -73,6 +73,9 @@ def _size_or_none(value: str | None, field: str) -> float | None:
 @click.option("--proxy-layers", type=int, help="transfer: proxy's depth")
 @click.option("--proxy-lr", type=float, help="transfer: LR tuned on the proxy")
 @click.option("--proxy-wd", type=float, help="transfer: proxy's weight decay on matrices (0 if none)")
+@click.option(
+    "--plot", "plot_file", type=click.Path(dir_okay=False), help="with --compare: LR vs N per law, to FILE.png"
+)
 @click.option("--world-size", type=int, help="exports: data-parallel ranks; the global batch is rounded to divide")
 @click.option("--micro-batch-size", type=int, help="exports: sequences per rank per forward pass")
 @click.option("--explain", is_flag=True, help="print the derivation, factor by factor")
@@ -108,6 +111,7 @@ def suggest_command(
     json_: bool,
     output_format: str,
     hf_config: str | None = None,
+    plot_file: str | None = None,
     world_size: int | None = None,
     micro_batch_size: int | None = None,
     **shape: Any,
@@ -142,6 +146,8 @@ def suggest_command(
     )
     if explain and output_format == "json":
         raise BadInput("--explain cannot be combined with --format json: --explain is for the text output")
+    if plot_file and not compare_:
+        raise BadInput("--plot draws the --compare table: add --compare (show-law ID --plot draws one law)")
     if (world_size is not None or micro_batch_size is not None) and not exporting:
         raise BadInput("--world-size and --micro-batch-size shape an export: add --format hf, torchtitan or megatron")
     notes: list[str] = []
@@ -173,6 +179,10 @@ def suggest_command(
             click.echo(json.dumps(payload, indent=2))
         else:
             click.echo(render.render_compare(config, rows))
+        if plot_file:
+            from lrpredict.plot import plot_compare
+
+            click.echo(f"plot written: {plot_compare(config, rows, plot_file)}", err=True)
         return
     result = suggest(config, law, weight_decay_law=weight_decay_law, **extra)
     if notes:
@@ -268,9 +278,15 @@ def _side_by_side(config, result, proxy_params, proxy_tokens, proxy_d_model, pro
 )
 @click.argument("law_id", required=False)
 @click.option("json_", "--json", is_flag=True, help="the law file as JSON")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="also write LR and batch vs N to FILE.png")
+@click.option("--sweeps", type=click.Path(file_okay=False), help="with --plot: Step Law sweeps folder, optima drawn")
 @handles_errors
-def show_law_command(law_id: str | None, json_: bool) -> None:
+def show_law_command(law_id: str | None, json_: bool, plot_file: str | None, sweeps: str | None) -> None:
     """Without LAW_ID: a table of every law.  With it: formula, coefficients, validity, citation and a grid."""
+    if (plot_file or sweeps) and law_id is None:
+        raise BadInput("--plot and --sweeps draw one law: give its id, e.g. show-law steplaw-2025 --plot law.png")
+    if sweeps and not plot_file:
+        raise BadInput("--sweeps is read only with --plot FILE.png")
     if law_id is None:
         all_laws = registry.laws()
         if json_:
@@ -279,6 +295,11 @@ def show_law_command(law_id: str | None, json_: bool) -> None:
             click.echo(render.render_law_table(all_laws))
         return
     law = registry.load_law(law_id)
+    if plot_file:
+        from lrpredict.plot import plot_law
+
+        written = plot_law(law, plot_file, sweeps=sweeps)
+        click.echo(f"plot written: {written}", err=True)
     click.echo(law.model_dump_json(indent=2) if json_ else render.render_law(law))
 
 
