@@ -1,5 +1,6 @@
-"""Replay backend: a probe "runs" by reading its loss off a recorded LR × batch sweep (the CSV format of
-../shared/data/sweeps), optionally with noise, and is charged the FLOPs the real run would cost.
+"""Replay backend: a probe "runs" by reading its loss off a recorded LR × batch sweep (a CSV: the columns are in
+``REQUIRED``/``OPTIONAL`` and docs/calibrate.md, example docs/examples/replay_sweep.csv), optionally with noise, and
+is charged the FLOPs the real run would cost.
 
 Lets a team plan a calibration on past sweeps, and lets lrpredict benchmark its fit against exhaustive grids.
 Model size is N_active (= N for dense): within an MoE family the total barely varies (Step Law's MoE configs all
@@ -8,6 +9,7 @@ have N_total ≈ 2.15e9), so only the active count can carry a size exponent.
 
 from __future__ import annotations
 
+import csv
 import math
 import random
 import statistics
@@ -15,8 +17,32 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lrpredict.calibrate.fit import CalibrationFit, Observation
+from lrpredict.errors import LrpredictError
 from lrpredict.laws import LawFile
-from lrpredict.sweeps import Cell, group_cells, interpolate_loss, read_runs, regrets
+from lrpredict.sweeps import Cell, Run, group_cells, interpolate_loss, regrets
+
+# Replay CSV columns.  Required: what a loss-vs-LR curve per (N, D, batch) needs.  Optional: defaults in brackets.
+REQUIRED = {
+    "N": "non-embedding parameters (MoE: total)",
+    "D": "training tokens of the run",
+    "batch_tokens": "tokens per optimizer step (sequences × seq_len)",
+    "lr": "peak learning rate",
+    "final_loss": "final loss (held-out or smoothed train; one kind per file); nan or inf for a diverged run",
+}
+OPTIONAL = {
+    "arch": "dense or moe [dense]",
+    "N_active": "active parameters of an MoE [N]",
+    "diverged": "True/False [False; a non-finite final_loss is diverged]",
+    "seq_len": "sequence length [0: unknown]",
+    "hidden": "d_model [0]",
+    "ffn_hidden": "FFN width [0]",
+    "n_heads": "attention heads [0]",
+    "n_layers": "layers [0]",
+    "moe_experts": "routed experts [0]",
+    "moe_topk": "experts per token [0]",
+}
+MIN_LRS = 3  # Eq.2's parabola needs three LRs that did not diverge
+_BOOL = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False, "": False}
 
 
 @dataclass(frozen=True)
@@ -33,7 +59,7 @@ class ReplayBackend:
 
     def __init__(self, path: str | Path, *, noise: float = 0.0, seed: int = 0, decay_frac: float = 0.2) -> None:
         self.path = Path(path)
-        self.cells = group_cells(read_runs(self.path))
+        self.cells = group_cells(read_replay_csv(self.path))
         self.arch = self.cells[0].arch if self.cells else "dense"
         self.noise = noise
         self.decay_frac = decay_frac
@@ -118,3 +144,84 @@ class ReplayBackend:
 
 def summarise(values: list[float]) -> str:
     return f"median {statistics.median(values):.3%}, max {max(values):.3%} over {len(values)} cells" if values else "–"
+
+
+def read_replay_csv(path: Path) -> list[Run]:
+    """The runs of a replay CSV, checked as read: a binary file, a missing required column, a value that is not a
+    number, a header with no rows, or no (N, D, batch) with ``MIN_LRS`` usable LRs is a one-line ``LrpredictError``
+    naming the file, the line and the column."""
+    raw = path.read_bytes()
+    if b"\0" in raw[:65536]:
+        line = raw[: raw.index(b"\0")].count(b"\n") + 1
+        raise LrpredictError("replay", f"{path}:{line}", "a CSV text file (it holds binary data)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise LrpredictError("replay", f"{path}:{line}", f"UTF-8 text (byte {exc.start} is not)") from None
+    reader = csv.DictReader(text.splitlines())
+    header = [h.strip() for h in reader.fieldnames or []]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise LrpredictError(
+            "replay", f"{path}:1", f"a header with the columns {', '.join(REQUIRED)} (missing {', '.join(missing)})"
+        )
+    reader.fieldnames = header
+    runs = [_run(row, path, reader.line_num) for row in reader if any((v or "").strip() for v in row.values())]
+    if not runs:
+        raise LrpredictError("replay", f"{path}:2", "at least one run after the header")
+    curves: dict[tuple[float, float, float], int] = {}
+    for r in runs:
+        key = (r.n_active, r.tokens, r.batch_tokens)
+        curves[key] = curves.get(key, 0) + (not r.diverged)
+    if max(curves.values()) < MIN_LRS:
+        raise LrpredictError(
+            "replay", str(path), f"a usable cell: {MIN_LRS}+ non-diverged LRs at one (N, D, batch_tokens) (none has)"
+        )
+    return runs
+
+
+def _run(row: dict[str, str | None], path: Path, line: int) -> Run:
+    def number(column: str, default: float | None = None, *, positive: bool = True) -> float:
+        text = (row.get(column) or "").strip()
+        if not text and default is not None:
+            return default
+        try:
+            value = float(text)
+        except ValueError:
+            raise LrpredictError("replay", f"{path}:{line} column {column}", f"a number (got {text!r})") from None
+        if positive and not (value > 0 and math.isfinite(value)):
+            raise LrpredictError("replay", f"{path}:{line} column {column}", f"a finite number > 0 (got {text!r})")
+        return value
+
+    def integer(column: str) -> int:
+        value = number(column, 0.0, positive=False)
+        return int(value) if math.isfinite(value) else 0  # "nan": not recorded
+
+    if None in row:  # more cells than header columns
+        raise LrpredictError("replay", f"{path}:{line}", f"at most {len(row) - 1} cells, as in the header")
+    arch = (row.get("arch") or "dense").strip() or "dense"
+    if arch not in ("dense", "moe"):
+        raise LrpredictError("replay", f"{path}:{line} column arch", f"dense or moe (got {arch!r})")
+    flag = (row.get("diverged") or "").strip().lower()
+    if flag not in _BOOL:
+        raise LrpredictError("replay", f"{path}:{line} column diverged", f"True or False (got {flag!r})")
+    loss = number("final_loss", positive=False)
+    n = number("N")
+    return Run(
+        arch=arch,
+        n=n,
+        n_active=number("N_active", n),
+        tokens=number("D"),
+        batch_tokens=number("batch_tokens"),
+        seq_len=integer("seq_len"),
+        lr=number("lr"),
+        loss=loss,
+        diverged=_BOOL[flag] or not math.isfinite(loss),
+        d_model=integer("hidden"),
+        n_layers=integer("n_layers"),
+        d_ffn=integer("ffn_hidden"),
+        n_heads=integer("n_heads"),
+        n_experts=integer("moe_experts"),
+        top_k=integer("moe_topk"),
+    )

@@ -236,3 +236,53 @@ def test_cli_token_id_outside_vocab_size_fails_before_any_probe(tmp_path: Path) 
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "--vocab-size=512" in lines[0] and "holds id" in lines[0]
     assert not (out / "probes.jsonl").exists() and not (out / "plan.json").exists()
+
+
+def _calibrate(prepared, out: Path, name: str):
+    """The calibration ``lrpredict calibrate --data`` runs, with probes cut to 40/80 steps so it takes seconds."""
+    from lrpredict.calibrate.executor import LocalExecutor
+    from lrpredict.calibrate.planner import make_plan
+    from lrpredict.calibrate.run import calibrate_torch
+
+    plan = make_plan(name=name, widths=[16, 32], lrs=3, data=prepared.spec, vocab_size=prepared.probe_vocab)
+    # LRs halved: at 80 steps these probes' optimum sits below the CPU plan's centre (measured), so the grid brackets
+    # it and the run does not extend
+    steps = (40 * plan.probes[0].tokens_per_step, 80 * plan.probes[0].tokens_per_step)
+    plan.probes[:] = [p.model_copy(update={"horizons": steps, "eval_batches": 2, "lr": p.lr / 2}) for p in plan.probes]
+    plan.notes[:0] = prepared.notes
+    return calibrate_torch(plan, out, executor=LocalExecutor(["cpu"]), write=lambda _: None)
+
+
+def _check_law_written(outcome, out: Path, prepared, name: str) -> None:
+    from lrpredict.registry import load_law
+
+    assert outcome.law is not None and outcome.law.id == name
+    assert load_law(name).lr.evaluate({"N": 1e5, "D": 1e5}) > 0
+    ledger = [json.loads(line) for line in (out / "probes.jsonl").read_text().splitlines()]
+    assert ledger and all(r["status"] == "ok" for r in ledger)
+    assert {r["spec"]["data"]["source"] for r in ledger} == {prepared.spec.source}  # the fingerprint, per probe
+    plan = json.loads((out / "plan.json").read_text())
+    assert any("held-out = the last" in n for n in plan["notes"])
+
+
+@pytest.mark.slow
+def test_calibrate_end_to_end_from_a_50k_vocabulary_token_file_writes_a_law(tmp_path: Path) -> None:
+    tokens = large_vocab_tokens(300_000)
+    assert tokens.max() == GPT2_VOCAB - 1
+    tokens.astype(np.uint16).tofile(tmp_path / "train.bin")
+    prepared = prepare_data(tmp_path / "train.bin", tmp_path / "cal" / "data", eval_tokens=8_192)
+    assert prepared.data_vocab == GPT2_VOCAB
+    outcome = _calibrate(prepared, tmp_path / "cal", "from-bin")
+    _check_law_written(outcome, tmp_path / "cal", prepared, "from-bin")
+
+
+@pytest.mark.slow
+def test_calibrate_end_to_end_from_a_tokenised_hf_dataset_on_disk_writes_a_law(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    texts = words_corpus(n_docs=100, words_per_doc=2_000)
+    tok_dir = build_tokenizer(texts, tmp_path / "tok")
+    datasets.Dataset.from_dict({"text": texts}).save_to_disk(str(tmp_path / "ds"))
+    prepared = prepare_data(tmp_path / "ds", tmp_path / "cal" / "data", tokenizer=tok_dir, eval_tokens=8_192)
+    assert prepared.n_tokens == 100 * 2_001  # every word a token, one <|endoftext|> per document
+    outcome = _calibrate(prepared, tmp_path / "cal", "from-hf")
+    _check_law_written(outcome, tmp_path / "cal", prepared, "from-hf")

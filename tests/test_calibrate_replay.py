@@ -1,4 +1,6 @@
 import json
+import re
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -7,7 +9,7 @@ pytest.importorskip("scipy")
 
 import lrpredict
 from lrpredict.calibrate.planner import make_plan, parse_budget, probe_flops
-from lrpredict.calibrate.replay import ReplayBackend, ReplayProbe
+from lrpredict.calibrate.replay import OPTIONAL, REQUIRED, ReplayBackend, ReplayProbe, read_replay_csv
 from lrpredict.cli import cli
 from lrpredict.errors import LrpredictError
 
@@ -96,3 +98,60 @@ def test_cli_calibrate_replay_reproduces_the_benchmark_row(sweeps_dir, tmp_path)
     assert f"probe FLOPs / recorded grid FLOPs: {row['flops_fraction']:.2%}" in result.stdout
     assert f"median {row['regret_median']:.3%}, max {row['regret_max']:.3%}" in result.stdout
     assert row["regret_median"] <= 0.001 and row["flops_fraction"] <= 0.05
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "replay_sweep.csv"
+HEADER = "N,D,batch_tokens,lr,final_loss"
+
+
+def _replay(csv_path: Path, tmp_path: Path):
+    args = ["calibrate", "--replay", str(csv_path), "--name", "mine", "--out", str(tmp_path / "cal")]
+    return CliRunner().invoke(cli, args)
+
+
+def _one_line_error(result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    return lines[0]
+
+
+def test_cli_calibrate_replay_of_the_documented_example_writes_a_law(tmp_path: Path) -> None:
+    result = _replay(EXAMPLE, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "law installed: mine" in result.stdout
+    columns = EXAMPLE.read_text().splitlines()[0].split(",")
+    assert set(REQUIRED) <= set(columns) and set(columns) <= set(REQUIRED) | set(OPTIONAL)
+
+
+def test_replay_csv_with_only_required_columns_reads(tmp_path: Path) -> None:
+    rows = [f"1e8,1e9,65536,{lr},{3 + (lr - 2e-3) ** 2 * 1e4}" for lr in (1e-3, 2e-3, 4e-3)]
+    (tmp_path / "s.csv").write_text("\n".join([HEADER, *rows, "1e8,1e9,65536,8e-3,nan"]) + "\n")
+    runs = read_replay_csv(tmp_path / "s.csv")
+    assert [r.diverged for r in runs] == [False, False, False, True]
+    assert runs[0].arch == "dense" and runs[0].n_active == 1e8
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("N,D,lr,loss\n1e8,1e9,1e-3,3.0\n", r"s\.csv:1'.*missing batch_tokens, final_loss"),
+        (f"{HEADER}\n1e8,1e9,65536,1e-3,3.0\n1e8,1e9,65536,abc,3.1\n", r"s\.csv:3 column lr'.*a number \(got 'abc'\)"),
+        (f"{HEADER}\n1e8,1e9,-5,1e-3,3.0\n", r"s\.csv:2 column batch_tokens'.*> 0"),
+        (f"{HEADER}\n", r"s\.csv:2'.*at least one run after the header"),
+        (f"{HEADER}\n1e8,1e9,65536,1e-3,3.0\n1e8,1e9,65536,2e-3,nan\n", r"s\.csv'.*a usable cell"),
+        (f"{HEADER}\n1e8,1e9,65536,1e-3,3.0,7\n", r"s\.csv:2'.*at most 5 cells"),
+    ],
+    ids=["wrong-columns", "not-a-number", "negative", "header-only", "no-usable-cell", "extra-cell"],
+)
+def test_cli_replay_csv_errors_name_file_line_and_column(tmp_path: Path, content: str, expected: str) -> None:
+    (tmp_path / "s.csv").write_text(content)
+    line = _one_line_error(_replay(tmp_path / "s.csv", tmp_path))
+    assert re.search(expected, line), line
+    assert not (tmp_path / "cal" / "mine.toml").exists()
+
+
+def test_cli_replay_binary_file_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "s.csv").write_bytes(b"N,D\n" + bytes(range(256)) * 4)
+    line = _one_line_error(_replay(tmp_path / "s.csv", tmp_path))
+    assert "s.csv:2" in line and "binary" in line
