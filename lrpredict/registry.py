@@ -148,7 +148,11 @@ def user_laws() -> list[LawFile]:
 
 
 def laws() -> list[LawFile]:
-    """Every known law: bundled first, then the user's (a user law may not reuse a bundled id)."""
+    """Every known law: bundled first, then the user's (a user law may not reuse a bundled id).
+
+    >>> "steplaw-2025" in [law.id for law in laws()]
+    True
+    """
     bundled = list(bundled_laws())
     taken = {law.id for law in bundled}
     return bundled + [law for law in user_laws() if law.id not in taken]
@@ -167,7 +171,12 @@ def _is_file(path: Path) -> bool:
 
 
 def load_law(id_or_path: str | Path | LawFile) -> LawFile:
-    """A law by id (bundled or user registry) or by the path of a TOML file."""
+    """A law by id (bundled or user registry) or by the path of a TOML file.
+
+    >>> law = load_law("steplaw-2025")
+    >>> law.status, law.conventions.count
+    ('confirmed', 'steplaw')
+    """
     if isinstance(id_or_path, LawFile):
         check_law(id_or_path)  # built in Python, never parsed: its numbers are checked here
         return id_or_path

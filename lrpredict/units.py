@@ -29,7 +29,11 @@ ALLOWED = (
 
 
 def parse_size(text: str | float | int, field: str = "size") -> float:
-    """Return the size as a float; raise :class:`LrpredictError` naming ``field`` when it is malformed."""
+    """Return the size as a float; raise :class:`LrpredictError` naming ``field`` when it is malformed.
+
+    >>> parse_size("7B"), parse_size("4Mi"), parse_size(1.3e9)
+    (7000000000.0, 4194304.0, 1300000000.0)
+    """
     if isinstance(text, bool):  # bool is an int in Python, but True is not a size (issue 15: read as 1.0)
         raise LrpredictError(field, text, ALLOWED)
     if isinstance(text, (int, float)):

@@ -103,6 +103,8 @@ PUBLIC_MODULES = [
     "lrpredict.suggest",
     "lrpredict.transfer",
     "lrpredict.export",
+    "lrpredict.registry",
+    "lrpredict.units",
 ]
 
 
@@ -128,6 +130,10 @@ def test_public_api_functions_have_docstring_examples() -> None:
         "ModelConfig.from_architecture": lrpredict.ModelConfig.from_architecture,
         "ModelConfig.from_hf_config": lrpredict.ModelConfig.from_hf_config,
         "ModelConfig.params_for": lrpredict.ModelConfig.params_for,
+        "compare": lrpredict.compare,
+        "laws": lrpredict.laws,
+        "load_law": lrpredict.load_law,
+        "parse_size": lrpredict.parse_size,
     }
     missing = [name for name, fn in documented.items() if ">>>" not in (fn.__doc__ or "")]
     assert not missing, f"public functions without a docstring example: {missing}"
