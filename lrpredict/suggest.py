@@ -428,7 +428,13 @@ def _weight_decay(
 
 
 def compare(config: ModelConfig, **kwargs: float) -> list[tuple[LawFile, Suggestion | LrpredictError]]:
-    """Every absolute law on ``config``; a law that cannot answer gives the error that says why."""
+    """Every absolute law on ``config``; a law that cannot answer gives the error that says why.
+
+    >>> rows = compare(ModelConfig(params="1B", tokens="20B"))
+    >>> answered = {law.id: s.lr for law, s in rows if not isinstance(s, LrpredictError)}
+    >>> "steplaw-2025" in answered and "deepseek-llm-2024" not in answered  # DeepSeek needs the shape for M
+    True
+    """
     require_config("config", config)  # else every row would carry the same config error
     out: list[tuple[LawFile, Suggestion | LrpredictError]] = []
     for law in laws():
