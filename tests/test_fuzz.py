@@ -314,8 +314,22 @@ def test_fuzz_api_suggest_returns_sane_numbers_or_lrpredict_error(
 
 @FUZZ
 @given(
-    proxy=st.dictionaries(st.sampled_from(["params", "tokens", "d_model", "n_layers"]), config_values, max_size=4),
+    proxy=st.one_of(
+        st.just({}),
+        st.fixed_dictionaries(
+            {}, optional={"params": good_size, "tokens": good_size, "d_model": st.integers(1, 65_536)}
+        ),
+        st.dictionaries(st.sampled_from(["params", "tokens", "d_model", "n_layers"]), config_values, max_size=4),
+    ),
     hparams=st.one_of(
+        st.fixed_dictionaries(  # tuned values at any scale: most examples reach the plan's arithmetic
+            {"lr": st.floats(-8.0, 2.0).map(lambda e: 10.0**e)},
+            optional={
+                "weight_decay": st.floats(0, 10),
+                "adam_eps": st.floats(1e-30, 1),
+                "init_std": st.floats(1e-6, 10),
+            },
+        ),
         st.none(),
         st.dictionaries(st.sampled_from(["lr", "weight_decay", "adam_eps", "init_std", "bogus"]), config_values),
     ),
