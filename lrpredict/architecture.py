@@ -134,8 +134,11 @@ class ParamCounts:
         }
 
 
-Convention = Literal["exact", "steplaw"]
-CONVENTIONS: tuple[str, ...] = ("exact", "steplaw")
+Convention = Literal["exact", "steplaw", "with-head"]
+# "with-head": exact non-embedding N plus the output head (vocab·d, counted once even when tied), Porian et al.'s N
+# (arXiv 2406.19146: "parameters including the output head, excluding the input embedding").  It is served by
+# ModelConfig.params_for; count_parameters' groups are the same as "exact" for it.
+CONVENTIONS: tuple[str, ...] = ("exact", "steplaw", "with-head")
 
 
 def _attention_per_layer(arch: Architecture) -> int:

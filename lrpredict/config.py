@@ -140,7 +140,8 @@ class ModelConfig(BaseModel):
         if self.shape is None or convention == "exact":
             return self.params, self.n_active
         counts = count_parameters(self.shape, convention)
-        return float(counts.non_embedding), float(counts.non_embedding_active)
+        head = self.shape.vocab_size * self.shape.d_model if convention == "with-head" else 0
+        return float(counts.non_embedding + head), float(counts.non_embedding_active + head)
 
     def flops_per_token(self) -> float | None:
         """M, DeepSeek convention, or None when width, depth, sequence length or active params are missing."""

@@ -213,10 +213,10 @@ class Posterior(_Strict):
 class Conventions(_Strict):
     n: Literal["total", "active"] = Field(description="which N: total or active non-embedding parameters")
     n_note: str = ""
-    count: Literal["exact", "steplaw"] = Field(
+    count: Literal["exact", "steplaw", "with-head"] = Field(
         default="exact",
-        description="how N is counted from a model shape (lrpredict.architecture): every weight, or Step Law's "
-        "n_layers·(4·d² + 3·d·d_ffn) with attention 4·d² whatever the K/V heads",
+        description="how N is counted from a model shape (lrpredict.architecture): every non-embedding weight, Step "
+        "Law's n_layers·(4·d² + 3·d·d_ffn) with attention 4·d² whatever the K/V heads, or with the output head",
     )
     d: str = "training tokens"
     b: str = "tokens per optimizer step (sequences × sequence length)"

@@ -200,3 +200,12 @@ def test_steplaw_lr_uses_its_own_n_convention_for_a_gqa_model() -> None:
     typed = lrpredict.suggest(params=config.params, tokens="15T", law="steplaw-2025")
     assert typed.lr / s.lr == pytest.approx((config.params / s.inputs["N"]) ** -0.713, rel=1e-6)
     assert 1.05 < typed.lr / s.lr < 1.15
+
+
+def test_porian_counts_the_output_head_from_a_shape() -> None:
+    # Porian et al. count the head in N (arXiv 2406.19146); at 50M a 50K-vocab head is a third of N
+    shape = dict(d_model=512, n_layers=8, d_ffn=1408, n_heads=8, vocab_size=50304)
+    config = ModelConfig.from_architecture(tokens="1B", **shape)
+    s = lrpredict.suggest(config, "porian-2024")
+    assert s.inputs["N"] == config.params + 50304 * 512
+    assert lrpredict.load_law("porian-2024").conventions.count == "with-head"
