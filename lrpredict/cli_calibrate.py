@@ -40,7 +40,11 @@ def _need_calibrate_extra() -> None:
         raise BadInput("calibrate needs the calibrate extra: pip install 'lrpredict[calibrate]'") from None
 
 
-@click.command(name="calibrate", context_settings=CONTEXT)
+@click.command(
+    name="calibrate",
+    context_settings=CONTEXT,
+    epilog="\b\nExamples:\n  lrpredict calibrate --dry-run\n  lrpredict calibrate --name team-dense --budget 2h --out cal/\n  lrpredict calibrate --replay steplaw_dense.csv --name replayed",
+)
 @click.option("--name", default="calibrated", show_default=True, help="id of the law file it writes")
 @click.option("--arch", type=click.Choice(["dense", "moe"]), default="dense", show_default=True)
 @click.option(
@@ -305,6 +309,9 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
     directory: Path = opts["directory"]
     if opts["resume_dir"] is not None:
         plan = load_plan(directory)
+        from lrpredict.calibrate.ledger import Ledger
+
+        Ledger(directory).validate()  # a bad record is one line naming it, before anything is printed or run
         if _given(ctx, "name") and opts["name"] != plan.name:
             raise LrpredictError("--name", opts["name"], f"{plan.name!r}, the name of the calibration being resumed")
         if _given(ctx, "device"):
@@ -376,7 +383,11 @@ def _target_plan(opts: dict[str, Any], default, device, data, vocab_size, clock,
             return sum(plan.estimates.values())
         return plan.estimated_wall_s() or 0.0
 
-    def build(widths: list[int]):
+    # candidates are priced in FLOPs at the default plan's seconds per FLOP (timing every ladder shape would take a
+    # minute); the three plans shown are then timed by the clock
+    rate = cost(default) / default.flops if kind != "flops" else 1.0
+
+    def build(widths: list[int], timer=None):
         return make_plan(
             name=opts["name"],
             arch=opts["arch"],
@@ -385,7 +396,7 @@ def _target_plan(opts: dict[str, Any], default, device, data, vocab_size, clock,
             lrs=opts["lrs"],
             data=data,
             vocab_size=vocab_size or 512,
-            clock=clock,
+            clock=timer,
             workers=workers,
         )
 
@@ -394,15 +405,20 @@ def _target_plan(opts: dict[str, Any], default, device, data, vocab_size, clock,
         return default
     result = choose(
         build,
-        CPU_LADDER if device == "cpu" else GPU_WIDTHS,
+        opts["size_list"] or (CPU_LADDER if device == "cpu" else GPU_WIDTHS),
         opts["target"],
         opts["prior_law"],
         arch=opts["arch"],
-        cost=cost,
+        cost=lambda plan: plan.flops * rate,
         budget=budget.value if budget is not None else cost(default),
         n_lrs=opts["lrs"],
         law_n=law_n,
+        fixed=opts["size_list"] is not None,  # your --sizes: only its expected interval
     )
+    for candidate in (result.cheaper, result.chosen, result.dearer):
+        if candidate is not None and kind != "flops":
+            candidate.plan = build(candidate.widths, clock)
+            candidate.cost = cost(candidate.plan)
     plan = result.chosen.plan
     plan.notes.extend(result.lines(lambda v: f"{v:.3g} FLOPs" if kind == "flops" else format_seconds(v)))
     return plan

@@ -75,3 +75,25 @@ def test_ledger_corrupt_middle_line_is_an_error(tmp_path: Path) -> None:
     ledger.append(result(2e-3))
     with pytest.raises(LrpredictError, match=":2"):
         ledger.records()
+
+
+@pytest.mark.parametrize("line", ['{"hello": "valid JSON, not a probe"}', "[1, 2]", "42"])
+def test_ledger_validate_names_the_line_of_a_non_probe_record(tmp_path: Path, line: str) -> None:
+    ledger = Ledger(tmp_path)
+    ledger.append(result(1e-3))
+    with ledger.path.open("a") as f:
+        f.write(line + "\n")
+    ledger.append(result(2e-3))
+    with pytest.raises(LrpredictError, match=r"probes\.jsonl:2' is not valid: a probe record"):
+        ledger.validate()
+    with pytest.raises(LrpredictError, match=":2"):
+        ledger.finished_ids()
+
+
+def test_ledger_latest_record_of_a_probe_wins(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path)
+    died = failed_result(result(1e-3).spec, "worker process died (exit code -9)")
+    ledger.append(died)
+    assert ledger.finished_ids() == set()  # a dead worker is not the probe's failure: run it again
+    ledger.append(result(1e-3))
+    assert ledger.latest()[died.probe_id].status == "ok" and ledger.finished_ids() == {died.probe_id}
