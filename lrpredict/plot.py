@@ -168,7 +168,8 @@ def plot_compare(
     config: ModelConfig, rows: list[tuple[LawFile, Suggestion | LrpredictError]], path: str | Path
 ) -> Path:
     """Write a PNG of every law that answered ``lrpredict suggest --compare``: its LR against N at the config's D
-    (and batch, when given), with the config's N marked.  N is scaled around the config's (MoE: N_active with it)."""
+    (and batch, when given), with the config's N marked.  N is scaled around the config's (MoE: N_active with it);
+    each law scales its own count of N (``conventions.count``), drawn at the config's exact N times the scale."""
     from lrpredict.suggest import suggest
 
     plt = _pyplot()
@@ -183,10 +184,11 @@ def plot_compare(
     for i, (law, s) in enumerate(answered):
         color = palette(i % 10)
         curve = []
+        total, active = config.params_for(law.conventions.count)  # the law's own N, then scaled (shape dropped)
         for k in scales:
             moved = config.model_copy(
-                update={"params": config.params * k, "shape": None,
-                        "active_params": None if config.active_params is None else config.active_params * k}
+                update={"params": total * k, "shape": None,
+                        "active_params": None if config.active_params is None else (active or 0) * k}
             )  # fmt: skip
             try:
                 at = suggest(moved, law)
