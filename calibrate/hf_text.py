@@ -46,7 +46,9 @@ def load_tokenizer(path: Path) -> Tokenizer:
     try:
         from tokenizers import Tokenizer as HFTokenizer  # optional: only for text data
     except ImportError:
-        raise LrpredictError("tokenizer", str(path), "needs the `tokenizers` package installed") from None
+        raise LrpredictError(
+            "tokenizer", str(path), "needs the `tokenizers` package: pip install 'lrpredict[data]'"
+        ) from None
     try:
         tok = HFTokenizer.from_file(str(file))
     except Exception as exc:  # the tokenizers library raises a bare Exception on a malformed file
@@ -103,9 +105,7 @@ def _hf_disk(path: Path, column: str) -> Iterator[tuple[str, list]]:
     try:
         import datasets
     except ImportError:
-        raise LrpredictError(
-            "data", str(path), "needs the `datasets` package: pip install 'lrpredict[calibrate]'"
-        ) from None
+        raise LrpredictError("data", str(path), "needs the `datasets` package: pip install 'lrpredict[data]'") from None
     ds = datasets.load_from_disk(str(path))  # memory-maps the Arrow files
     if isinstance(ds, datasets.DatasetDict):
         split = "train" if "train" in ds else next(iter(ds))
@@ -119,9 +119,7 @@ def _parquet(path: Path, column: str) -> Iterator[tuple[str, list]]:
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise LrpredictError(
-            "data", str(path), "needs the `pyarrow` package: pip install 'lrpredict[calibrate]'"
-        ) from None
+        raise LrpredictError("data", str(path), "needs the `pyarrow` package: pip install 'lrpredict[data]'") from None
     for shard in _shards(path, (".parquet",)):
         f = pq.ParquetFile(shard)
         name = _pick(f.schema_arrow.names, column, str(shard))

@@ -74,6 +74,9 @@ class _ProbeRun:
         self.t_start = time.time()
         self.spec = spec
         self.device = resolve_device(spec.device)
+        if self.device.type == "cuda":  # TF32 tensor cores for what stays fp32 (fp32 runs, islands under autocast)
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
         torch.manual_seed(spec.seed)
         self.data = open_data(spec.data, spec.arch.vocab_size)
         self.batches = Batches(self.data, spec.batch_size, spec.seq_len, spec.seed, spec.arch.vocab_size)

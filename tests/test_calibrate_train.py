@@ -1,5 +1,8 @@
 import math
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -156,3 +159,44 @@ def test_train_probe_compiled_model_matches_eager() -> None:
     compiled = train_probe(probe(horizons=(40 * STEP_TOKENS,), compile=True))
     assert compiled.status == "ok"
     assert compiled.branches[0].eval_loss == pytest.approx(eager.branches[0].eval_loss, rel=1e-4)
+
+
+NEEDS_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: none on this machine")
+
+
+def _benchmark(*args: str) -> str:
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "probe_throughput.py"
+    cmd = [sys.executable, str(script), "--markdown", "--repeats", "1", "--steps", "5", "--batch", "4", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=600).stdout
+
+
+def test_probe_throughput_benchmark_reports_tokens_per_second_and_mfu() -> None:
+    row = _benchmark("--d-model", "32", "--n-layers", "2", "--vocab", "256", "--seq-len", "32", "--threads", "1",
+                     "--device", "cpu", "--peak-tflops", "0.05")  # fmt: skip
+    cells = [c.strip() for c in row.strip().split("|")[1:-1]]
+    assert cells[0].startswith("cpu") and "d=32 L=2 V=256" in cells[1]
+    assert float(cells[5].replace(",", "")) > 0  # probe tokens/s
+    assert cells[9].endswith("%") and 0 < float(cells[9][:-1]) < 100  # MFU against the given peak
+
+
+@pytest.mark.cuda
+@NEEDS_CUDA
+def test_train_probe_on_cuda_uses_bf16_fused_adamw_and_learns_like_cpu() -> None:
+    from lrpredict.calibrate.train import _ProbeRun
+
+    run = _ProbeRun(probe(device="cuda"))
+    assert run.optimizer.defaults["fused"] is True
+    with run.autocast():
+        assert run.model(*(run._to_device(a) for a in run.batches.train(0))).logits.dtype == torch.bfloat16
+    gpu, cpu = run.run(), train_probe(probe(device="cpu"))
+    assert gpu.status == "ok" and gpu.device.startswith("cuda")
+    assert gpu.branches[-1].eval_loss == pytest.approx(cpu.branches[-1].eval_loss, rel=0.05)  # bf16 vs fp32
+
+
+@pytest.mark.cuda
+@NEEDS_CUDA
+def test_probe_throughput_benchmark_reports_mfu_on_cuda() -> None:
+    row = _benchmark("--device", "cuda", "--widths", "256", "--seq-len", "256")
+    mfu = [c.strip() for c in row.strip().split("|")[1:-1]][9]
+    known = any(key in torch.cuda.get_device_name() for key in ("H100", "H200", "A100"))
+    assert mfu.endswith("%") and float(mfu[:-1]) > 0 if known else mfu == "–"
