@@ -440,3 +440,17 @@ def test_cli_export_refuses_multistep_and_cluster_options_without_export() -> No
     assert "--lr-decay-style cosine" in cosine.stdout
     lonely = CliRunner().invoke(cli, [*base, "--world-size", "8"])
     assert lonely.exit_code == 2 and "--format" in lonely.output
+
+
+def test_cli_hf_config_refuses_shape_options_it_would_contradict() -> None:
+    from click.testing import CliRunner
+
+    from lrpredict.cli import cli
+
+    base = ["suggest", "--hf-config", str(HF_CONFIGS / "mixtral-8x7b.json"), "--tokens", "1T"]
+    clash = CliRunner().invoke(cli, [*base, "--params", "7B"])
+    assert clash.exit_code == 2 and "--params" in clash.output and "--hf-config" in clash.output
+    ok = CliRunner().invoke(cli, [*base, "--seq-len", "2048", "--json"])
+    assert ok.exit_code == 0, ok.output
+    data = json.loads(ok.stdout)
+    assert data["seq_len"] == 2048 and data["run"].startswith("moe, N=46.4B total / 12.6B active")
