@@ -26,6 +26,7 @@ MAX_LRS, MAX_WORKERS, MAX_BATCHES, MAX_WIDTH = 15, 1024, 64, 8192
 TORCH_ONLY = ("arch", "data_path", "vocab_size", "tokenizer", "text_column", "token_dtype", "budget", "device")
 TORCH_ONLY += ("workers", "backend", "address", "resume_dir", "dry_run")
 TORCH_ONLY += ("target_params", "target_tokens", "target_active_params", "target_batch_tokens", "target_config")
+TORCH_ONLY += ("compile_model",)
 REPLAY_ONLY = ("noise", "batches", "max_tokens")
 # Options a --resume takes from the folder's plan (name and device may be repeated if they agree).
 PLAN_OPTIONS = ("arch", "data_path", "vocab_size", "tokenizer", "text_column", "token_dtype", "budget", "sizes", "lrs")
@@ -57,6 +58,7 @@ def _need_calibrate_extra() -> None:
 @click.option("--tokenizer", type=click.Path(), help="local Hugging Face tokenizer.json (or its folder) for text data")
 @click.option("--text-column", default="text", show_default=True, help="text column of a dataset or shard")
 @click.option("--token-dtype", type=click.Choice(["uint16", "uint32"]), help="nanoGPT .bin dtype (default: inferred)")
+@click.option("--compile", "compile_model", is_flag=True, help="torch.compile the probes (pays on long probes only)")
 @click.option(
     "--budget",
     help="FLOPs (1e18), device time summed over GPUs (8h, '8 GPU-hours') or wall time ('2h wall'); "
@@ -363,6 +365,8 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
     if prepared is not None:
         prepared.check_windows(max(p.seq_len for p in plan.probes))
         plan.notes[:0] = prepared.notes
+    if opts["compile_model"]:  # how probes run, not what they compute: probe ids stay the same
+        plan.probes[:] = [p.model_copy(update={"compile": True}) for p in plan.probes]
     return plan
 
 
