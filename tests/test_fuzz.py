@@ -27,7 +27,7 @@ from lrpredict.config import ModelConfig
 from lrpredict.errors import LawFileError, LrpredictError
 from lrpredict.transfer import transfer
 
-EXAMPLES = int(os.environ.get("LRPREDICT_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("LRPREDICT_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
