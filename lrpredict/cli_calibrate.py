@@ -454,7 +454,11 @@ def _replay(opts: dict[str, Any]) -> None:
 def _interrupted(ctx: click.Context, directory: Path) -> int:
     """After Ctrl-C: what was kept and the exact command that continues; exit status 130 (128 + SIGINT)."""
     from lrpredict.calibrate.ledger import Ledger
+    from lrpredict.calibrate.run import PLAN_NAME
 
+    if not (directory / PLAN_NAME).is_file():
+        _note("interrupted before the plan was saved: nothing to resume")
+        return 130
     try:
         kept = len(Ledger(directory).finished_ids())
     except LrpredictError:
