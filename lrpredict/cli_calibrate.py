@@ -254,6 +254,16 @@ def _check_folder(directory: Path, option: str) -> None:
         raise LrpredictError(option, str(directory), f"a folder this user can write ({probe} is not writable)")
 
 
+def _valid_name(name: str) -> bool:
+    from lrpredict import registry, share
+
+    try:
+        share.check_name(name)
+    except LrpredictError:
+        return False
+    return not registry.is_bundled(name)
+
+
 def _resolve_device(requested: str) -> tuple[str, int]:
     """('cpu' | 'cuda' | 'cuda:N', GPUs it can use); CUDA asked for but absent is an error."""
     import torch
@@ -314,7 +324,13 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
         from lrpredict.calibrate.ledger import Ledger
 
         Ledger(directory).validate()  # a bad record is one line naming it, before anything is printed or run
-        if _given(ctx, "name") and opts["name"] != plan.name:
+        if not _valid_name(plan.name):  # a plan from before names were checked first: let the resume rename it
+            if not _given(ctx, "name"):
+                raise LrpredictError(
+                    "--resume", str(directory), f"a plan whose name {plan.name!r} is a law id: give --name"
+                )
+            plan.name = opts["name"]
+        elif _given(ctx, "name") and opts["name"] != plan.name:
             raise LrpredictError("--name", opts["name"], f"{plan.name!r}, the name of the calibration being resumed")
         if _given(ctx, "device"):
             device, _ = _resolve_device(opts["device"])

@@ -423,3 +423,24 @@ def test_progress_compares_actual_with_estimated_time(tmp_path: Path) -> None:
     progress(result)
     assert "20.0s vs est. 10.0s" in lines[0] and "ETA 20s" in lines[0]  # the other probe, at the pace so far
     assert Timing(1.0, 0.5, 0.25).probe_seconds(specs[0]) == pytest.approx(1 + 18 * 0.5 + 2 * 0.25)
+
+
+def test_calibrate_resume_of_a_plan_with_an_invalid_name_asks_for_name_and_accepts_one(tmp_path: Path) -> None:
+    """Issue 15: an id-pattern failure used to surface after every probe ran, and --resume then failed forever."""
+    plan = tiny_plan("placeholder").model_copy(update={"name": "Bad Name"})
+    (tmp_path / "plan.json").write_text(plan.model_dump_json())
+    runner = CliRunner()
+    assert "give --name" in _one_line_error(runner.invoke(cli, ["calibrate", "--resume", str(tmp_path)]))
+    renamed = runner.invoke(cli, ["calibrate", "--resume", str(tmp_path), "--name", "good-name", "--workers", "1"])
+    assert renamed.exit_code == 0, renamed.output
+    assert load_plan(tmp_path).name == "good-name" and (tmp_path / "good-name.toml").is_file()
+
+
+def test_worker_devices_cpu_takes_workers_and_cuda_needs_gpus() -> None:
+    from lrpredict.cli_calibrate import _worker_devices
+
+    assert _worker_devices({"workers": 3}, "cpu") == ["cpu"] * 3
+    assert _worker_devices({"workers": None}, "cpu")[0] == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(LrpredictError, match="no CUDA"):
+            _worker_devices({"workers": None}, "cuda")
