@@ -98,6 +98,9 @@ class OneLineGroup(click.Group):
             except click.ClickException as exc:
                 click.echo(f"Error: {one_line(exc.format_message())}", err=True)
                 sys.exit(exc.exit_code)
+            except LrpredictError as exc:  # a command without @handles_errors: still one line, exit 2
+                click.echo(f"Error: {one_line(_cli_message(exc))}", err=True)
+                sys.exit(2)
             except click.Abort:
                 click.echo("Aborted!", err=True)
                 sys.exit(1)

@@ -270,3 +270,20 @@ def test_bundled_laws_pass_every_check() -> None:
         law_checks.check_law(law)
         text = registry.bundled_text(law.id)
         assert text is not None and len(text.encode()) < law_checks.MAX_BYTES / 50
+
+
+def test_lrpredict_error_outside_handles_errors_is_still_one_line() -> None:
+    import click
+
+    from lrpredict.cli_common import OneLineGroup
+
+    @click.group(cls=OneLineGroup)
+    def group() -> None:
+        pass
+
+    @group.command()
+    def undecorated() -> None:
+        raise LrpredictError("thing", "x\ny", "one line\nalways")
+
+    result = CliRunner().invoke(group, ["undecorated"])
+    assert_one_line_error(result, "thing=", "always")
