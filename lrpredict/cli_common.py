@@ -92,6 +92,9 @@ class OneLineGroup(click.Group):
             try:
                 code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             except click.UsageError as exc:
+                if type(exc).__name__ == "NoArgsIsHelpError":  # `lrpredict` or `lrpredict laws` alone: the help
+                    exc.show()
+                    sys.exit(exc.exit_code)
                 hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
                 click.echo(f"Error: {one_line(exc.format_message())}{hint}", err=True)
                 sys.exit(exc.exit_code)

@@ -287,3 +287,8 @@ def test_lrpredict_error_outside_handles_errors_is_still_one_line() -> None:
 
     result = CliRunner().invoke(group, ["undecorated"])
     assert_one_line_error(result, "thing=", "always")
+
+
+def test_group_without_command_shows_its_help() -> None:
+    result = invoke("laws")
+    assert result.exit_code == 2 and result.stderr.startswith("Usage: ") and "pull" in result.stderr
