@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from lrpredict.errors import LrpredictError
+from lrpredict.registry import BrokenLawWarning
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 # config field -> CLI option, so an error names what the user typed
@@ -88,7 +89,9 @@ class OneLineGroup(click.Group):
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         with warnings.catch_warnings():
             warnings.showwarning = _warn_one_line
-            warnings.simplefilter("default")  # resets "shown once" per run; each distinct warning once
+            # each broken user law once per run (adding a filter also resets what was "already shown"); other
+            # categories keep Python's defaults, so library deprecations stay quiet
+            warnings.simplefilter("default", BrokenLawWarning)
             try:
                 code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             except click.UsageError as exc:
