@@ -239,18 +239,20 @@ def test_cli_token_id_outside_vocab_size_fails_before_any_probe(tmp_path: Path) 
 
 
 def _calibrate(prepared, out: Path, name: str):
-    """The calibration ``lrpredict calibrate --data`` runs, with probes cut to 40/80 steps so it takes seconds."""
+    """The calibration ``lrpredict calibrate --data`` runs, with probes cut to 30/60 steps so it takes seconds."""
     from lrpredict.calibrate.executor import LocalExecutor
     from lrpredict.calibrate.planner import make_plan
     from lrpredict.calibrate.run import calibrate_torch
 
     plan = make_plan(name=name, widths=[16, 32], lrs=3, data=prepared.spec, vocab_size=prepared.probe_vocab)
-    # LRs halved: at 80 steps these probes' optimum sits below the CPU plan's centre (measured), so the grid brackets
+    # LRs halved: at 60-80 steps these probes' optimum sits below the CPU plan's centre (measured), so the grid brackets
     # it and the run does not extend
-    steps = (40 * plan.probes[0].tokens_per_step, 80 * plan.probes[0].tokens_per_step)
+    steps = (30 * plan.probes[0].tokens_per_step, 60 * plan.probes[0].tokens_per_step)
     plan.probes[:] = [p.model_copy(update={"horizons": steps, "eval_batches": 2, "lr": p.lr / 2}) for p in plan.probes]
     plan.notes[:0] = prepared.notes
-    return calibrate_torch(plan, out, executor=LocalExecutor(["cpu"]), write=lambda _: None)
+    # one thread: two threads of one worker on a shared 2-core box stall on each other (measured 3.5 s vs 4-30 s)
+    executor = LocalExecutor(["cpu"], threads_per_worker=1)
+    return calibrate_torch(plan, out, executor=executor, write=lambda _: None)
 
 
 def _check_law_written(outcome, out: Path, prepared, name: str) -> None:
