@@ -87,6 +87,20 @@ def _need_calibrate_extra() -> None:
 def calibrate_command(**params: Any) -> None:
     """Run short training probes (or replay recorded ones), fit Eq.2/Eq.4/Eq.6 and install a law file."""
     ctx = click.get_current_context()
+    try:
+        _calibrate(ctx)
+    except LrpredictError as exc:
+        raise _as_option(ctx, exc) from None
+
+
+def _as_option(ctx: click.Context, exc: LrpredictError) -> LrpredictError:
+    """The error naming the option as typed (--max-tokens, not max_tokens)."""
+    if exc.field in ctx.params:
+        return LrpredictError(_flag(ctx, exc.field), exc.value, exc.allowed)
+    return exc
+
+
+def _calibrate(ctx: click.Context) -> None:
     opts = _check_options(ctx)
     _need_calibrate_extra()
     if opts["replay_csv"] is not None:
@@ -139,15 +153,6 @@ def _flag(ctx: click.Context, name: str) -> str:
 
 def _check_options(ctx: click.Context) -> dict[str, Any]:
     """Check every option before anything runs; return them with sizes, budget and the folder parsed."""
-    try:
-        return _checked(ctx)
-    except LrpredictError as exc:  # name the option as typed: --budget, not budget
-        if exc.field in ctx.params:
-            raise LrpredictError(_flag(ctx, exc.field), exc.value, exc.allowed) from None
-        raise
-
-
-def _checked(ctx: click.Context) -> dict[str, Any]:
     from lrpredict import share
 
     opts = dict(ctx.params)

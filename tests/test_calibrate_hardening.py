@@ -444,3 +444,12 @@ def test_worker_devices_cpu_takes_workers_and_cuda_needs_gpus() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(LrpredictError, match="no CUDA"):
             _worker_devices({"workers": None}, "cuda")
+
+
+def test_calibrate_replay_max_tokens_that_keeps_no_cell_is_an_error_not_zero_probes(tmp_path: Path) -> None:
+    """Issue 15: `--max-tokens 1` planned 0 probes and exited 0."""
+    example = Path(__file__).resolve().parents[1] / "docs" / "examples" / "replay_sweep.csv"
+    args = ["calibrate", "--replay", str(example), "--name", "none-left", "--out", str(tmp_path / "o")]
+    line = _one_line_error(CliRunner().invoke(cli, [*args, "--max-tokens", "1"]))
+    assert "--max-tokens" in line and "at least one recorded cell" in line
+    assert not (tmp_path / "o" / "none-left.toml").exists()
