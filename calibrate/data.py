@@ -1,5 +1,9 @@
 """Token sources for probes: nanoGPT ``.bin`` files, ``.npy`` arrays, text files, and an embedded synthetic corpus.
 
+What a user passes to ``--data`` (Megatron datasets, Hugging Face datasets and shards, tokenizers) is turned into
+one of these by ``token_sources.prepare_data``, which also checks every id and may compact the vocabulary
+(``DataSpec.vocab_map``, applied here batch by batch).
+
 Every source becomes a ``TokenData``: two disjoint 1-D token arrays (train, then held-out eval taken from the end,
 or from a separate file) and a fingerprint that changes when the data does.  ``Batches`` draws the training batch
 of step ``t`` from ``(seed, t)`` alone, so a decay branch that restarts at step ``t`` sees exactly the batches an

@@ -24,6 +24,7 @@ IDS_COLUMN = "input_ids"
 # Names of a document separator in common tokenizers (GPT-2, Llama/Mistral, Gemma, Llama 3): appended after each
 # document, as nanoGPT's prepare.py appends GPT-2's <|endoftext|>.
 EOS_NAMES = ("<|endoftext|>", "</s>", "<eos>", "<|end_of_text|>")
+PROGRESS_EVERY = 10_000_000
 HF_DISK_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
@@ -167,17 +168,24 @@ def iter_text_file(path: Path, chunk_bytes: int = 1 << 22) -> Iterator[tuple[str
 
 
 def write_tokens(
-    batches: Iterator[tuple[str, list]], out: Path, tokenizer: Tokenizer | None, *, separate: bool = True
-) -> tuple[str, int]:
-    """Tokenise (or copy ids of) every batch into the flat token file ``out``; returns (dtype, token count).
+    batches: Iterator[tuple[str, list]],
+    out: Path,
+    tokenizer: Tokenizer | None,
+    *,
+    separate: bool = True,
+    limit: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[str, int, bool]:
+    """Tokenise (or copy ids of) the batches into the flat token file ``out``, stopping after ``limit`` tokens;
+    returns (dtype, token count, whether the limit cut the source short).
 
     uint32 when the vocabulary needs it (nanoGPT's convention), else uint16.  Written to ``out.part`` and renamed,
-    so an interrupted run leaves no half file under the final name.
+    so an interrupted run leaves no half file under the final name.  ``progress`` gets the count every ~10M tokens.
     """
     dtype = np.uint32 if tokenizer is None or tokenizer.vocab_size > 1 << 16 else np.uint16
     part = out.with_name(out.name + ".part")
     out.parent.mkdir(parents=True, exist_ok=True)
-    count = 0
+    count, reported, cut = 0, 0, False
     eos = [tokenizer.eos_id] if tokenizer and tokenizer.eos_id is not None and separate else []
     with part.open("wb") as f:
         for name, values in batches:
@@ -197,7 +205,15 @@ def write_tokens(
                 raise LrpredictError(
                     "data", str(out), f"ids below the tokenizer's {tokenizer.vocab_size} (found {int(arr.max())})"
                 )
+            if limit is not None and count + len(arr) > limit:
+                cut = True  # a probe samples windows of the prefix; the rest of a 100B-token corpus is not needed
+                arr = arr[: limit - count]
             arr.astype(dtype).tofile(f)
             count += len(arr)
+            if progress and count - reported >= PROGRESS_EVERY:
+                progress(count)
+                reported = count
+            if cut:
+                break
     part.replace(out)
-    return np.dtype(dtype).name, count
+    return np.dtype(dtype).name, count, cut

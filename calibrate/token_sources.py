@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,9 @@ VOCAB_PAD = 64  # embedding rows rounded up to a multiple of 64 (nanoGPT pads 50
 COMPACT_BELOW = 0.9  # compact the vocabulary only when it saves at least 10% of the rows
 EVAL_TOKENS = 2**17
 EVAL_SHARE = 0.1  # small data: the held-out tail is at most a tenth of it
+# Text is tokenised up to this many tokens (8 GB of uint16): more than the longest probe of a default GPU plan
+# trains on, and a day of single-process tokenising less for a 100B-token corpus.
+TEXT_TOKEN_LIMIT = 4_000_000_000
 TOKEN_DTYPES = ("uint16", "uint32")
 
 
@@ -76,6 +80,8 @@ def prepare_data(
     vocab_size: int | None = None,
     eval_tokens: int | None = None,
     compact: bool = True,
+    text_token_limit: int | None = TEXT_TOKEN_LIMIT,
+    write: Callable[[str], None] | None = None,
 ) -> PreparedData:
     """Read ``path`` (see the module docstring), scan it, and return the spec the probes use."""
     if not path.exists():
@@ -115,21 +121,28 @@ def prepare_data(
         vocab_size = vocab_size or 256
     else:
         source_fp = _tree_fingerprint(path)
-        key = _digest({"source": source_fp, "tokenizer": tok and tok.digest, "column": text_column})
+        key = _digest(
+            {"source": source_fp, "tokenizer": tok and tok.digest, "column": text_column, "limit": text_token_limit}
+        )
         file = work_dir / f"tokens-{key[:16]}.bin"
         meta_path = file.with_suffix(".json")
         if meta_path.is_file() and file.is_file():  # tokenised by an earlier run or dry run: reuse
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         else:
             batches = hf_text.iter_columns(path, fmt, text_column) if fmt else hf_text.iter_text_file(path)
-            dtype, count = hf_text.write_tokens(batches, file, tok)
-            meta = {"dtype": dtype, "tokens": count, "source": str(path), "format": fmt or "text"}
+            if write:
+                write(f"tokenising {path} into {file} (once; reused by later runs)")
+            progress = (lambda n: write(f"  {n:,} tokens")) if write else None
+            dtype, count, cut = hf_text.write_tokens(batches, file, tok, limit=text_token_limit, progress=progress)
+            meta = {"dtype": dtype, "tokens": count, "source": str(path), "format": fmt or "text", "cut": cut}
             meta_path.write_text(json.dumps(meta), encoding="utf-8")
         kind, dtype = "bin", meta["dtype"]
         tokens = _memmap(file, dtype)
         fingerprint = key
         by = f"tokenised by {tok.path} (eos {tok.eos_id})" if tok else "ids as stored"
         what = f"{fmt or 'text'} {path.name} ({by}) → {file.name}"
+        if meta.get("cut"):
+            notes.append(f"data: tokenised the first {meta['tokens']:,} tokens only (the limit; probes sample these)")
     if len(tokens) == 0:
         raise LrpredictError("data", str(path), "at least one token")
 

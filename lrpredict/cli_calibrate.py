@@ -362,6 +362,7 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
             text_column=opts["text_column"],
             token_dtype=opts["token_dtype"],
             vocab_size=vocab_size,
+            write=_note,
         )
         data, vocab_size = prepared.spec, prepared.probe_vocab
     threads = max(1, _cpu_count() // len(slots)) if device == "cpu" else 1

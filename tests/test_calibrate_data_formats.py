@@ -197,6 +197,20 @@ def test_parquet_and_jsonl_shards_give_the_same_tokens_as_the_dataset(tmp_path: 
         prepare_data(tmp_path / "jl", tmp_path / "w3", tokenizer=tok_dir, text_column="content")
 
 
+def test_tokenising_stops_at_the_token_limit_and_says_so(tmp_path: Path) -> None:
+    texts = words_corpus(n_docs=10, words_per_doc=40)
+    tok_dir = build_tokenizer(texts, tmp_path / "tok")
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    lines: list[str] = []
+    kw = {"tokenizer": tok_dir, "eval_tokens": 50, "write": lines.append}
+    prepared = prepare_data(tmp_path / "d.jsonl", tmp_path / "w", text_token_limit=150, **kw)
+    np.testing.assert_array_equal(read_prepared(prepared), expected_ids(texts, tok_dir)[:150])
+    assert any("first 150 tokens only" in n for n in prepared.notes)
+    assert lines and "tokenising" in lines[0]
+    full = prepare_data(tmp_path / "d.jsonl", tmp_path / "w", text_token_limit=None, **kw)  # another cache key
+    assert full.n_tokens == 10 * 41 and full.spec.path != prepared.spec.path
+
+
 def test_pretokenised_dataset_column_is_used_as_is(tmp_path: Path) -> None:
     datasets = pytest.importorskip("datasets")
     docs = [large_vocab_tokens(500, vocab=100_000, seed=s).tolist() for s in range(4)]
