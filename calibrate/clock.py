@@ -153,11 +153,26 @@ def _device_name(device: str, threads: int) -> str:
     import torch
 
     if device.startswith("cuda"):
-        index = int(device.partition(":")[2] or 0)
-        hardware = torch.cuda.get_device_name(index) if torch.cuda.is_available() else "cuda (absent)"
+        hardware = _gpu_name(int(device.partition(":")[2] or 0))
     else:
         hardware = f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores".strip()
     return f"{device}: {hardware}; {threads} threads; torch {torch.__version__}"
+
+
+def _gpu_name(index: int) -> str:
+    """The GPU's name from nvidia-smi: asking torch would create a CUDA context in the planning process."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader", "-i", str(index)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return f"GPU {index}"
+    return out.stdout.strip() or f"GPU {index}"
 
 
 def measure(spec_json: str, device: str, threads: int, steps: int) -> dict[str, float]:
@@ -176,7 +191,7 @@ def measure(spec_json: str, device: str, threads: int, steps: int) -> dict[str, 
 
         def sync() -> None:
             if device.startswith("cuda"):
-                torch.cuda.synchronize()
+                torch.cuda.synchronize(torch.device(device))
 
         t0 = time.perf_counter()
         run = _ProbeRun(spec)

@@ -243,7 +243,10 @@ def _worker_main(conn: Any, device: str, threads: int, max_oom_retries: int, par
         os.environ[var] = str(threads)
     if device.startswith("cuda"):
         _, _, index = device.partition(":")
-        os.environ["CUDA_VISIBLE_DEVICES"] = index or "0"
+        # cuda:i counts the GPUs the parent sees: the i-th of an inherited CUDA_VISIBLE_DEVICES, not physical GPU i
+        visible = [v for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+        i = int(index or 0)
+        os.environ["CUDA_VISIBLE_DEVICES"] = visible[i].strip() if i < len(visible) else str(i)
         device = "cuda:0"
     import torch
 
