@@ -230,6 +230,8 @@ class Batches:
             if block.max() >= len(self.data.vocab_map):
                 raise LrpredictError("data.vocab_map", len(self.data.vocab_map), f"covers token id {int(block.max())}")
             block = self.data.vocab_map[block].astype(np.int64)
+            if block.min() < 0:  # an id the scan did not see: the file changed after it was planned
+                raise LrpredictError("data.vocab_map", self.data.fingerprint[:16], "the data the plan scanned")
         if self.data.vocab_size is None and block.max() >= self.vocab_size:
             raise LrpredictError("arch.vocab_size", self.vocab_size, f"the data holds token id {int(block.max())}")
         return block[:, :-1], block[:, 1:]

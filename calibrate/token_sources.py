@@ -146,7 +146,8 @@ def prepare_data(
     if len(tokens) == 0:
         raise LrpredictError("data", str(path), "at least one token")
 
-    max_id, counts, first_bad = scan_tokens(tokens, vocab_size or (tok.vocab_size if tok else None))
+    vocab_limit = vocab_size or (tok.vocab_size if tok else None)
+    max_id, counts, first_bad = _cached_scan(tokens, vocab_limit, work_dir / f"counts-{fingerprint[:16]}.npy", write)
     data_vocab, vocab_from = (
         (vocab_size, "--vocab-size")
         if vocab_size
@@ -207,8 +208,28 @@ def infer_bin_dtype(path: Path, vocab_size: int | None) -> tuple[str, str]:
     return "uint16", "nanoGPT's default; --token-dtype uint32 otherwise"
 
 
+def _cached_scan(
+    tokens: np.ndarray, vocab: int | None, cache: Path, write: Callable[[str], None] | None
+) -> tuple[int, np.ndarray, int | None]:
+    """``scan_tokens``, with the counts kept in ``cache`` (keyed by the data's fingerprint): a dry run and the run
+    after it scan a 100 GB file once.  A cached scan with an id ≥ ``vocab`` rescans to find its position."""
+    if cache.is_file():
+        counts = np.load(cache)
+        max_id = len(counts) - 1
+        if vocab is None or max_id < vocab:
+            return max_id, counts, None
+    elif write and len(tokens) > SCAN_CHUNK * 16:
+        write(f"scanning {len(tokens):,} tokens for their ids (once; cached in {cache.parent})")
+    max_id, counts, first_bad = scan_tokens(tokens, vocab)
+    if first_bad is None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cache, counts)
+    return max_id, counts, first_bad
+
+
 def scan_tokens(tokens: np.ndarray, vocab: int | None) -> tuple[int, np.ndarray, int | None]:
-    """Max id, per-id counts, and the index of the first id ≥ ``vocab`` (None if none), chunk by chunk."""
+    """Max id, per-id counts (length max id + 1), and the index of the first id ≥ ``vocab`` (None if none), chunk
+    by chunk of the memory map."""
     counts = np.zeros(0, dtype=np.int64)
     max_id = -1
     for start in range(0, len(tokens), SCAN_CHUNK):

@@ -144,6 +144,22 @@ def test_token_id_outside_the_vocabulary_is_an_error_naming_it(tmp_path: Path) -
         prepare_data(tmp_path / "train.bin", tmp_path / "work", vocab_size=50_000)
 
 
+def test_scan_is_cached_per_fingerprint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tokens = large_vocab_tokens(20_000)
+    tokens.astype(np.uint16).tofile(tmp_path / "train.bin")
+    first = prepare_data(tmp_path / "train.bin", tmp_path / "work")
+    assert list((tmp_path / "work").glob("counts-*.npy"))
+
+    def no_rescan(*_args):
+        raise AssertionError("scanned again")
+
+    monkeypatch.setattr(token_sources, "scan_tokens", no_rescan)
+    again = prepare_data(tmp_path / "train.bin", tmp_path / "work")
+    assert (again.max_id, again.probe_vocab, again.spec) == (first.max_id, first.probe_vocab, first.spec)
+    with pytest.raises(AssertionError, match="scanned again"):  # an id over --vocab-size: rescanned for its place
+        prepare_data(tmp_path / "train.bin", tmp_path / "work", vocab_size=1000)
+
+
 def test_scan_memory_maps_instead_of_reading_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     n = 1 << 25  # 64 MiB of uint16 tokens
     np.memmap(tmp_path / "big.bin", dtype=np.uint16, mode="w+", shape=(n,))[::4097] = (
