@@ -155,14 +155,16 @@ def _jsonl(path: Path, column: str) -> Iterator[tuple[str, list]]:
 
 
 def iter_text_file(path: Path, chunk_bytes: int = 1 << 22) -> Iterator[tuple[str, list]]:
-    """A plain text file in ~4 MiB chunks cut at line ends (one 'document' per chunk, no separator added)."""
+    """A plain text file in ~4 MiB chunks cut after a newline, else after a space (never inside a word or a UTF-8
+    character), so tokenising chunk by chunk gives the tokens of the whole text for whitespace-split tokenizers."""
     with path.open("rb") as f:
         rest = b""
         while block := f.read(chunk_bytes):
             block = rest + block
-            cut = block.rfind(b"\n") + 1 or len(block)
+            cut = block.rfind(b"\n") + 1 or block.rfind(b" ") + 1
             block, rest = block[:cut], block[cut:]
-            yield "text", [block.decode("utf-8", errors="replace")]
+            if block:
+                yield "text", [block.decode("utf-8", errors="replace")]
         if rest:
             yield "text", [rest.decode("utf-8", errors="replace")]
 

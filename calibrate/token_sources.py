@@ -133,7 +133,10 @@ def prepare_data(
             if write:
                 write(f"tokenising {path} into {file} (once; reused by later runs)")
             progress = (lambda n: write(f"  {n:,} tokens")) if write else None
-            dtype, count, cut = hf_text.write_tokens(batches, file, tok, limit=text_token_limit, progress=progress)
+            # a plain text file is one stream: no separator at its chunk boundaries
+            dtype, count, cut = hf_text.write_tokens(
+                batches, file, tok, separate=fmt is not None, limit=text_token_limit, progress=progress
+            )
             meta = {"dtype": dtype, "tokens": count, "source": str(path), "format": fmt or "text", "cut": cut}
             meta_path.write_text(json.dumps(meta), encoding="utf-8")
         kind, dtype = "bin", meta["dtype"]

@@ -246,6 +246,22 @@ def test_text_file_is_byte_level_and_memory_mapped(tmp_path: Path) -> None:
     assert bytes(np.asarray(data.train[:6])) == "héllo".encode()
 
 
+def test_plain_text_with_a_tokenizer_is_tokenised_in_chunks_cut_at_line_ends(tmp_path: Path) -> None:
+    from lrpredict.calibrate.hf_text import iter_text_file
+
+    texts = words_corpus(n_docs=6, words_per_doc=40)
+    text = "\n".join(texts) + "\n"
+    (tmp_path / "corpus.txt").write_text(text, encoding="utf-8")
+    chunks = [c for _, (c,) in iter_text_file(tmp_path / "corpus.txt", chunk_bytes=100)]
+    assert len(chunks) > 6 and "".join(chunks) == text and all(c[-1] in " \n" for c in chunks)
+    tok_dir = build_tokenizer(texts, tmp_path / "tok")
+    prepared = prepare_data(tmp_path / "corpus.txt", tmp_path / "w", tokenizer=tok_dir, eval_tokens=20)
+    from tokenizers import Tokenizer
+
+    want = Tokenizer.from_file(str(tok_dir / "tokenizer.json")).encode(text).ids  # no separator inserted
+    np.testing.assert_array_equal(read_prepared(prepared), want)
+
+
 def test_cli_dry_run_records_vocabulary_split_and_fingerprint(tmp_path: Path) -> None:
     large_vocab_tokens(200_000).astype(np.uint16).tofile(tmp_path / "train.bin")
     out = tmp_path / "cal"
