@@ -25,6 +25,7 @@ IDS_COLUMN = "input_ids"
 # document, as nanoGPT's prepare.py appends GPT-2's <|endoftext|>.
 EOS_NAMES = ("<|endoftext|>", "</s>", "<eos>", "<|end_of_text|>")
 PROGRESS_EVERY = 10_000_000
+HELD_OUT_SPLITS = ("validation", "valid", "val", "test")
 HF_DISK_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
@@ -84,10 +85,11 @@ def _shards(path: Path, suffixes: tuple[str, ...]) -> list[Path]:
     return sorted(f for f in path.iterdir() if f.suffix in suffixes) if path.is_dir() else [path]
 
 
-def iter_columns(path: Path, fmt: str, column: str) -> Iterator[tuple[str, list]]:
-    """Batches of (column name, values): the text column, or ``input_ids`` when the rows are already tokenised."""
+def iter_columns(path: Path, fmt: str, column: str, split: str | None = None) -> Iterator[tuple[str, list]]:
+    """Batches of (column name, values): the text column, or ``input_ids`` when the rows are already tokenised;
+    ``split`` picks a split of a saved ``DatasetDict`` (default: ``train``, else its first)."""
     if fmt == "hf-disk":
-        yield from _hf_disk(path, column)
+        yield from _hf_disk(path, column, split)
     elif fmt == "parquet":
         yield from _parquet(path, column)
     else:
@@ -102,15 +104,25 @@ def _pick(columns: list[str], column: str, where: str) -> str:
     raise LrpredictError("text_column", column, f"a column of {where}: {', '.join(columns) or 'none'}")
 
 
-def _hf_disk(path: Path, column: str) -> Iterator[tuple[str, list]]:
+def held_out_split(path: Path) -> tuple[str | None, str | None]:
+    """(train split, held-out split) of a saved ``DatasetDict``: ``train`` (else the first) and the first of
+    ``validation``, ``valid``, ``val``, ``test`` that exists; (None, None) for a single ``Dataset``."""
+    file = path / "dataset_dict.json"
+    if not file.is_file():
+        return None, None
+    splits = json.loads(file.read_text(encoding="utf-8")).get("splits", [])
+    train = "train" if "train" in splits else (splits[0] if splits else None)
+    return train, next((s for s in HELD_OUT_SPLITS if s in splits and s != train), None)
+
+
+def _hf_disk(path: Path, column: str, split: str | None) -> Iterator[tuple[str, list]]:
     try:
         import datasets
     except ImportError:
         raise LrpredictError("data", str(path), "needs the `datasets` package: pip install 'lrpredict[data]'") from None
     ds = datasets.load_from_disk(str(path))  # memory-maps the Arrow files
     if isinstance(ds, datasets.DatasetDict):
-        split = "train" if "train" in ds else next(iter(ds))
-        ds = ds[split]
+        ds = ds[split or ("train" if "train" in ds else next(iter(ds)))]
     name = _pick(list(ds.column_names), column, str(path))
     for batch in ds.select_columns([name]).iter(batch_size=BATCH_ROWS):
         yield name, batch[name]

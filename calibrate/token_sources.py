@@ -44,6 +44,7 @@ EVAL_SHARE = 0.1  # small data: the held-out tail is at most a tenth of it
 # Text is tokenised up to this many tokens (8 GB of uint16): more than the longest probe of a default GPU plan
 # trains on, and a day of single-process tokenising less for a 100B-token corpus.
 TEXT_TOKEN_LIMIT = 4_000_000_000
+HELD_OUT_LIMIT = 1 << 24  # tokens of a dataset's own held-out split (probes evaluate a few batches)
 TOKEN_DTYPES = ("uint16", "uint32")
 
 
@@ -54,19 +55,21 @@ class PreparedData:
     spec: DataSpec
     data_vocab: int  # the vocabulary of the data (tokenizer's, --vocab-size, or max id + 1)
     probe_vocab: int  # rows of the probes' embedding
-    n_tokens: int
+    n_tokens: int  # of the data file (the training split when the held-out set is a file of its own)
     max_id: int
     fingerprint: str
     notes: list[str] = field(default_factory=list)
+    held_out_tokens: int | None = None  # size of a separate held-out file; None: the tail of the data
 
     def check_windows(self, seq_len: int) -> None:
         """Both train and held-out ranges must hold a window of ``seq_len + 1`` tokens."""
-        held_out = self.spec.eval_tokens
-        if min(held_out, self.n_tokens - held_out) <= seq_len:
+        held_out = self.held_out_tokens or self.spec.eval_tokens
+        train = self.n_tokens if self.held_out_tokens else self.n_tokens - held_out
+        if min(held_out, train) <= seq_len:
             raise LrpredictError(
                 "data",
                 self.spec.source,
-                f"more tokens: {self.n_tokens} leave {held_out} held-out, under a window of {seq_len + 1}",
+                f"more tokens: {train} train and {held_out} held-out, under a window of {seq_len + 1}",
             )
 
 
@@ -92,6 +95,7 @@ def prepare_data(
         raise LrpredictError("token_dtype", token_dtype, " or ".join(TOKEN_DTYPES))
     tok = hf_text.load_tokenizer(tokenizer) if tokenizer else None
     notes: list[str] = []
+    held_out: np.ndarray | None = None  # a held-out set of its own (a dataset's validation split)
     fmt = hf_text.text_format(path)
     if fmt is None and megatron_index.is_megatron_prefix(path):
         tokens, index = megatron_index.open_tokens(path)
@@ -125,20 +129,14 @@ def prepare_data(
             {"source": source_fp, "tokenizer": tok and tok.digest, "column": text_column, "limit": text_token_limit}
         )
         file = work_dir / f"tokens-{key[:16]}.bin"
-        meta_path = file.with_suffix(".json")
-        if meta_path.is_file() and file.is_file():  # tokenised by an earlier run or dry run: reuse
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        else:
-            batches = hf_text.iter_columns(path, fmt, text_column) if fmt else hf_text.iter_text_file(path)
-            if write:
-                write(f"tokenising {path} into {file} (once; reused by later runs)")
-            progress = (lambda n: write(f"  {n:,} tokens")) if write else None
-            # a plain text file is one stream: no separator at its chunk boundaries
-            dtype, count, cut = hf_text.write_tokens(
-                batches, file, tok, separate=fmt is not None, limit=text_token_limit, progress=progress
-            )
-            meta = {"dtype": dtype, "tokens": count, "source": str(path), "format": fmt or "text", "cut": cut}
-            meta_path.write_text(json.dumps(meta), encoding="utf-8")
+        train_split, eval_split = hf_text.held_out_split(path) if fmt == "hf-disk" else (None, None)
+        meta = _tokenise(path, fmt, text_column, tok, file, train_split, text_token_limit, write)
+        if eval_split:  # the dataset's own held-out split, capped: the probes evaluate a few batches of it
+            eval_file = work_dir / f"tokens-{key[:16]}-{eval_split}.bin"
+            eval_meta = _tokenise(path, fmt, text_column, tok, eval_file, eval_split, HELD_OUT_LIMIT, write)
+            eval_tokens = eval_meta["tokens"]
+            held_out = _memmap(eval_file, eval_meta["dtype"])
+            split_note = f"held-out = the {eval_split!r} split ({eval_tokens:,} tokens), train = the {train_split!r}"
         kind, dtype = "bin", meta["dtype"]
         tokens = _memmap(file, dtype)
         fingerprint = key
@@ -151,6 +149,16 @@ def prepare_data(
 
     vocab_limit = vocab_size or (tok.vocab_size if tok else None)
     max_id, counts, first_bad = _cached_scan(tokens, vocab_limit, work_dir / f"counts-{fingerprint[:16]}.npy", write)
+    if held_out is not None and first_bad is None:  # ids of the held-out split count too
+        cache = work_dir / f"counts-{fingerprint[:16]}-eval.npy"
+        eval_max, eval_counts, bad = _cached_scan(held_out, vocab_limit, cache, write)
+        if bad is not None:
+            tokens, first_bad = held_out, bad
+        max_id = max(max_id, eval_max)
+        merged = np.zeros(max_id + 1, dtype=np.int64)
+        merged[: len(counts)] += counts
+        merged[: len(eval_counts)] += eval_counts
+        counts = merged
     data_vocab, vocab_from = (
         (vocab_size, "--vocab-size")
         if vocab_size
@@ -174,26 +182,55 @@ def prepare_data(
         work_dir.mkdir(parents=True, exist_ok=True)
         np.save(map_file, table)
         vocab_map, probe_vocab = str(map_file.resolve()), _pad(len(used))
-    held_out = eval_tokens or min(EVAL_TOKENS, int(len(tokens) * EVAL_SHARE))
+    if held_out is None:
+        eval_tokens = max(1, eval_tokens or min(EVAL_TOKENS, int(len(tokens) * EVAL_SHARE)))
+        split_note = f"train = tokens [0, {len(tokens) - eval_tokens:,}), held-out = the last {eval_tokens:,}"
     spec = DataSpec(
         kind=kind,
         path=str(Path(file).resolve()),
+        eval_path=str(eval_file.resolve()) if held_out is not None else None,
         dtype=dtype if kind == "bin" else "uint16",
-        eval_tokens=max(1, held_out),
+        eval_tokens=max(1, eval_tokens),
         vocab_map=vocab_map,
         source=f"{what}; fingerprint {fingerprint[:16]}",
     )
     notes.append(f"data: {what}; {len(tokens):,} tokens, fingerprint {fingerprint[:16]}")
-    notes.append(
-        f"split: train = tokens [0, {len(tokens) - spec.eval_tokens:,}), held-out = the last {spec.eval_tokens:,}"
-    )
+    notes.append(f"split: {split_note}")
     rows = (
         f"probes embed the {len(used):,} ids that occur ({probe_vocab:,} rows, padded to {VOCAB_PAD})"
         if vocab_map
         else f"probes embed all {probe_vocab:,} ids"
     )
     notes.append(f"vocabulary {data_vocab:,} from {vocab_from}; {rows}; N excludes embeddings, the fit does not see it")
-    return PreparedData(spec, data_vocab, probe_vocab, len(tokens), max_id, fingerprint, notes)
+    held_out_n = len(held_out) if held_out is not None else None
+    return PreparedData(spec, data_vocab, probe_vocab, len(tokens), max_id, fingerprint, notes, held_out_n)
+
+
+def _tokenise(
+    path: Path,
+    fmt: str | None,
+    column: str,
+    tok: hf_text.Tokenizer | None,
+    file: Path,
+    split: str | None,
+    limit: int | None,
+    write: Callable[[str], None] | None,
+) -> dict:
+    """Tokenise ``path`` (one split of it) into ``file`` once; later calls read the ``.json`` written beside it."""
+    meta_path = file.with_suffix(".json")
+    if meta_path.is_file() and file.is_file():  # tokenised by an earlier run or dry run: reuse
+        return json.loads(meta_path.read_text(encoding="utf-8"))
+    batches = hf_text.iter_columns(path, fmt, column, split) if fmt else hf_text.iter_text_file(path)
+    if write:
+        write(f"tokenising {path}{f' ({split})' if split else ''} into {file} (once; reused by later runs)")
+    progress = (lambda n: write(f"  {n:,} tokens")) if write else None
+    # a plain text file is one stream: no separator at its chunk boundaries
+    dtype, count, cut = hf_text.write_tokens(
+        batches, file, tok, separate=fmt is not None, limit=limit, progress=progress
+    )
+    meta = {"dtype": dtype, "tokens": count, "source": str(path), "format": fmt or "text", "cut": cut}
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    return meta
 
 
 def infer_bin_dtype(path: Path, vocab_size: int | None) -> tuple[str, str]:

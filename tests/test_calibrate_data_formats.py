@@ -193,6 +193,25 @@ def test_hf_dataset_on_disk_is_tokenised_by_a_local_tokenizer(tmp_path: Path) ->
         prepare_data(tmp_path / "ds", tmp_path / "work", tokenizer=tok_dir, text_column="body")
 
 
+def test_dataset_dict_validation_split_is_the_held_out_set(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    texts = words_corpus(n_docs=12, words_per_doc=50)
+    tok_dir = build_tokenizer(texts, tmp_path / "tok")
+    splits = {"train": texts[:10], "validation": texts[10:]}
+    datasets.DatasetDict({k: datasets.Dataset.from_dict({"text": v}) for k, v in splits.items()}).save_to_disk(
+        str(tmp_path / "ds")
+    )
+    prepared = prepare_data(tmp_path / "ds", tmp_path / "work", tokenizer=tok_dir)
+    np.testing.assert_array_equal(read_prepared(prepared), expected_ids(texts[:10], tok_dir))
+    data = open_data(prepared.spec, prepared.probe_vocab)
+    np.testing.assert_array_equal(data.eval, expected_ids(texts[10:], tok_dir))
+    assert len(data.train) == prepared.n_tokens  # all of the train split trains
+    assert any("held-out = the 'validation' split (102 tokens)" in n for n in prepared.notes)
+    prepared.check_windows(64)
+    with pytest.raises(LrpredictError, match="102 held-out, under a window of 129"):
+        prepared.check_windows(128)
+
+
 def test_parquet_and_jsonl_shards_give_the_same_tokens_as_the_dataset(tmp_path: Path) -> None:
     pq = pytest.importorskip("pyarrow.parquet")
     pa = pytest.importorskip("pyarrow")
