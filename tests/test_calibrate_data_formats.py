@@ -136,6 +136,20 @@ def test_large_vocabulary_is_compacted_without_changing_the_sequence(tmp_path: P
     assert pinned.spec.vocab_map is None and pinned.probe_vocab == GPT2_VOCAB
 
 
+def test_probe_trains_on_real_ids_of_a_pinned_50k_vocabulary(tmp_path: Path) -> None:
+    from lrpredict.architecture import Architecture
+    from lrpredict.calibrate.spec import ProbeSpec
+    from lrpredict.calibrate.train import train_probe
+
+    large_vocab_tokens(40_000).astype(np.uint16).tofile(tmp_path / "train.bin")
+    prepared = prepare_data(tmp_path / "train.bin", tmp_path / "work", vocab_size=GPT2_VOCAB, eval_tokens=2_000)
+    assert prepared.spec.vocab_map is None and prepared.probe_vocab == GPT2_VOCAB  # ids as they are, up to 50,256
+    arch = Architecture(d_model=16, n_layers=1, d_ffn=32, n_heads=1, vocab_size=prepared.probe_vocab)
+    spec = ProbeSpec(arch=arch, lr=1e-2, horizons=(8 * 4 * 16,), batch_size=4, seq_len=16, data=prepared.spec)
+    result = train_probe(spec.model_copy(update={"eval_batches": 1, "warmup_steps": 2}))
+    assert result.status == "ok" and result.branches[0].eval_loss < result.first_loss  # ln(50,257) ≈ 10.8 at first
+
+
 def test_token_id_outside_the_vocabulary_is_an_error_naming_it(tmp_path: Path) -> None:
     tokens = large_vocab_tokens(10_000)
     tokens.astype(np.uint16).tofile(tmp_path / "train.bin")
