@@ -87,7 +87,7 @@ def prepare_data(
     write: Callable[[str], None] | None = None,
 ) -> PreparedData:
     """Read ``path`` (see the module docstring), scan it, and return the spec the probes use."""
-    if not path.exists():
+    if not path.exists() and not megatron_index.is_megatron_prefix(path):  # Megatron users give the bare prefix
         raise LrpredictError("data", str(path), "an existing token file, dataset folder, shard or text file")
     if vocab_size is not None and vocab_size < 2:
         raise LrpredictError("vocab_size", vocab_size, "an integer ≥ 2")

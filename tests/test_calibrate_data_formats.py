@@ -299,11 +299,21 @@ def test_cli_dry_run_records_vocabulary_split_and_fingerprint(tmp_path: Path) ->
     large_vocab_tokens(200_000).astype(np.uint16).tofile(tmp_path / "train.bin")
     out = tmp_path / "cal"
     result = CliRunner().invoke(
-        cli, ["calibrate", "--data", str(tmp_path / "train.bin"), "--out", str(out), "--dry-run"]
+        cli, ["calibrate", "--data", str(tmp_path / "train.bin"), "--out", str(out), "--dry-run", "--sizes", "32"]
     )
     assert result.exit_code == 0, result.output
     assert "vocabulary 50,257 from the largest token id + 1" in result.output
     assert "held-out = the last 20,000" in result.output and "fingerprint" in result.output
+
+
+def test_cli_dry_run_takes_a_megatron_prefix(tmp_path: Path) -> None:
+    docs = [large_vocab_tokens(2_000, seed=s) for s in range(20)]
+    write_megatron(tmp_path / "c4_en.train_text_document", docs, "int32")
+    args = ["calibrate", "--data", str(tmp_path / "c4_en.train_text_document"), "--out", str(tmp_path / "cal")]
+    result = CliRunner().invoke(cli, [*args, "--dry-run", "--device", "cpu", "--sizes", "32"])
+    assert result.exit_code == 0, result.output
+    assert "Megatron indexed dataset c4_en.train_text_document.bin (int32, 20 documents)" in result.output
+    assert "40,000 tokens" in result.output
 
 
 def test_cli_token_id_outside_vocab_size_fails_before_any_probe(tmp_path: Path) -> None:
