@@ -46,6 +46,7 @@ EVAL_SHARE = 0.1  # small data: the held-out tail is at most a tenth of it
 TEXT_TOKEN_LIMIT = 4_000_000_000
 HELD_OUT_LIMIT = 1 << 24  # tokens of a dataset's own held-out split (probes evaluate a few batches)
 TOKEN_DTYPES = ("uint16", "uint32")
+MAX_VOCAB = 1 << 24  # 16.8M ids: far above any tokenizer (the largest have ~10^6); bounds the count table
 
 
 @dataclass(frozen=True)
@@ -281,6 +282,11 @@ def scan_tokens(tokens: np.ndarray, vocab: int | None) -> tuple[int, np.ndarray,
         top = int(chunk.max())
         if vocab is not None and top >= vocab:
             return max(max_id, top), counts, start + int(np.argmax(chunk >= vocab))
+        if top >= MAX_VOCAB:  # no tokenizer is this large: the bytes are not tokens of this dtype
+            where = start + int(np.argmax(chunk >= MAX_VOCAB))
+            raise LrpredictError(
+                "data", f"token {where}", f"ids below {MAX_VOCAB:,} (found {top:,}: is --token-dtype right?)"
+            )
         c = np.bincount(chunk, minlength=len(counts))
         if len(c) > len(counts):
             c[: len(counts)] += counts

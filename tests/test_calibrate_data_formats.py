@@ -115,6 +115,9 @@ def test_nanogpt_bin_dtype_is_inferred_and_ids_keep_their_values(tmp_path: Path,
     assert prepared.max_id == GPT2_VOCAB - 1 and prepared.data_vocab == GPT2_VOCAB
     forced = prepare_data(tmp_path / "train.bin", tmp_path / "work", token_dtype="uint16")
     assert forced.n_tokens == len(tokens) * (2 if dtype == "uint32" else 1)
+    if dtype == "uint16":  # two uint16 ids read as one uint32: absurd ids, a one-line error, not a 16 GB table
+        with pytest.raises(LrpredictError, match=r"is --token-dtype right\?"):
+            prepare_data(tmp_path / "train.bin", tmp_path / "work", token_dtype="uint32")
 
 
 def test_large_vocabulary_is_compacted_without_changing_the_sequence(tmp_path: Path) -> None:
