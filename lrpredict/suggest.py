@@ -234,7 +234,8 @@ def _suggest(
         # an absolute law would ignore them silently (issue 15)
         given = "reference_lr" if reference_lr is not None else "reference_tokens"
         raise LrpredictError(
-            given, reference_lr if reference_lr is not None else reference_tokens,
+            given,
+            reference_lr if reference_lr is not None else reference_tokens,
             f"only with a relative law such as bjorck-2024; {chosen.id} predicts the LR itself",
         )
     warnings: list[str] = []
