@@ -95,60 +95,12 @@ def prepare_data(
     if token_dtype is not None and token_dtype not in TOKEN_DTYPES:
         raise LrpredictError("token_dtype", token_dtype, " or ".join(TOKEN_DTYPES))
     tok = hf_text.load_tokenizer(tokenizer) if tokenizer else None
-    notes: list[str] = []
-    held_out: np.ndarray | None = None  # a held-out set of its own (a dataset's validation split)
-    fmt = hf_text.text_format(path)
-    if fmt is None and megatron_index.is_megatron_prefix(path):
-        tokens, index = megatron_index.open_tokens(path)
-        kind, file, dtype = "bin", megatron_index.bin_path(path), index.dtype
-        fingerprint = _digest({"bin": file_fingerprint(file), "idx": file_fingerprint(megatron_index.index_path(path))})
-        what = f"Megatron indexed dataset {file.name} ({dtype}, {len(index.document_indices) - 1} documents)"
-    elif fmt is None and path.suffix == ".bin":
-        dtype, why = (token_dtype, "--token-dtype") if token_dtype else infer_bin_dtype(path, vocab_size)
-        kind, file = "bin", path
-        tokens = _memmap(path, dtype)
-        fingerprint = _digest({"bin": file_fingerprint(path), "dtype": dtype})
-        what = f"nanoGPT token file {path.name} ({dtype}: {why})"
-    elif fmt is None and path.suffix == ".npy":
-        tokens = np.load(path, mmap_mode="r")
-        if tokens.ndim != 1 or tokens.dtype.kind not in "iu":
-            raise LrpredictError(
-                "data", str(path), f"a .npy file of 1-D integer tokens (got {tokens.dtype}{tokens.shape})"
-            )
-        kind, file, dtype = "npy", path, tokens.dtype.name
-        fingerprint = _digest({"npy": file_fingerprint(path)})
-        what = f"token array {path.name} ({dtype})"
-    elif fmt is None and tok is None:
-        kind, file, dtype = "text", path, "uint8"
-        tokens = _memmap(path, "uint8")
-        fingerprint = _digest({"text": file_fingerprint(path)})
-        what = f"text file {path.name}, byte-level (vocabulary 256; --tokenizer PATH for a real one)"
-        vocab_size = vocab_size or 256
-    else:
-        source_fp = _tree_fingerprint(path)
-        key = _digest(
-            {"source": source_fp, "tokenizer": tok and tok.digest, "column": text_column, "limit": text_token_limit}
-        )
-        file = work_dir / f"tokens-{key[:16]}.bin"
-        train_split, eval_split = hf_text.held_out_split(path) if fmt == "hf-disk" else (None, None)
-        meta = _tokenise(path, fmt, text_column, tok, file, train_split, text_token_limit, write)
-        if eval_split:  # the dataset's own held-out split, capped: the probes evaluate a few batches of it
-            eval_file = work_dir / f"tokens-{key[:16]}-{eval_split}.bin"
-            eval_meta = _tokenise(path, fmt, text_column, tok, eval_file, eval_split, HELD_OUT_LIMIT, write)
-            eval_tokens = eval_meta["tokens"]
-            held_out = _memmap(eval_file, eval_meta["dtype"])
-            split_note = f"held-out = the {eval_split!r} split ({eval_tokens:,} tokens), train = the {train_split!r}"
-        kind, dtype = "bin", meta["dtype"]
-        tokens = _memmap(file, dtype)
-        fingerprint = key
-        by = f"tokenised by {tok.path} (eos {tok.eos_id})" if tok else "ids as stored"
-        what = f"{fmt or 'text'} {path.name} ({by}) → {file.name}"
-        if meta.get("cut"):
-            notes.append(f"data: tokenised the first {meta['tokens']:,} tokens only (the limit; probes sample these)")
+    src = _open_source(path, work_dir, tok, text_column, token_dtype, vocab_size, text_token_limit, write)
+    tokens, held_out, fingerprint, notes = src.tokens, src.held_out, src.fingerprint, src.notes
     if len(tokens) == 0:
         raise LrpredictError("data", str(path), "at least one token")
 
-    vocab_limit = vocab_size or (tok.vocab_size if tok else None)
+    vocab_limit = vocab_size or (tok.vocab_size if tok else None) or (256 if src.kind == "text" else None)
     max_id, counts, first_bad = _cached_scan(tokens, vocab_limit, work_dir / f"counts-{fingerprint[:16]}.npy", write)
     if held_out is not None and first_bad is None:  # ids of the held-out split count too
         cache = work_dir / f"counts-{fingerprint[:16]}-eval.npy"
@@ -165,6 +117,8 @@ def prepare_data(
         if vocab_size
         else (tok.vocab_size, "the tokenizer")
         if tok
+        else (256, "bytes")
+        if src.kind == "text"
         else (max_id + 1, "the largest token id + 1")
     )
     if first_bad is not None:
@@ -176,7 +130,7 @@ def prepare_data(
     used = np.flatnonzero(counts)
     vocab_map = None
     probe_vocab = _pad(data_vocab) if vocab_from.startswith("the largest") else data_vocab
-    if compact and not vocab_size and _pad(len(used)) < COMPACT_BELOW * data_vocab:
+    if compact and not vocab_size and src.kind != "text" and _pad(len(used)) < COMPACT_BELOW * data_vocab:
         table = np.full(max_id + 1, -1, dtype=np.int32)
         table[used] = np.arange(len(used), dtype=np.int32)
         map_file = work_dir / f"vocab-map-{fingerprint[:16]}.npy"
@@ -185,18 +139,21 @@ def prepare_data(
         vocab_map, probe_vocab = str(map_file.resolve()), _pad(len(used))
     if held_out is None:
         eval_tokens = max(1, eval_tokens or min(EVAL_TOKENS, int(len(tokens) * EVAL_SHARE)))
-        split_note = f"train = tokens [0, {len(tokens) - eval_tokens:,}), held-out = the last {eval_tokens:,}"
+        split = f"train = tokens [0, {len(tokens) - eval_tokens:,}), held-out = the last {eval_tokens:,}"
+    else:
+        eval_tokens = len(held_out)
+        split = f"held-out = the {src.eval_split!r} split ({eval_tokens:,} tokens), train = the {src.train_split!r}"
     spec = DataSpec(
-        kind=kind,
-        path=str(Path(file).resolve()),
-        eval_path=str(eval_file.resolve()) if held_out is not None else None,
-        dtype=dtype if kind == "bin" else "uint16",
-        eval_tokens=max(1, eval_tokens),
+        kind=src.kind,
+        path=str(src.file.resolve()),
+        eval_path=str(src.eval_file.resolve()) if src.eval_file else None,
+        dtype=src.dtype if src.kind == "bin" else "uint16",
+        eval_tokens=eval_tokens,
         vocab_map=vocab_map,
-        source=f"{what}; fingerprint {fingerprint[:16]}",
+        source=f"{src.what}; fingerprint {fingerprint[:16]}",
     )
-    notes.append(f"data: {what}; {len(tokens):,} tokens, fingerprint {fingerprint[:16]}")
-    notes.append(f"split: {split_note}")
+    notes.append(f"data: {src.what}; {len(tokens):,} tokens, fingerprint {fingerprint[:16]}")
+    notes.append(f"split: {split}")
     rows = (
         f"probes embed the {len(used):,} ids that occur ({probe_vocab:,} rows, padded to {VOCAB_PAD})"
         if vocab_map
@@ -205,6 +162,82 @@ def prepare_data(
     notes.append(f"vocabulary {data_vocab:,} from {vocab_from}; {rows}; N excludes embeddings, the fit does not see it")
     held_out_n = len(held_out) if held_out is not None else None
     return PreparedData(spec, data_vocab, probe_vocab, len(tokens), max_id, fingerprint, notes, held_out_n)
+
+
+@dataclass
+class _Source:
+    """What one ``--data`` path reads as: tokens (memory-mapped), a held-out file if it has one, and a description."""
+
+    kind: str
+    file: Path
+    dtype: str
+    tokens: np.ndarray
+    fingerprint: str
+    what: str
+    notes: list[str] = field(default_factory=list)
+    held_out: np.ndarray | None = None  # a held-out set of its own (a dataset's validation split)
+    eval_file: Path | None = None
+    train_split: str | None = None
+    eval_split: str | None = None
+
+
+def _open_source(
+    path: Path,
+    work_dir: Path,
+    tok: hf_text.Tokenizer | None,
+    text_column: str,
+    token_dtype: str | None,
+    vocab_size: int | None,
+    limit: int | None,
+    write: Callable[[str], None] | None,
+) -> _Source:
+    fmt = hf_text.text_format(path)
+    if fmt is None and megatron_index.is_megatron_prefix(path):
+        tokens, index = megatron_index.open_tokens(path)
+        file = megatron_index.bin_path(path)
+        fingerprint = _digest({"bin": file_fingerprint(file), "idx": file_fingerprint(megatron_index.index_path(path))})
+        what = f"Megatron indexed dataset {file.name} ({index.dtype}, {len(index.document_indices) - 1} documents)"
+        return _Source("bin", file, index.dtype, tokens, fingerprint, what)
+    if fmt is None and path.suffix == ".bin":
+        dtype, why = (token_dtype, "--token-dtype") if token_dtype else infer_bin_dtype(path, vocab_size)
+        fingerprint = _digest({"bin": file_fingerprint(path), "dtype": dtype})
+        return _Source(
+            "bin", path, dtype, _memmap(path, dtype), fingerprint, f"nanoGPT token file {path.name} ({dtype}: {why})"
+        )
+    if fmt is None and path.suffix == ".npy":
+        tokens = np.load(path, mmap_mode="r")
+        if tokens.ndim != 1 or tokens.dtype.kind not in "iu":
+            raise LrpredictError(
+                "data", str(path), f"a .npy file of 1-D integer tokens (got {tokens.dtype}{tokens.shape})"
+            )
+        fingerprint = _digest({"npy": file_fingerprint(path)})
+        return _Source("npy", path, tokens.dtype.name, tokens, fingerprint, f"token array {path.name} ({tokens.dtype})")
+    if fmt is None and tok is None:
+        what = f"text file {path.name}, byte-level (vocabulary 256; --tokenizer PATH for a real one)"
+        return _Source("text", path, "uint8", _memmap(path, "uint8"), _digest({"text": file_fingerprint(path)}), what)
+    key = _digest(
+        {"source": _tree_fingerprint(path), "tokenizer": tok and tok.digest, "column": text_column, "limit": limit}
+    )
+    file = work_dir / f"tokens-{key[:16]}.bin"
+    train_split, eval_split = hf_text.held_out_split(path) if fmt == "hf-disk" else (None, None)
+    meta = _tokenise(path, fmt, text_column, tok, file, train_split, limit, write)
+    by = f"tokenised by {tok.path} (eos {tok.eos_id})" if tok else "ids as stored"
+    src = _Source(
+        "bin",
+        file,
+        meta["dtype"],
+        _memmap(file, meta["dtype"]),
+        key,
+        f"{fmt or 'text'} {path.name} ({by}) → {file.name}",
+    )
+    if meta.get("cut"):
+        src.notes.append(f"data: tokenised the first {meta['tokens']:,} tokens only (the limit; probes sample these)")
+    if eval_split:  # the dataset's own held-out split, capped: the probes evaluate a few batches of it
+        src.eval_file = work_dir / f"tokens-{key[:16]}-{eval_split}.bin"
+        eval_meta = _tokenise(path, fmt, text_column, tok, src.eval_file, eval_split, HELD_OUT_LIMIT, write)
+        src.held_out = _memmap(src.eval_file, eval_meta["dtype"])
+        src.train_split, src.eval_split = train_split, eval_split
+    return src
 
 
 def _tokenise(
