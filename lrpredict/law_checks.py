@@ -226,10 +226,17 @@ def require_config(field: str, value: Any) -> None:
 
 
 def _law_name(law: Any, config: Any) -> str:
+    """The id of the law ``suggest`` used: with no law given, the one ``suggest.default_law`` chose for ``config``
+    (far from Step Law's domain that is a compute law, not ``registry.DEFAULT_LAW``)."""
     if law is None:
-        from lrpredict.registry import DEFAULT_LAW
+        from lrpredict.suggest import default_law
 
-        return DEFAULT_LAW.get(config.arch, "default")
+        try:
+            return default_law(config)[0].id
+        except (LrpredictError, OverflowError, ZeroDivisionError):
+            from lrpredict.registry import DEFAULT_LAW
+
+            return DEFAULT_LAW.get(config.arch, "default")
     return str(getattr(law, "id", law))
 
 

@@ -152,6 +152,22 @@ def test_law_whose_numbers_overflow_is_an_error_naming_it(tmp_path: Path) -> Non
         lrpredict.suggest(CONFIG, registry.read_law_file(path))
 
 
+def test_default_law_overflow_error_names_the_law_the_default_chose() -> None:
+    # far beyond Step Law's domain the default is a compute law (suggest.default_law); its LR underflows to 0 at
+    # N = D = 1e200 and λ divides by it: the error must name that law, not registry.DEFAULT_LAW (steplaw-2025)
+    from lrpredict.suggest import default_law
+
+    config = ModelConfig(params="1e200", tokens="1e200")
+    chosen = default_law(config)[0].id
+    assert chosen == "deepseek-llm-2024"
+    with pytest.raises(LrpredictError, match="ZeroDivisionError") as caught:
+        lrpredict.suggest(config)
+    assert caught.value.field == "law" and caught.value.value == chosen
+    result = invoke("suggest", "--params", "1e200", "--tokens", "1e200")
+    assert_one_line_error(result, chosen)
+    assert "steplaw-2025" not in result.output
+
+
 def test_check_output_refuses_every_bad_number() -> None:
     for bad in (math.nan, math.inf, -1e-3, 0.0, None, "1e-3"):
         with pytest.raises(LrpredictError, match="law-x"):
