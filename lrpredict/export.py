@@ -198,20 +198,7 @@ def to_hf(
     _warn(layout.note)
     r = phases(s, schedule)
     adam, _ = adam_settings(s)
-    batch = {"per_device_train_batch_size": layout.micro_batch, "gradient_accumulation_steps": layout.accumulation}
-    if r.kind == "constant":
-        return {
-            "learning_rate": s.lr,
-            "weight_decay": s.weight_decay,
-            "adam_beta1": adam["beta1"],
-            "adam_beta2": adam["beta2"],
-            "adam_epsilon": adam["eps"],
-            "max_steps": r.total,
-            "warmup_steps": r.warmup,
-            "lr_scheduler_type": "constant_with_warmup",
-            **batch,
-        }
-    return {
+    args: dict[str, Any] = {
         "learning_rate": s.lr,
         "weight_decay": s.weight_decay,
         "adam_beta1": adam["beta1"],
@@ -219,14 +206,21 @@ def to_hf(
         "adam_epsilon": adam["eps"],
         "max_steps": r.total,
         "warmup_steps": r.warmup,
-        "lr_scheduler_type": "warmup_stable_decay",
-        "lr_scheduler_kwargs": {
+    }
+    if r.kind == "constant":
+        args["lr_scheduler_type"] = "constant_with_warmup"
+    else:
+        args["lr_scheduler_type"] = "warmup_stable_decay"
+        args["lr_scheduler_kwargs"] = {
             "num_decay_steps": r.decay,
             "decay_type": HF_DECAY[r.shape],
             "min_lr_ratio": r.final_ratio,
             "warmup_type": "linear",
-        },
-        **batch,
+        }
+    return {
+        **args,
+        "per_device_train_batch_size": layout.micro_batch,
+        "gradient_accumulation_steps": layout.accumulation,
     }
 
 
