@@ -126,6 +126,17 @@ class BatchLayout:
         return self.sequences * self.seq_len
 
 
+def _rounding_reason(world_size: int, micro_batch_size: int | None) -> str:
+    """What the global batch was rounded to.  Without --micro-batch-size only world_size constrains it (the micro
+    batch is chosen afterwards), so naming "micro batch = 1" would contradict the exported micro batch."""
+    if micro_batch_size is None:
+        return f"a multiple of world_size = {world_size} sequences" if world_size > 1 else "whole sequences"
+    unit = world_size * micro_batch_size
+    if unit == 1:
+        return "whole sequences"
+    return f"a multiple of world_size × micro batch = {world_size} × {micro_batch_size} = {unit} sequences"
+
+
 def batch_layout(s: Suggestion, fmt: str, *, world_size: int = 1, micro_batch_size: int | None = None) -> BatchLayout:
     """Split ``s.batch_tokens`` into ``micro_batch × accumulation × world_size`` whole sequences.
 
@@ -144,7 +155,7 @@ def batch_layout(s: Suggestion, fmt: str, *, world_size: int = 1, micro_batch_si
     note = None
     if sequences * seq_len != s.batch_tokens:
         change = sequences * seq_len / s.batch_tokens - 1
-        why = f"a multiple of world_size × micro batch = {unit}" if unit > 1 else "whole sequences"
+        why = _rounding_reason(world_size, micro_batch_size)
         note = (
             f"batch {s.batch_tokens:.6g} tokens exported as {sequences} sequences × {seq_len} = "
             f"{sequences * seq_len} tokens ({change:+.2%}: {why}); the LR was derived for {s.batch_tokens:.6g} "
@@ -412,12 +423,7 @@ def export_for_cluster(
     notes: list[str] = []
     if layout.tokens != s.batch_tokens and rederive is not None:
         moved = rederive(float(layout.tokens))
-        unit = world_size * (micro_batch_size or 1)
-        why = (
-            f"a multiple of world_size × micro batch = {world_size} × {micro_batch_size or 1} = {unit} sequences"
-            if unit > 1
-            else "whole sequences"
-        )
+        why = _rounding_reason(world_size, micro_batch_size)
         note = (
             f"global batch {format_size(s.batch_tokens)} → {format_size(layout.tokens)} tokens "
             f"({layout.tokens / s.batch_tokens - 1:+.2%}): {layout.sequences} sequences × {layout.seq_len}, {why}; peak LR "

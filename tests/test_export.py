@@ -412,6 +412,24 @@ def test_cli_cluster_export_gives_a_divisible_batch_and_carries_warnings() -> No
     assert doc["optimizer"]["lr"] == at_rounded.lr
 
 
+def test_cli_cluster_export_without_micro_batch_names_only_world_size() -> None:
+    from click.testing import CliRunner
+
+    from lrpredict.cli import cli
+
+    # the batch is rounded to a multiple of world_size and the micro batch chosen afterwards (4 here): the note
+    # must not claim "world_size × micro batch = 64 × 1" next to --micro-batch-size 4
+    args = ["suggest", "--hf-config", str(HF_CONFIGS / "llama2-7b.json"), "--tokens", "2T", "--seq-len", "4096",
+            "--world-size", "64", "--format", "megatron"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    flags = shlex.split(result.stdout)
+    micro = int(flags[flags.index("--micro-batch-size") + 1])
+    assert micro > 1 and int(flags[flags.index("--global-batch-size") + 1]) % (64 * micro) == 0
+    assert "a multiple of world_size = 64 sequences" in result.stderr
+    assert "× 1 =" not in result.stderr
+
+
 @pytest.mark.parametrize("fmt", ["hf", "megatron"])
 def test_cli_exports_put_law_warnings_on_stderr(fmt: str) -> None:
     from click.testing import CliRunner
