@@ -18,6 +18,9 @@ from lrpredict.laws import LawFile, PowerLaw
 # Weak prior on the offset at the probes' centre: 1 sd = ×7.4 in η, wider than the ×2–4 shifts seen between
 # codebases (issue 11), so a few probes set it (docs/log.md 2026-11-30).
 OFFSET_SD = 2.0
+# A law whose coefficient or unit is still open (zhou-2026: N in millions or raw counts) may be off by the unit
+# itself, ×21 in η for N^−0.22 (ln 3.1): double the offset's width so the probes, not the guess, set it.
+OPEN_OFFSET_SD = 4.0
 # A variable the law does not use (e.g. N in Step Law's batch law): exponent 0 with this width.
 ABSENT_SD = 0.2
 # The power law's own misfit in ln η, added to every cell and to the predictive variance at the target: between the
@@ -79,6 +82,10 @@ def prior_from_law(law: LawFile, quantity: str = "lr") -> Prior:
             alpha, sd["N"] = exponent.value, exponent.prior_sd  # type: ignore[assignment]
         else:
             beta, sd["D"] = exponent.value, exponent.prior_sd  # type: ignore[assignment]
+    unsure = [pred.coefficient, *pred.scales.values()]
+    open_units = any(c.status == "open" for c in unsure)
+    if open_units:
+        notes.append("coefficient or unit open: weak prior on the offset")
     return Prior(
         law_id=law.id,
         quantity=quantity,
@@ -87,6 +94,7 @@ def prior_from_law(law: LawFile, quantity: str = "lr") -> Prior:
         beta=beta,
         sd_alpha=sd["N"],
         sd_beta=sd["D"],
+        sd_offset=OPEN_OFFSET_SD if open_units else OFFSET_SD,
         batch_policy=law.batch_policy,
         note="; ".join(notes),
     )

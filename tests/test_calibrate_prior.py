@@ -43,9 +43,8 @@ def test_prior_from_law_reads_exponents_and_widths() -> None:
     assert (prior.alpha, prior.beta) == (-0.713, 0.307)
     assert (prior.sd_alpha, prior.sd_beta) == (0.1, 0.1)
     assert prior.ln_value(1e9, 1e11) == pytest.approx(math.log(STEPLAW.lr.evaluate({"N": 1e9, "D": 1e11})))
-    deepseek = load_law("deepseek-llm-2024")
     with pytest.raises(LrpredictError, match="prior widths"):
-        prior_from_law(deepseek)  # no prior_sd written: it cannot anchor a calibration
+        prior_from_law(load_law("porian-2024"))  # no prior_sd written: it cannot anchor a calibration
     assert resolve_prior("none") is None
 
 
@@ -145,3 +144,24 @@ def test_fixed_batch_calibrated_law_moves_from_its_probes_batch(tmp_path) -> Non
 
 def test_default_prior_is_the_arch_default_law() -> None:
     assert PRIOR.law_id == lrpredict.registry.DEFAULT_LAW["dense"]
+
+
+@pytest.mark.parametrize("law_id", ["steplaw-2025", "deepseek-llm-2024", "ling-2025", "zhou-2026"])
+def test_every_bundled_law_with_widths_anchors_a_finite_fit(law_id: str) -> None:
+    """Issue 11: `--prior ID` has bundled alternatives; a law in C reads C = 6·N·D, so α = β = the C exponent."""
+    law = load_law(law_id)
+    prior = prior_from_law(law)
+    if "C" in law.lr.exponents:
+        assert prior.alpha == prior.beta == law.lr.exponents["C"].value
+        assert prior.sd_alpha == prior.sd_beta == law.lr.exponents["C"].prior_sd
+    fitted = fit_calibration(probes([2e7, 4e7]), bootstrap=0, prior=law_id).lr_law
+    assert fitted.posterior.prior == law_id
+    assert all(math.isfinite(v) for v in (fitted.alpha, fitted.beta, math.log(fitted.lr(7e9, 2e12))))
+    assert math.isfinite(fitted.ln_sd(7e9, 2e12)) and fitted.ln_sd(7e9, 2e12) > 0
+    # one size: N is not identified and keeps this prior's exponent, never 0
+    one = fit_calibration(probes([4e7]), bootstrap=0, prior=law_id).lr_law
+    assert one.alpha == pytest.approx(prior.alpha, abs=1e-6) and one.alpha != 0.0
+
+
+def test_prior_with_open_units_gets_a_weak_offset() -> None:
+    assert prior_from_law(load_law("zhou-2026")).sd_offset > prior_from_law(STEPLAW).sd_offset
