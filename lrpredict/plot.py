@@ -20,10 +20,18 @@ if TYPE_CHECKING:
 
 DEFAULT_TOKENS = (1e10, 1e11, 1e12, 1e13)
 N_RANGE = (1e7, 1e12)  # non-embedding parameters shown by default: the smallest sweeps to beyond the largest runs
-FOOTNOTE = (
-    "solid: inside the law's fitted domain; dashed: extrapolation; shaded: fitted N range.  "
-    "Compute laws use M ≈ 6·N (attention FLOPs omitted)."
-)
+
+
+def footnote(law: LawFile) -> str:
+    """The plot's key, naming only what this law's plot draws: the shading needs an N domain, the M ≈ 6·N
+    approximation applies only to laws written in M or C (DeepSeek LLM's plot had no shading yet said so)."""
+    text = "solid: inside the law's fitted domain; dashed: extrapolation"
+    if "N" in law.domain:
+        text += "; shaded: fitted N range"
+    variables = {v for pred in (law.lr, law.batch) if isinstance(pred, PowerLaw) for v in pred.exponents}
+    if variables & {"M", "C"}:
+        text += ".  M ≈ 6·N (attention FLOPs omitted)"
+    return text + "."
 
 
 def _pyplot() -> Any:
@@ -152,15 +160,13 @@ def plot_law(
     ax_lr.legend(fontsize=7, loc="best")
     fig.colorbar(cm.ScalarMappable(norm=norm, cmap=cmap), ax=[ax_lr, ax_b], label="training tokens D", pad=0.01)
     fig.suptitle(f"{law.id}: {law.title}  [status: {law.status}]", fontsize=11)
-    fig.text(0.01, -0.03, FOOTNOTE, fontsize=7)
+    fig.text(0.01, -0.03, footnote(law), fontsize=7)
     return _save(fig, path)
 
 
 def _runs(arch: str) -> list[Any]:
-    try:
-        from lrpredict.runs import published_runs
-    except ImportError:  # pragma: no cover - the ledger module ships with lrpredict
-        return []
+    from lrpredict.runs import published_runs
+
     return [r for r in published_runs() if r.arch == arch]
 
 

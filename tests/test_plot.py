@@ -67,3 +67,12 @@ def test_report_colours_are_distinct_for_many_cells() -> None:
 
     colours = _colours(plt, 27)
     assert len(set(colours)) == 27  # the old report cycled 10 colours over 15+ entries
+
+
+def test_plot_footnote_names_only_what_the_law_draws() -> None:
+    from lrpredict.plot import footnote
+    from lrpredict.registry import load_law
+
+    step, deepseek = footnote(load_law("steplaw-2025")), footnote(load_law("deepseek-llm-2024"))
+    assert "shaded: fitted N range" in step and "6·N" not in step  # N and D law: no M approximation
+    assert "shaded" not in deepseek and "M ≈ 6·N" in deepseek  # domain in C: nothing is shaded
