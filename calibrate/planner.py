@@ -67,6 +67,8 @@ class CalibrationPlan(BaseModel):
     clock: str | None = Field(default=None, description="the device the estimates were measured on")
     extensions: int = Field(default=0, ge=0, description="LR-grid extensions made so far")
     finished: bool = Field(default=False, description="every probe ran and the law was fitted: no more extensions")
+    # issue 11: --resume refits with the prior the run started with (None: a plan from before it was recorded)
+    prior: str | None = Field(default=None, description="law id anchoring the fit, or 'none'")
 
     def sizes(self) -> list[Architecture]:
         return list({p.arch.d_model: p.arch for p in self.probes}.values())
@@ -253,8 +255,11 @@ def make_plan(
                 break
             widths = candidate
     probes = [p for w in widths for p in probes_for(w)]
+    # on CPU the centre is shifted (CPU_CENTRE_SHIFT): say so, else a user checking the grid against the law is misled
+    centre = f"{CPU_CENTRE_SHIFT:g}× {law.id}'s LR (it overshoots tiny CPU probes: docs/log.md 2026-11-24)"
     notes.append(
-        f"LR grid ×{LR_SPACING:g} apart, centred on {law.id} at each probe size (extrapolated: it is a centre, not a claim)"
+        f"LR grid ×{LR_SPACING:g} apart, centred on {centre if cpu else law.id} at each probe size "
+        "(extrapolated: it is a centre, not a claim)"
     )
     if budget is not None:
         spent = cost(probes)

@@ -342,6 +342,7 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
             if device.split(":")[0] != plan.device.split(":")[0]:
                 raise LrpredictError("--device", opts["device"], f"{plan.device}, the device of the resumed plan")
         _resolve_device(plan.device if plan.device != "cpu" else "cpu")  # its GPUs must still be here
+        _resume_prior(ctx, opts, plan)
         return plan
     if (directory / PLAN_NAME).exists():
         raise LrpredictError(
@@ -384,12 +385,30 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
             plan = _target_plan(opts, plan, device, data, vocab_size, clock, len(slots))
     finally:
         clock.close()
+    plan.prior = _prior_id(opts["prior_law"])  # recorded: a --resume refits with the same prior (issue 11)
     if prepared is not None:
         prepared.check_windows(max(p.seq_len for p in plan.probes))
         plan.notes[:0] = prepared.notes
     if opts["compile_model"]:  # how probes run, not what they compute: probe ids stay the same
         plan.probes[:] = [p.model_copy(update={"compile": True}) for p in plan.probes]
     return plan
+
+
+def _prior_id(prior) -> str:
+    return "none" if prior is None else prior.law_id
+
+
+def _resume_prior(ctx: click.Context, opts: dict[str, Any], plan) -> None:
+    """The prior a resumed calibration refits with is the plan's (a plan from before it was recorded: the arch's
+    default); a different --prior is refused, as a different --name or --device is."""
+    from lrpredict.calibrate.prior import resolve_prior
+
+    recorded = plan.prior or _prior_id(resolve_prior("default", plan.arch))
+    if _given(ctx, "prior") and _prior_id(resolve_prior(opts["prior"], plan.arch)) != recorded:
+        raise LrpredictError("--prior", opts["prior"], f"{recorded}, the prior of the calibration being resumed")
+    plan.prior = recorded
+    opts["prior"] = recorded
+    opts["prior_law"] = resolve_prior(recorded, plan.arch)
 
 
 def _target_plan(opts: dict[str, Any], default, device, data, vocab_size, clock, workers: int):
@@ -514,6 +533,8 @@ def _describe(plan) -> str:
         )
     if plan.clock:
         lines.append(f"  time: measured by a micro-benchmark on {plan.clock}")
+    if plan.prior:
+        lines.append(f"  prior: {plan.prior} (--prior; a --resume refits with it)")
     lines += [f"  note: {n}" for n in plan.notes]
     return "\n".join(lines)
 

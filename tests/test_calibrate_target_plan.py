@@ -78,3 +78,44 @@ def test_cli_calibrate_dry_run_for_a_target_prints_interval_and_cost() -> None:
     assert "chosen  widths [32, 48]" in result.stdout and "wall time" in result.stdout
     bad = CliRunner().invoke(cli, ["calibrate", "--dry-run", "--target-params", "7B"])
     assert bad.exit_code == 2 and "--target-tokens" in bad.output
+
+
+def _resume_error(result) -> str:
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: --prior"), result.output
+    return lines[0]
+
+
+def test_calibrate_plan_records_prior_and_resume_refuses_another(tmp_path) -> None:
+    """Issue 11: --resume refitted with the default prior whatever the run started with."""
+    from lrpredict.calibrate.run import load_plan, save_plan
+
+    dry = CliRunner().invoke(cli, ["calibrate", "--dry-run", "--sizes", "32", "--prior", "deepseek-llm-2024"])
+    assert dry.exit_code == 0 and "prior: deepseek-llm-2024" in dry.output, dry.output
+    plan = build([32])
+    plan.prior = "deepseek-llm-2024"
+    save_plan(plan, tmp_path)
+    runner = CliRunner()
+    for other in ("steplaw-2025", "default", "none"):
+        line = _resume_error(runner.invoke(cli, ["calibrate", "--resume", str(tmp_path), "--prior", other]))
+        assert "deepseek-llm-2024, the prior of the calibration being resumed" in line
+    old = tmp_path / "old"
+    plan.prior = None  # a plan from before the prior was recorded: it ran under the arch's default
+    save_plan(plan, old)
+    assert "steplaw-2025" in _resume_error(runner.invoke(cli, ["calibrate", "--resume", str(old), "--prior", "none"]))
+    assert load_plan(old).prior is None  # a refused resume writes nothing
+
+
+def test_resume_takes_the_recorded_prior_and_accepts_the_same_one_spelled_default() -> None:
+    import click
+
+    from lrpredict.cli_calibrate import _resume_prior, calibrate_command
+
+    plan = build([32])
+    plan.prior = "steplaw-2025"
+    ctx = click.Context(calibrate_command)
+    ctx.set_parameter_source("prior", click.core.ParameterSource.COMMANDLINE)  # as if typed: --prior default
+    opts = {"prior": "default"}
+    _resume_prior(ctx, opts, plan)  # default for dense is steplaw-2025: the same prior, not a conflict
+    assert opts["prior"] == "steplaw-2025" and opts["prior_law"].law_id == "steplaw-2025"
