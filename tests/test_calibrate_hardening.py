@@ -458,3 +458,17 @@ def test_calibrate_replay_max_tokens_that_keeps_no_cell_is_an_error_not_zero_pro
     line = _one_line_error(CliRunner().invoke(cli, [*args, "--max-tokens", "1"]))
     assert "--max-tokens" in line and "at least one recorded cell" in line
     assert not (tmp_path / "o" / "none-left.toml").exists()
+
+
+def test_cpu_plan_note_names_the_shifted_centre_its_grid_uses() -> None:
+    from lrpredict.calibrate.planner import CPU_CENTRE_SHIFT, law_n, make_plan
+    from lrpredict.registry import load_law
+
+    # the note once said "centred on steplaw-2025" while the CPU grid sits at a quarter of it
+    plan = make_plan(name="x", widths=[32], lrs=5)
+    law = load_law("steplaw-2025")
+    probes = [p for p in plan.probes if p.arch.d_model == 32]
+    lrs = sorted(p.lr for p in probes)
+    law_lr = law.lr.evaluate({"N": law_n(probes[0].arch), "D": probes[0].horizons[1]})
+    assert lrs[2] == pytest.approx(CPU_CENTRE_SHIFT * law_lr)
+    assert any(f"centred on {CPU_CENTRE_SHIFT:g}× steplaw-2025's LR" in note for note in plan.notes)
