@@ -222,7 +222,9 @@ def _hf_run(path: str, arch: str, params, active_params, tokens, shape: dict[str
     --layers, --d-model, --n-experts, --top-k and --vocab-size would contradict it."""
     from lrpredict.hf_config import config_from_hf
 
-    shape_options = {"--params": params, "--active-params": active_params, "--arch": arch if arch != "dense" else None}
+    # --arch has a default: only one the user typed contradicts the file (--arch dense on an MoE config ran as MoE)
+    typed_arch = click.get_current_context().get_parameter_source("arch") != click.core.ParameterSource.DEFAULT
+    shape_options = {"--params": params, "--active-params": active_params, "--arch": arch if typed_arch else None}
     shape_options.update({f"--{k.replace('_', '-')}": v for k, v in shape.items() if k in SHAPE_FIELDS})
     clash = [name for name, value in shape_options.items() if value is not None]
     if clash:

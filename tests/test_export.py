@@ -468,6 +468,8 @@ def test_cli_hf_config_refuses_shape_options_it_would_contradict() -> None:
     base = ["suggest", "--hf-config", str(HF_CONFIGS / "mixtral-8x7b.json"), "--tokens", "1T"]
     clash = CliRunner().invoke(cli, [*base, "--params", "7B"])
     assert clash.exit_code == 2 and "--params" in clash.output and "--hf-config" in clash.output
+    typed = CliRunner().invoke(cli, [*base, "--arch", "dense"])  # --arch's default is dense: only a typed one clashes
+    assert typed.exit_code == 2 and "--arch" in typed.output and "--hf-config" in typed.output
     ok = CliRunner().invoke(cli, [*base, "--seq-len", "2048", "--json"])
     assert ok.exit_code == 0, ok.output
     data = json.loads(ok.stdout)
