@@ -296,7 +296,12 @@ def show_law_command(law_id: str | None, json_: bool, plot_file: str | None, swe
         else:
             click.echo(render.render_law_table(all_laws))
         return
-    law = registry.load_law(law_id)
+    try:
+        law = registry.load_law(law_id)
+    except LrpredictError as exc:  # the law is the LAW_ID argument here, not the --law option
+        if exc.field != "law":
+            raise
+        raise BadInput(f"LAW_ID={exc.value!r} is not valid: {exc.allowed}") from None
     if plot_file:
         from lrpredict.plot import plot_law
 

@@ -153,3 +153,10 @@ def test_cli_suggest_paradigm_transfer_shows_both() -> None:
     assert data["fitting"]["law"] == "steplaw-2025" and data["transfer"]["rule"] == "completep"
     missing = run([*args, "transfer", *proxy])
     assert missing.exit_code == 2 and "--proxy-lr is required" in missing.output
+
+
+def test_show_law_unknown_id_names_the_argument_not_the_law_option() -> None:
+    result = CliRunner().invoke(cli, ["show-law", "no-such-law"])
+    assert result.exit_code == 2
+    assert "LAW_ID='no-such-law' is not valid" in result.output and "--law" not in result.output
+    assert "steplaw-2025" in result.output and len(result.output.strip().splitlines()) == 1
