@@ -171,13 +171,14 @@ def config_from_hf(
     from lrpredict.config import ModelConfig
 
     notes: list[str] = []
+    data = read_hf_config(source)  # read the file once: the guess and the shape both come from it
     if seq_len is None:
-        guess = hf_seq_len(source)
+        guess = hf_seq_len(data)
         if guess is not None:
             seq_len, field = guess
             notes.append(
                 f"seq_len {seq_len} read from config.json {field} (a guess at the training sequence length; "
                 "give --seq-len)"
             )
-    config = ModelConfig.from_hf_config(source, tokens=tokens, seq_len=seq_len, **fields)
+    config = ModelConfig.from_hf_config(data, tokens=tokens, seq_len=seq_len, **fields)
     return config, notes
