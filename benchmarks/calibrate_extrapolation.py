@@ -12,8 +12,11 @@
     calibrate --replay) on the smallest one and two sizes; joint loss regret on every cell of the largest size
     for the anchored fit, the free fit and Step Law itself (in-sample).  Batch: the fit's batch law, else Step
     Law's B_opt (two batches measure no B_opt).
-(c) Foreign stack: the Step Law MoE sweep, N = active parameters, the dense-convention Step Law as prior (its
-    offset is wrong for MoE-active N), probes on the smallest MoE config only; regret on every other config.
+(c) Foreign stack: the Step Law MoE sweep, N = active parameters, probes on the smallest MoE config only; regret
+    on every other config.  Priors: calibrate's MoE default ling-2025 (active N, like the probes) and Step Law
+    (total N for MoE: applied to active N its exponent is the wrong one), also with cells keyed by total N.
+(e) What the replay regret is made of: LR-only regret and the batch floor (best recorded LR at Step Law's B_opt).
+(f) The dense 2-size replay over draws of extra probe noise: is the anchored/free gap noise?
 (d) Probe FLOPs (6·N·D per run) of each plan as a fraction of the whole recorded grid's.
 """
 
@@ -32,7 +35,7 @@ from lrpredict.calibrate.fit import Observation, fit_calibration
 from lrpredict.calibrate.prior import resolve_prior
 from lrpredict.calibrate.replay import ReplayBackend
 from lrpredict.registry import load_law
-from lrpredict.sweeps import regrets
+from lrpredict.sweeps import nearest_batch, regrets
 
 DEFAULT_SWEEPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "sweeps"
 Z90 = 1.6448536269514722
@@ -130,10 +133,22 @@ def synthetic(seeds: int, offset_sd: float | None, sizes=SIZES) -> dict[str, flo
 
 
 def replay(
-    sweeps: Path, arch: str, n_probe_sizes: int, *, lrs: int = 5, batches: int = 2, total_n: bool = False
+    sweeps: Path,
+    arch: str,
+    n_probe_sizes: int,
+    *,
+    lrs: int = 5,
+    batches: int = 2,
+    total_n: bool = False,
+    noise: float = 0.0,
+    seed: int = 0,
+    prior: str = "default",
 ) -> dict[str, float]:
-    """``total_n``: MoE cells keyed by total N (the prior's convention) instead of active N (calibrate's)."""
-    backend = ReplayBackend(sweeps / f"steplaw_{arch}.csv")
+    """``total_n``: MoE cells keyed by total N (the prior's convention) instead of active N (calibrate's).
+    ``noise``: extra relative loss noise on the probes (calibrate --replay --noise), to see how much of a regret
+    difference one draw of noise makes.  ``lr_max_*``: LR-only regret (along the cell's best batch); ``floor``: the
+    joint regret of the best recorded LR at Step Law's B_opt, which no LR law can go below with that batch."""
+    backend = ReplayBackend(sweeps / f"steplaw_{arch}.csv", noise=noise, seed=seed)
     sizes = backend.sizes()
     steplaw = load_law("steplaw-2025")
     probes = backend.plan(sizes[:n_probe_sizes], steplaw, lrs=lrs, batches=batches)
@@ -142,8 +157,8 @@ def replay(
     observations = [Observation(to_n[o.n], o.tokens, o.lr, o.loss, o.batch_tokens) for o in observations]
     targets = sizes[-1:] if arch == "dense" else sizes[n_probe_sizes:]
     out: dict[str, float] = {"flops_fraction": backend.probe_flops(probes) / backend.grid_flops()}
-    for name, prior in (("anchored", "default"), ("free", None)):
-        fit = fit_calibration(observations, prior=prior, bootstrap=0, arch=arch)
+    for name, spec in (("anchored", prior), ("free", None)):
+        fit = fit_calibration(observations, prior=spec, bootstrap=0, arch=arch)
         if fit.lr_law is None:
             out[f"max_{name}"] = out[f"median_{name}"] = math.nan
             continue
@@ -153,26 +168,52 @@ def replay(
                 values = {"N": cell.n, "D": cell.tokens}
                 m = to_n[n]
                 batch = fit.batch_law.lr(m, cell.tokens) if fit.batch_law else steplaw.batch.evaluate(values)
-                scores.append(regrets(cell, fit.lr_law.lr(m, cell.tokens), batch)[1])
-        out[f"max_{name}"], out[f"median_{name}"] = max(scores), statistics.median(scores)
+                scores.append(regrets(cell, fit.lr_law.lr(m, cell.tokens), batch)[:2])
+        joint = [s[1] for s in scores]
+        out[f"max_{name}"], out[f"median_{name}"] = max(joint), statistics.median(joint)
+        out[f"lr_max_{name}"] = max(s[0] for s in scores)
         if name == "anchored":
             out["alpha_anchored"], out["beta_anchored"] = fit.lr_law.alpha, fit.lr_law.beta
         else:
             out["alpha_free"], out["beta_free"] = fit.lr_law.alpha, fit.lr_law.beta
     bundled = [
-        regrets(cell, steplaw.lr.evaluate(v), steplaw.batch.evaluate(v))[1]
+        regrets(cell, steplaw.lr.evaluate(v), steplaw.batch.evaluate(v))[:2]
         for n in targets
         for cell in backend.cells_of(n)
         for v in [{"N": cell.n, "D": cell.tokens}]
     ]
-    out["max_steplaw"], out["median_steplaw"] = max(bundled), statistics.median(bundled)
+    out["max_steplaw"], out["median_steplaw"] = max(b[1] for b in bundled), statistics.median(b[1] for b in bundled)
+    out["lr_max_steplaw"] = max(b[0] for b in bundled)
+    floors = []
+    for n in targets:
+        for cell in backend.cells_of(n):
+            curve = cell.curve(nearest_batch(cell, steplaw.batch.evaluate({"N": cell.n, "D": cell.tokens})))
+            floors.append(min(loss for _, loss in curve) / cell.best().loss - 1)
+    out["floor_max"], out["floor_median"] = max(floors), statistics.median(floors)
     return out
+
+
+def replay_noise(sweeps: Path, seeds: int, noise: float) -> dict[str, float]:
+    """The dense 2-size replay over ``seeds`` draws of extra probe noise: is the anchored/free gap noise?"""
+    runs = [replay(sweeps, "dense", 2, noise=noise, seed=s) for s in range(seeds)]
+    ratio = [r["max_anchored"] / r["max_free"] for r in runs]
+    return {
+        "median_max_anchored": statistics.median(r["max_anchored"] for r in runs),
+        "median_max_free": statistics.median(r["max_free"] for r in runs),
+        "p90_max_free": float(np.quantile([r["max_free"] for r in runs], 0.9)),
+        "p90_max_anchored": float(np.quantile([r["max_anchored"] for r in runs], 0.9)),
+        "median_ratio": statistics.median(ratio),
+        "share_half": sum(x <= 0.5 for x in ratio) / len(ratio),
+        "alpha_free_range": (min(r["alpha_free"] for r in runs), max(r["alpha_free"] for r in runs)),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sweeps", type=Path, default=DEFAULT_SWEEPS)
     parser.add_argument("--seeds", type=int, default=200)
+    parser.add_argument("--noise-seeds", type=int, default=20, help="draws of extra probe noise for the replay")
+    parser.add_argument("--noise", type=float, default=0.001, help="relative probe loss noise for those draws")
     args = parser.parse_args()
     print(f"(a) synthetic, {args.seeds} seeds, target 100× the largest probe (N 8e9, D 1.6e11); prior steplaw-2025")
     print(
@@ -194,15 +235,42 @@ def main() -> None:
         "free | Step Law | α, β anchored | α, β free |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for arch, k, total in (("dense", 1, False), ("dense", 2, False), ("moe", 1, False), ("moe", 1, True)):
-        r = replay(args.sweeps, arch, k, total_n=total)
-        label = arch + (" (N total)" if total else " (N active)" if arch == "moe" else "")
+    rows = []
+    cases = [("dense", 1, False, "default"), ("dense", 2, False, "default"), ("moe", 1, False, "default")]
+    cases += [("moe", 1, False, "steplaw-2025"), ("moe", 1, True, "steplaw-2025")]
+    for arch, k, total, prior in cases:
+        r = replay(args.sweeps, arch, k, total_n=total, prior=prior)
+        named = resolve_prior(prior, arch).law_id
+        label = arch + (" (N total" if total else " (N active" if arch == "moe" else "")
+        label += f", prior {named})" if arch == "moe" else ""
         print(
             f"| {label} | {k} smallest | {r['flops_fraction']:.2%} | {r['max_anchored']:.3%} | {r['max_free']:.3%} | "
             f"{r['max_steplaw']:.3%} | {r['median_anchored']:.3%} | {r['median_free']:.3%} | "
             f"{r['median_steplaw']:.3%} | {r['alpha_anchored']:.3f}, {r['beta_anchored']:.3f} | "
             f"{r.get('alpha_free', math.nan):.3f}, {r.get('beta_free', math.nan):.3f} |"
         )
+        rows.append((label, k, r))
+    print("\n(e) what the replay regret is made of (max over held-out cells)")
+    print(
+        "| sweep | probe sizes | LR-only regret anchored | free | Step Law | floor: best recorded LR at Step Law's B_opt |"
+    )
+    print("|---|---|---|---|---|---|")
+    for label, k, r in rows:
+        print(
+            f"| {label} | {k} smallest | {r['lr_max_anchored']:.3%} | {r['lr_max_free']:.3%} | "
+            f"{r['lr_max_steplaw']:.3%} | {r['floor_max']:.3%} (median {r['floor_median']:.3%}) |"
+        )
+    q = replay_noise(args.sweeps, args.noise_seeds, args.noise)
+    print(f"\n(f) dense, 2 smallest sizes, {args.noise_seeds} draws of extra probe noise {args.noise:g} (relative)")
+    print(
+        "| median max regret anchored | free | 90th pct anchored | free | median anchored/free | draws ≤ 0.5× | α free range |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    lo, hi = q["alpha_free_range"]
+    print(
+        f"| {q['median_max_anchored']:.3%} | {q['median_max_free']:.3%} | {q['p90_max_anchored']:.3%} | "
+        f"{q['p90_max_free']:.3%} | {q['median_ratio']:.2f} | {q['share_half']:.0%} | {lo:.2f} … {hi:.2f} |"
+    )
 
 
 if __name__ == "__main__":

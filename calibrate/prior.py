@@ -27,6 +27,13 @@ ABSENT_SD = 0.2
 # Eq.6 residual rms of a free fit on the 15 Step Law dense optima (0.067) and their scatter about Step Law (sd 0.090)
 # (docs/log.md 2026-11-30 — anchored calibration).
 MISFIT_SD = 0.08
+# The prior when --prior is not given.  MoE probes are keyed by *active* N (calibrate/replay.py: within an MoE family
+# total N barely varies), so the MoE prior must count active N too: ling-2025 (M counts active experts).  Step Law
+# counts total N for MoE; applied to active N its N exponent cost 1.82% max regret on the MoE replay against 0.41%
+# for ling-2025 and 0.37% for the free fit (benchmarks/calibrate_extrapolation.py (c), docs/log.md 2026-11-30).
+DEFAULT_PRIOR = {"dense": "steplaw-2025", "moe": "ling-2025"}
+# A plan saved before the prior was recorded ran under this (the only law with widths then).
+LEGACY_PRIOR = "steplaw-2025"
 # M ≈ 6·N for a law in C = M·D (DeepSeek's convention, attention FLOPs neglected): the prior is approximate.
 FLOPS_PER_PARAM = 6.0
 
@@ -101,14 +108,14 @@ def prior_from_law(law: LawFile, quantity: str = "lr") -> Prior:
 
 
 def resolve_prior(spec: str | LawFile | None, arch: str = "dense") -> Prior | None:
-    """``--prior``: a law id, 'none' (the free fit) or None/'default' (the default law for the arch)."""
+    """``--prior``: a law id, 'none' (the free fit) or None/'default' (``DEFAULT_PRIOR`` for the arch)."""
     if isinstance(spec, LawFile):
         return prior_from_law(spec)
     if spec == "none":
         return None
-    from lrpredict.registry import DEFAULT_LAW, load_law
+    from lrpredict.registry import load_law
 
-    return prior_from_law(load_law(DEFAULT_LAW[arch] if spec in (None, "default") else spec))
+    return prior_from_law(load_law(DEFAULT_PRIOR[arch] if spec in (None, "default") else spec))
 
 
 def batch_prior(prior: Prior | None) -> Prior | None:

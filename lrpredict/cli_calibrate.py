@@ -77,7 +77,12 @@ def _need_calibrate_extra() -> None:
 @click.option("--batches", type=int, default=2, show_default=True, help="replay: recorded batches per cell")
 @click.option("--max-tokens", help="replay: probe only cells with D at most this, e.g. 2e10")
 @click.option("--dry-run", is_flag=True, help="print the plan, its cost and its estimated time; run nothing")
-@click.option("--prior", default="default", show_default=True, help="law anchoring the exponents (id), or none")
+@click.option(
+    "--prior",
+    default="default",
+    show_default=True,
+    help="law anchoring the exponents (id), or none; default: steplaw-2025 dense, ling-2025 MoE",
+)
 @click.option("--target-params", help="your target run's non-embedding params (e.g. 7B): plan probes for it")
 @click.option("--target-tokens", help="your target run's training tokens (e.g. 2T)")
 @click.option("--target-active-params", help="your target run's active non-embedding params (MoE)")
@@ -399,11 +404,11 @@ def _prior_id(prior) -> str:
 
 
 def _resume_prior(ctx: click.Context, opts: dict[str, Any], plan) -> None:
-    """The prior a resumed calibration refits with is the plan's (a plan from before it was recorded: the arch's
-    default); a different --prior is refused, as a different --name or --device is."""
-    from lrpredict.calibrate.prior import resolve_prior
+    """The prior a resumed calibration refits with is the plan's (a plan from before it was recorded:
+    steplaw-2025, the default then); a different --prior is refused, as a different --name or --device is."""
+    from lrpredict.calibrate.prior import LEGACY_PRIOR, resolve_prior
 
-    recorded = plan.prior or _prior_id(resolve_prior("default", plan.arch))
+    recorded = plan.prior or LEGACY_PRIOR
     if _given(ctx, "prior") and _prior_id(resolve_prior(opts["prior"], plan.arch)) != recorded:
         raise LrpredictError("--prior", opts["prior"], f"{recorded}, the prior of the calibration being resumed")
     plan.prior = recorded

@@ -165,3 +165,14 @@ def test_every_bundled_law_with_widths_anchors_a_finite_fit(law_id: str) -> None
 
 def test_prior_with_open_units_gets_a_weak_offset() -> None:
     assert prior_from_law(load_law("zhou-2026")).sd_offset > prior_from_law(STEPLAW).sd_offset
+
+
+def test_default_moe_prior_counts_active_n_like_the_moe_probes() -> None:
+    """Issue 11: MoE probes are keyed by active N; Step Law counts total N for MoE (1.82% max regret on replay)."""
+    moe = resolve_prior("default", "moe")
+    assert load_law(moe.law_id).conventions.n == "active"
+    fit = fit_calibration(probes([4e7, 8e7]), bootstrap=0, arch="moe")
+    assert fit.lr_law.posterior.prior == moe.law_id
+    assert not any("counts total N" in w for w in fit.warnings)
+    explicit = fit_calibration(probes([4e7, 8e7]), bootstrap=0, arch="moe", prior="steplaw-2025")
+    assert any("counts total N" in w for w in explicit.warnings)
