@@ -203,7 +203,7 @@ def suggest_command(
         text, messages = export_for_cluster(
             result,
             output_format,
-            world_size=world_size or 1,
+            world_size=1 if world_size is None else world_size,  # 0 is refused, not read as 1
             micro_batch_size=micro_batch_size,
             schedule=config.schedule,
             rederive=at_batch,

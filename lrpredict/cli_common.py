@@ -33,6 +33,8 @@ OPTION_OF_FIELD = {
     "reference_tokens": "--reference-tokens",
     "weight_decay_law": "--weight-decay-law",
     "schedule": "--schedule",
+    "world_size": "--world-size",
+    "micro_batch_size": "--micro-batch-size",
 }
 
 

@@ -430,6 +430,21 @@ def test_cli_cluster_export_without_micro_batch_names_only_world_size() -> None:
     assert "× 1 =" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("option", "value"), [("--world-size", "0"), ("--world-size", "-2"), ("--micro-batch-size", "0")]
+)
+def test_cli_cluster_export_refuses_a_non_positive_size_naming_the_option(option: str, value: str) -> None:
+    from click.testing import CliRunner
+
+    from lrpredict.cli import cli
+
+    # --world-size 0 was read as 1 (``world_size or 1``) and exported without a word
+    args = ["suggest", "--params", "1B", "--tokens", "20B", "--seq-len", "4096", option, value, "--format", "hf"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert f"{option}={value} is not valid" in result.output and "Traceback" not in result.output
+
+
 @pytest.mark.parametrize("fmt", ["hf", "megatron"])
 def test_cli_exports_put_law_warnings_on_stderr(fmt: str) -> None:
     from click.testing import CliRunner
