@@ -105,11 +105,6 @@ def _open_text(path: Path, eval_path: Path | None, spec: DataSpec) -> TokenData:
     return _split(tokens, held_out, spec.eval_tokens, vocab, fingerprint)
 
 
-def byte_tokenize(text: bytes) -> np.ndarray:
-    """Byte-level tokens (vocabulary 256): lossless for any file, no tokenizer needed."""
-    return np.frombuffer(text, dtype=np.uint8)
-
-
 def _hf_tokenizer(path: Path):
     try:
         from tokenizers import Tokenizer  # optional: only for text files with a tokenizer.json
