@@ -187,3 +187,15 @@ def test_shell_completion_completes_commands() -> None:
         [sys.executable, "-m", "lrpredict"], env=env, capture_output=True, text=True, timeout=60
     ).stdout
     assert "suggest" in out
+
+
+def test_choosing_disagreement_example_is_what_the_command_prints() -> None:
+    from lrpredict.cli import cli
+
+    # the quoted warning went stale when Porian's N convention changed (3.4× / 0.000817 in the text, 3.2× printed)
+    text = " ".join((ROOT / "docs" / "choosing.md").read_text(encoding="utf-8").split())
+    command = re.search(r"`lrpredict (suggest --params 7B --tokens 2T --batch-tokens 4M)`\): \"(.*?)\"", text)
+    assert command is not None
+    result = CliRunner().invoke(cli, command.group(1).split())
+    assert result.exit_code == 0, result.output
+    assert command.group(2) in " ".join(result.output.split())
