@@ -144,6 +144,18 @@ def _prior_batch(prior_id: str) -> dict[str, Any]:
     )
     for exponent in out["exponents"].values():
         exponent.pop("prior_sd", None)
+    if "C" in out["exponents"]:
+        # a compute law (deepseek-llm-2024, ling-2025): C = M·D read as 6·N·D, as the prior read it
+        # (calibrate/prior.py), so the calibrated law needs no model shape for M
+        from lrpredict.calibrate.prior import FLOPS_PER_PARAM
+
+        exponent = out["exponents"].pop("C")
+        scale = out.get("scales", {}).pop("C", {"value": 1.0})
+        if not out.get("scales"):
+            out.pop("scales", None)
+        out["coefficient"]["value"] *= (FLOPS_PER_PARAM / scale["value"]) ** exponent["value"]
+        note = f"{prior_id}'s C exponent with C = M·D read as 6·N·D"
+        out["exponents"] = {"N": {**exponent, "note": note}, "D": {**exponent, "note": note}}
     return out
 
 

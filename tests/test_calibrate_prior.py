@@ -176,3 +176,18 @@ def test_default_moe_prior_counts_active_n_like_the_moe_probes() -> None:
     assert not any("counts total N" in w for w in fit.warnings)
     explicit = fit_calibration(probes([4e7, 8e7]), bootstrap=0, arch="moe", prior="steplaw-2025")
     assert any("counts total N" in w for w in explicit.warnings)
+
+
+def test_calibrated_law_under_a_compute_prior_needs_no_model_shape(tmp_path) -> None:
+    """A prior in C (ling-2025) hands its B_opt to the calibrated law in N and D (C read as 6·N·D, like the prior)."""
+    fit = fit_calibration(probes([4e7]), bootstrap=0, arch="moe")
+    text = calibrated_law(
+        fit, name="anchored-moe", arch="moe", schedule={"kind": "wsd", "description": "t"}, provenance={"b": "t"}
+    )
+    law = install_calibrated(text, "anchored-moe")
+    ling = load_law("ling-2025").batch
+    assert set(law.batch.exponents) == {"N", "D"}
+    n, d = 1.2e9, 1e11
+    assert law.batch.evaluate({"N": n, "D": d}) == pytest.approx(ling.evaluate({"C": 6 * n * d}), rel=1e-9)
+    s = suggest(ModelConfig(params=2e9, active_params=n, arch="moe", tokens=d), law)
+    assert math.isfinite(s.lr) and s.lr > 0
