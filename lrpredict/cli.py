@@ -298,15 +298,15 @@ def show_law_command(law_id: str | None, json_: bool, plot_file: str | None, swe
         return
     try:
         law = registry.load_law(law_id)
+        if plot_file:
+            from lrpredict.plot import plot_law
+
+            written = plot_law(law, plot_file, sweeps=sweeps)
+            click.echo(f"plot written: {written}", err=True)
     except LrpredictError as exc:  # the law is the LAW_ID argument here, not the --law option
         if exc.field != "law":
             raise
         raise BadInput(f"LAW_ID={exc.value!r} is not valid: {exc.allowed}") from None
-    if plot_file:
-        from lrpredict.plot import plot_law
-
-        written = plot_law(law, plot_file, sweeps=sweeps)
-        click.echo(f"plot written: {written}", err=True)
     click.echo(law.model_dump_json(indent=2) if json_ else render.render_law(law))
 
 

@@ -160,3 +160,6 @@ def test_show_law_unknown_id_names_the_argument_not_the_law_option() -> None:
     assert result.exit_code == 2
     assert "LAW_ID='no-such-law' is not valid" in result.output and "--law" not in result.output
     assert "steplaw-2025" in result.output and len(result.output.strip().splitlines()) == 1
+    pytest.importorskip("matplotlib")
+    unplottable = CliRunner().invoke(cli, ["show-law", "powerlines-2025", "--plot", "never.png"])
+    assert unplottable.exit_code == 2 and "LAW_ID='powerlines-2025'" in unplottable.output
