@@ -287,21 +287,25 @@ def calibrate_replay(
         allowed = "a bound that keeps at least one recorded cell"
         raise LrpredictError("max_tokens", max_tokens, allowed + (f" (smallest D: {smallest:.3g})" if smallest else ""))
     observations = [backend.run(p) for p in probes]
-    write(f"replayed {len(probes)} probes from {csv_path.name} (sizes {', '.join(f'{n:.3g}' for n in chosen)})")
+
+    def sizes(ns: list[float]) -> str:  # "2.15e+08, 4.29e+08", not the floats' repr
+        return ", ".join(f"{n:.3g}" for n in ns)
+
+    write(f"replayed {len(probes)} probes from {csv_path.name} (sizes {sizes(chosen)})")
     fit = fit_calibration(observations, prior=prior, arch=backend.arch)  # anchored unless prior="none" (issue 11)
     flops = backend.probe_flops(probes)
     held_out = [n for n in all_sizes if n not in chosen]
     provenance = {
         "hardware": f"replay of {csv_path.name}",
         "data_fingerprint": f"{csv_path.name}, {len(backend.cells)} cells",
-        "probe_grid": f"{len(probes)} probes: {lrs} recorded LRs × {batches} batches per cell, sizes {chosen}",
+        "probe_grid": f"{len(probes)} probes: {lrs} recorded LRs × {batches} batches per cell, sizes {sizes(chosen)}",
         "probe_flops": flops,
         "probe_flops_fraction_of_grid": flops / backend.grid_flops(),
         "backend": "replay",
         "noise": noise,
     }
     if held_out:
-        provenance["held_out_regret"] = f"sizes {held_out}: {summarise(backend.held_out_regret(fit, held_out))}"
+        provenance["held_out_regret"] = f"sizes {sizes(held_out)}: {summarise(backend.held_out_regret(fit, held_out))}"
     schedule = {"kind": "unknown", "description": f"as recorded in {csv_path.name}"}
     return _finish(
         fit, observations, name, backend.arch, out_dir, schedule, provenance, replace_law, len(probes), flops
