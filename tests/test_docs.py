@@ -142,14 +142,14 @@ def test_public_api_functions_have_docstring_examples() -> None:
 def _commands() -> list[tuple[str, ...]]:
     from lrpredict.cli import cli
 
-    out: list[tuple[str, ...]] = []
+    out: list[tuple[str, ...]] = [()]  # `lrpredict --help` itself
     for name, command in cli.commands.items():
         out.append((name,))
         out += [(name, sub) for sub in getattr(command, "commands", {})]
     return out
 
 
-@pytest.mark.parametrize("path", _commands(), ids=" ".join)
+@pytest.mark.parametrize("path", _commands(), ids=lambda path: " ".join(path) or "lrpredict")
 def test_cli_help_ends_with_examples(path: tuple[str, ...]) -> None:
     from lrpredict.cli import cli
 
