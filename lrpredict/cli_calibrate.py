@@ -225,6 +225,14 @@ def _check_options(ctx: click.Context) -> dict[str, Any]:
         opts["target_batch_tokens"],
         opts["target_config"],
     )
+    target = opts["target"]
+    if target is not None and opts["arch"] == "moe" and target.active_params is None:
+        # MoE probes and MoE priors count active N: planning for the total would aim at the wrong model
+        raise LrpredictError("--target-active-params", None, "the MoE target's active non-embedding params, e.g. 1.3B")
+    if target is not None and target.active_params is not None and target.active_params > target.params:
+        raise LrpredictError(
+            "--target-active-params", target.active_params, f"at most --target-params ({target.params:.3g})"
+        )
     return opts
 
 

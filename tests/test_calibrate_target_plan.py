@@ -80,6 +80,17 @@ def test_cli_calibrate_dry_run_for_a_target_prints_interval_and_cost() -> None:
     assert bad.exit_code == 2 and "--target-tokens" in bad.output
 
 
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [([], "--target-active-params=None"), (["--target-active-params", "20B"], "at most --target-params")],
+)
+def test_cli_calibrate_moe_target_needs_a_sane_active_count(extra, expected) -> None:
+    args = ["calibrate", "--dry-run", "--arch", "moe", "--device", "cpu", "--target-params", "7B"]
+    result = CliRunner().invoke(cli, [*args, "--target-tokens", "2T", *extra])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and expected in result.output
+
+
 def _resume_error(result) -> str:
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
     lines = result.output.strip().splitlines()
