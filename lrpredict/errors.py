@@ -14,7 +14,9 @@ class LrpredictError(ValueError):
         self.allowed = allowed
         self.where = where
         prefix = f"{where}: " if where else ""
-        super().__init__(f"{prefix}{field}={value!r} is not valid: {allowed}")
+        # a field given no value reads "is missing", not "=None is not valid"
+        problem = f"{field} is missing" if value is None else f"{field}={value!r} is not valid"
+        super().__init__(f"{prefix}{problem}: {allowed}")
 
 
 class LawFileError(LrpredictError):

@@ -82,7 +82,7 @@ def test_cli_calibrate_dry_run_for_a_target_prints_interval_and_cost() -> None:
 
 @pytest.mark.parametrize(
     ("extra", "expected"),
-    [([], "--target-active-params=None"), (["--target-active-params", "20B"], "at most --target-params")],
+    [([], "--target-active-params is missing"), (["--target-active-params", "20B"], "at most --target-params")],
 )
 def test_cli_calibrate_moe_target_needs_a_sane_active_count(extra, expected) -> None:
     args = ["calibrate", "--dry-run", "--arch", "moe", "--device", "cpu", "--target-params", "7B"]

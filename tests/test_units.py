@@ -43,3 +43,10 @@ def test_parse_size_refuses_non_sizes_with_one_line(value) -> None:
     with pytest.raises(LrpredictError) as caught:
         parse_size(value, "params")
     assert caught.value.field == "params" and "\n" not in str(caught.value)
+
+
+def test_error_without_a_value_says_missing_not_none() -> None:
+    from lrpredict.errors import LrpredictError
+
+    assert str(LrpredictError("--seq-len", None, "a positive integer")) == "--seq-len is missing: a positive integer"
+    assert str(LrpredictError("--seq-len", 0, "a positive integer")) == "--seq-len=0 is not valid: a positive integer"
