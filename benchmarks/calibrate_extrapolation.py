@@ -17,6 +17,7 @@
     (total N for MoE: applied to active N its exponent is the wrong one), also with cells keyed by total N.
 (e) What the replay regret is made of: LR-only regret and the batch floor (best recorded LR at Step Law's B_opt).
 (f) The dense 2-size replay over draws of extra probe noise: is the anchored/free gap noise?
+(g) The dense 2-size replay with 2–5 recorded batches per probe cell: does the result hinge on the batch count?
 (d) Probe FLOPs (6·N·D per run) of each plan as a fraction of the whole recorded grid's.
 """
 
@@ -157,6 +158,7 @@ def replay(
     observations = [Observation(to_n[o.n], o.tokens, o.lr, o.loss, o.batch_tokens) for o in observations]
     targets = sizes[-1:] if arch == "dense" else sizes[n_probe_sizes:]
     out: dict[str, float] = {"flops_fraction": backend.probe_flops(probes) / backend.grid_flops()}
+    fit_floors: list[float] = []
     for name, spec in (("anchored", prior), ("free", None)):
         fit = fit_calibration(observations, prior=spec, bootstrap=0, arch=arch)
         if fit.lr_law is None:
@@ -169,6 +171,9 @@ def replay(
                 m = to_n[n]
                 batch = fit.batch_law.lr(m, cell.tokens) if fit.batch_law else steplaw.batch.evaluate(values)
                 scores.append(regrets(cell, fit.lr_law.lr(m, cell.tokens), batch)[:2])
+                if name == "anchored":  # the best recorded LR at the fit's own batch: what its batch law costs
+                    curve = cell.curve(nearest_batch(cell, batch))
+                    fit_floors.append(min(loss for _, loss in curve) / cell.best().loss - 1)
         joint = [s[1] for s in scores]
         out[f"max_{name}"], out[f"median_{name}"] = max(joint), statistics.median(joint)
         out[f"lr_max_{name}"] = max(s[0] for s in scores)
@@ -190,6 +195,7 @@ def replay(
             curve = cell.curve(nearest_batch(cell, steplaw.batch.evaluate({"N": cell.n, "D": cell.tokens})))
             floors.append(min(loss for _, loss in curve) / cell.best().loss - 1)
     out["floor_max"], out["floor_median"] = max(floors), statistics.median(floors)
+    out["fit_floor_max"] = max(fit_floors) if fit_floors else math.nan
     return out
 
 
@@ -252,13 +258,15 @@ def main() -> None:
         rows.append((label, k, r))
     print("\n(e) what the replay regret is made of (max over held-out cells)")
     print(
-        "| sweep | probe sizes | LR-only regret anchored | free | Step Law | floor: best recorded LR at Step Law's B_opt |"
+        "| sweep | probe sizes | LR-only regret anchored | free | Step Law | floor: best recorded LR at Step Law's B_opt "
+        "| floor at the anchored fit's batch |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for label, k, r in rows:
         print(
             f"| {label} | {k} smallest | {r['lr_max_anchored']:.3%} | {r['lr_max_free']:.3%} | "
-            f"{r['lr_max_steplaw']:.3%} | {r['floor_max']:.3%} (median {r['floor_median']:.3%}) |"
+            f"{r['lr_max_steplaw']:.3%} | {r['floor_max']:.3%} (median {r['floor_median']:.3%}) | "
+            f"{r['fit_floor_max']:.3%} |"
         )
     q = replay_noise(args.sweeps, args.noise_seeds, args.noise)
     print(f"\n(f) dense, 2 smallest sizes, {args.noise_seeds} draws of extra probe noise {args.noise:g} (relative)")
@@ -271,6 +279,16 @@ def main() -> None:
         f"| {q['median_max_anchored']:.3%} | {q['median_max_free']:.3%} | {q['p90_max_anchored']:.3%} | "
         f"{q['p90_max_free']:.3%} | {q['median_ratio']:.2f} | {q['share_half']:.0%} | {lo:.2f} … {hi:.2f} |"
     )
+
+    print("\n(g) dense, 2 smallest sizes, by recorded batches per probe cell (5 LRs each): all shown, none picked")
+    print("| batches | probe FLOPs / grid | max regret anchored | free | Step Law | anchored / free |")
+    print("|---|---|---|---|---|---|")
+    for batches in (2, 3, 4, 5):
+        r = replay(args.sweeps, "dense", 2, batches=batches)
+        print(
+            f"| {batches} | {r['flops_fraction']:.2%} | {r['max_anchored']:.3%} | {r['max_free']:.3%} | "
+            f"{r['max_steplaw']:.3%} | {r['max_anchored'] / r['max_free']:.2f} |"
+        )
 
 
 if __name__ == "__main__":

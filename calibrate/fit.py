@@ -380,17 +380,39 @@ def fit_calibration(
     policy = "optimal" if optima and all(o.batch is None for o in optima) else "fixed"
     probe_batches = sorted({c.batch_tokens for c in cells})
     probe_batch = probe_batches[0] if len(probe_batches) == 1 else None
-    if prior is not None and policy == "fixed" and prior.batch_policy == "optimal":
-        # an optimum measured at a batch (not at a measured B_opt): move it to the prior law's optimal batch with
-        # lrpredict's conditional batch law, so it meets a batch-optimal prior (docs/calibrate.md, anchored fit)
-        optima = [
-            o
-            if o.batch is None
-            else Optimum(o.n, o.tokens, o.ln_y - ln_batch_factor(prior, o.n, o.tokens, o.batch, arch), o.se, o.bound)
-            for o in optima
-        ]
-        policy = "optimal"
     lr_law = batch_law = None
+    b_prior = batch_prior(prior)
+    measured_batch = [o for o in batch_rows if o.bound is None]
+    if b_prior is not None and measured_batch:
+        batch_law = fit_anchored(measured_batch, b_prior, probe_batch_policy="optimal")
+    used_batch_law = batch_law or (prior_only(b_prior) if b_prior is not None else None)
+    for o in batch_rows:
+        if o.bound is not None:
+            # listed, not fitted: entered as inequalities these bounds doubled the dense replay's regret at 4 batches
+            # and left the MoE one unchanged (docs/log.md 2026-12-01 — one-sided batch bounds)
+            side = "below" if o.bound == "low" else "above"
+            said = ""
+            if used_batch_law is not None:
+                law_b = used_batch_law.lr(o.n, o.tokens)
+                if (law_b > math.exp(o.ln_y)) == (o.bound == "low"):
+                    said = f"; the batch law used gives {law_b:.3g}: the probes disagree"
+            warnings.append(
+                f"optimal batch unbracketed at N={o.n:.3g}, D={o.tokens:.3g}: the best batch probed is the grid's "
+                f"edge, B_opt lies {side} {math.exp(o.ln_y):.3g} tokens (probe a batch {side}){said}"
+            )
+    if prior is not None and policy == "fixed" and prior.batch_policy == "optimal":
+        # an optimum measured at a batch (not at a measured B_opt): move it to the optimal batch (the calibrated
+        # batch law's, else the prior law's) with lrpredict's conditional batch law, so it meets a batch-optimal
+        # prior (docs/calibrate.md, anchored fit)
+        def at_optimum(o: Optimum) -> Optimum:
+            if o.batch is None:
+                return o
+            optimal = batch_law.lr(o.n, o.tokens) if batch_law is not None else None
+            shift = ln_batch_factor(prior, o.n, o.tokens, o.batch, arch, optimal=optimal)
+            return Optimum(o.n, o.tokens, o.ln_y - shift, o.se, o.bound)
+
+        optima = [at_optimum(o) for o in optima]
+        policy = "optimal"
     n_points = sum(o.bound is None for o in optima)
     if prior is not None and arch == "moe":
         from lrpredict.registry import load_law
@@ -410,14 +432,18 @@ def fit_calibration(
                     f"exponent of {var} not identified by the probes: it keeps the prior {prior.law_id}'s value "
                     f"(±{(prior.sd_alpha if var == 'N' else prior.sd_beta):.2g})"
                 )
-        b_prior = batch_prior(prior)
-        if batch_rows and b_prior is not None:
-            batch_law = fit_anchored(batch_rows, b_prior, probe_batch_policy="optimal")
-        elif b_prior is not None:
-            batch_law = prior_only(b_prior)
+        if b_prior is not None and not measured_batch:
+            moved = batch_law is not None and batch_law.n_cells > 0
+            if batch_law is None:
+                batch_law = prior_only(b_prior)
             warnings.append(
-                f"no optimal batch measured (a bracketed batch vertex needs ≥ 3 batches per cell): the batch law is "
-                f"{prior.law_id}'s, and each optimum was moved to its B_opt by the conditional batch law"
+                "no optimal batch measured (a bracketed batch vertex needs ≥ 3 batches per cell): the batch law is "
+                + (
+                    f"{prior.law_id}'s moved by {batch_law.n_cells} one-sided bound(s) from the batches probed"
+                    if moved
+                    else f"{prior.law_id}'s"
+                )
+                + ", and each optimum was moved to its B_opt by the conditional batch law"
             )
     elif prior is None and n_points >= 2:
         points = [o for o in optima if o.bound is None]
@@ -425,8 +451,8 @@ def fit_calibration(
         for name in lr_law.unstable():
             low, high = lr_law.intervals[name]
             warnings.append(f"unstable exponent {name}: bootstrap 90% interval [{low:.3g}, {high:.3g}]")
-        if len(batch_rows) >= 2:
-            batch_law = fit_power([(o.n, o.tokens, math.exp(o.ln_y)) for o in batch_rows], bootstrap, seed)
+        if len(measured_batch) >= 2:
+            batch_law = fit_power([(o.n, o.tokens, math.exp(o.ln_y)) for o in measured_batch], bootstrap, seed)
     else:
         warnings.append("fewer than 2 (N, D) cells with an optimum: no joint law")
     if lr_law is not None and prior is None:
@@ -496,6 +522,9 @@ def _optima_per_nd(
         batch_fit = fit_parabola([c.batch_tokens for c, _ in bracketed], [c.fit.loss_min for c, _ in bracketed])  # type: ignore[union-attr]
         if batch_fit is None or not batch_fit.bracketed:
             optima.append(min(bracketed, key=lambda cr: cr[0].fit.loss_min)[1])  # type: ignore[union-attr]
+            bound = _batch_bound(n, tokens, [c for c, _ in bracketed], noise)
+            if bound is not None:
+                batch_rows.append(bound)
             continue
         log_b = [math.log(c.batch_tokens) for c, _ in bracketed]
         log_lr = [r.ln_y for _, r in bracketed]
@@ -505,6 +534,25 @@ def _optima_per_nd(
         batch_se = min(noise * batch_fit.vertex_se_per_noise, 2 * batch_fit.spacing)
         batch_rows.append(Optimum(n, tokens, at, batch_se))
     return optima, batch_rows
+
+
+def _batch_bound(n: float, tokens: float, group: list[Cell], noise: float) -> Optimum | None:
+    """An unbracketed batch vertex as a one-sided bound (issue 11: listed, not dropped in silence).  Loss is convex in ln B
+    near B_opt (Eq.2's form, as for the vertex above), so when the best batch is the grid's edge and beats its
+    neighbour by more than the loss noise, B_opt lies beyond the midpoint of the two in ln B: ``bound`` "low" says
+    ln B_opt ≤ ln_y, "high" says ≥.  se: half the step, the bound's own blur."""
+    if len(group) < 2:
+        return None
+    losses = [c.fit.loss_min for c in group]  # type: ignore[union-attr]
+    best = int(np.argmin(losses))
+    if best not in (0, len(group) - 1):
+        return None  # an interior best with no convex vertex (flat): no direction to bound
+    neighbour = 1 if best == 0 else len(group) - 2
+    if losses[neighbour] - losses[best] <= noise:
+        return None  # the two batches tie within the noise: no direction either
+    ln_b, ln_nb = math.log(group[best].batch_tokens), math.log(group[neighbour].batch_tokens)
+    edge = "low" if best == 0 else "high"
+    return Optimum(n, tokens, (ln_b + ln_nb) / 2, abs(ln_b - ln_nb) / 2, edge)
 
 
 def _exp(value: float) -> float:

@@ -133,15 +133,19 @@ def batch_prior(prior: Prior | None) -> Prior | None:
         return None
 
 
-def ln_batch_factor(prior: Prior, n: float, tokens: float, batch: float, arch: str = "dense") -> float:
+def ln_batch_factor(
+    prior: Prior, n: float, tokens: float, batch: float, arch: str = "dense", *, optimal: float | None = None
+) -> float:
     """ln of lrpredict's conditional batch factor (B/B_opt)^s at (N, D): moves an optimum measured at the probes'
-    batch B to the prior law's optimal batch (divide by it), so a fixed-batch probe can meet a batch-optimal law."""
+    batch B to the optimal batch (``optimal``, else the prior law's; divide by it), so a fixed-batch probe can meet
+    a batch-optimal law."""
     from lrpredict.registry import DEFAULT_LAW, conditional_batch_law_id, load_law
 
-    law = load_law(prior.law_id)
-    batch_law = law.batch if law.batch is not None else load_law(DEFAULT_LAW["dense"]).batch
-    assert batch_law is not None
-    optimal = batch_law.evaluate({"N": n, "D": tokens, "C": FLOPS_PER_PARAM * n * tokens})
+    if optimal is None:
+        law = load_law(prior.law_id)
+        batch_law = law.batch if law.batch is not None else load_law(DEFAULT_LAW["dense"]).batch
+        assert batch_law is not None
+        optimal = batch_law.evaluate({"N": n, "D": tokens, "C": FLOPS_PER_PARAM * n * tokens})
     hinge = load_law(conditional_batch_law_id(arch)).lr_batch
     assert hinge is not None
     return math.log(hinge.factor(batch, optimal))

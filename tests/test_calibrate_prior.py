@@ -191,3 +191,53 @@ def test_calibrated_law_under_a_compute_prior_needs_no_model_shape(tmp_path) -> 
     assert law.batch.evaluate({"N": n, "D": d}) == pytest.approx(ling.evaluate({"C": 6 * n * d}), rel=1e-9)
     s = suggest(ModelConfig(params=2e9, active_params=n, arch="moe", tokens=d), law)
     assert math.isfinite(s.lr) and s.lr > 0
+
+
+def test_unbracketed_batch_is_listed_with_its_direction_and_the_disagreement() -> None:
+    # two batches per cell, the smaller one clearly better: B_opt lies below their midpoint, while the prior's batch
+    # law (Step Law) puts it at the larger one; the calibration must say so, not drop the cell in silence
+    obs = []
+    for o in probes([2e7], horizons=(10.0, 40.0)):
+        obs.append(Observation(o.n, o.tokens, o.lr, o.loss, o.batch_tokens / 4))
+        obs.append(Observation(o.n, o.tokens, o.lr, o.loss + 0.02, o.batch_tokens))  # at the prior's B_opt
+    fit = fit_calibration(obs, prior="default", bootstrap=0)
+    listed = [w for w in fit.warnings if w.startswith("optimal batch unbracketed")]
+    assert len(listed) == 2
+    assert all("B_opt lies below" in w and "the probes disagree" in w for w in listed)
+    # listed, not fitted: the batch law stays the prior's (docs/log.md 2026-12-01)
+    d = 20 * 2e7
+    assert fit.batch_law.lr(2e7, d) == pytest.approx(STEPLAW.batch.evaluate({"D": d}), rel=1e-6)
+
+
+def test_batch_edge_within_the_noise_is_not_listed() -> None:
+    obs = []
+    for o in probes([2e7], horizons=(10.0, 40.0), noise=0.0):
+        obs.append(Observation(o.n, o.tokens, o.lr, o.loss, o.batch_tokens / 2))
+        obs.append(Observation(o.n, o.tokens, o.lr, o.loss + 1e-5, o.batch_tokens))
+    fit = fit_calibration(obs, prior="default", bootstrap=0)
+    assert not [w for w in fit.warnings if w.startswith("optimal batch unbracketed")]
+
+
+def test_fixed_batch_optima_move_to_the_calibrated_optimal_batch() -> None:
+    # one horizon probes 3 batches around a vertex at a quarter of the prior's B_opt (a measured B_opt, so the
+    # batch law is calibrated); another probes one batch only: its optimum must be moved to the *calibrated*
+    # B_opt, not to the prior's
+    from lrpredict.calibrate.prior import ln_batch_factor
+
+    obs = []
+    for o in probes([2e7, 4e7], horizons=(10.0,)):
+        vertex = o.batch_tokens / 4
+        for k in (-1, 0, 1):
+            b = vertex * 2.0**k
+            obs.append(Observation(o.n, o.tokens, o.lr, o.loss + 0.01 * math.log(b / vertex) ** 2, b))
+    single = probes([2e7], horizons=(40.0,))
+    obs += single
+    fit = fit_calibration(obs, prior="default", bootstrap=0)
+    assert fit.batch_law is not None and fit.batch_law.n_cells == 2
+    row = next(o for o in fit.optima if o.tokens == single[0].tokens)
+    measured = fit_calibration(single, prior="default", bootstrap=0).optima[0]  # moved to the prior's B_opt
+    n, d, b = single[0].n, single[0].tokens, single[0].batch_tokens
+    raw = measured.ln_y + ln_batch_factor(PRIOR, n, d, b)
+    calibrated = ln_batch_factor(PRIOR, n, d, b, optimal=fit.batch_law.lr(n, d))
+    assert row.ln_y == pytest.approx(raw - calibrated, abs=1e-9)
+    assert abs(calibrated - ln_batch_factor(PRIOR, n, d, b)) > 0.05  # the two moves differ: the test can fail
