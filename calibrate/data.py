@@ -49,12 +49,27 @@ def open_data(spec: DataSpec, vocab_size: int) -> TokenData:
     return data
 
 
+def data_fingerprint(spec: DataSpec, vocab_size: int) -> str:
+    """The fingerprint ``open_data(spec, vocab_size)`` would give, without generating, memory-mapping or tokenising
+    anything (a resume compares it with the ledger's before any probe runs).  A missing file raises ``OSError``."""
+    if spec.kind == "synthetic":
+        return _synthetic_fingerprint(spec, vocab_size)
+    path, eval_path = Path(spec.path), Path(spec.eval_path) if spec.eval_path else None
+    if spec.kind == "text":
+        tok_id = _tokenizer_digest(Path(spec.tokenizer)) if spec.tokenizer else "bytes"
+        return _text_fingerprint(path, eval_path, spec, tok_id)
+    return _token_file_fingerprint(path, eval_path, spec)
+
+
 @functools.lru_cache(maxsize=4)  # a worker runs many probes on one corpus: generate it once
 def _open_synthetic(spec: DataSpec, vocab_size: int) -> TokenData:
     tokens = synthetic_tokens(spec.n_tokens, vocab_size, spec.seed, spec.synthetic)
+    return _split(tokens, None, spec.eval_tokens, vocab_size, _synthetic_fingerprint(spec, vocab_size))
+
+
+def _synthetic_fingerprint(spec: DataSpec, vocab_size: int) -> str:
     meta = {"n_tokens": spec.n_tokens, "seed": spec.seed, "vocab_size": vocab_size, **spec.synthetic.model_dump()}
-    fingerprint = _sha256_json({"kind": "synthetic", "version": SYNTHETIC_VERSION, **meta})
-    return _split(tokens, None, spec.eval_tokens, vocab_size, fingerprint)
+    return _sha256_json({"kind": "synthetic", "version": SYNTHETIC_VERSION, **meta})
 
 
 def _open_file(spec: DataSpec) -> TokenData:
@@ -65,15 +80,16 @@ def _open_file(spec: DataSpec) -> TokenData:
         return _open_text(path, eval_path, spec)
     tokens = _load_tokens(path, spec)
     held_out = _load_tokens(eval_path, spec) if eval_path else None
-    extra = {"kind": spec.kind, "dtype": spec.dtype, "eval_tokens": spec.eval_tokens}
     vocab_map = np.load(spec.vocab_map) if spec.vocab_map else None
+    data = _split(tokens, held_out, spec.eval_tokens, None, _token_file_fingerprint(path, eval_path, spec))
+    return data if vocab_map is None else dataclasses.replace(data, vocab_map=vocab_map)
+
+
+def _token_file_fingerprint(path: Path, eval_path: Path | None, spec: DataSpec) -> str:
+    extra = {"kind": spec.kind, "dtype": spec.dtype, "eval_tokens": spec.eval_tokens}
     if spec.vocab_map:  # only then: fingerprints of earlier ledgers stay as they were
         extra |= {"vocab_map": file_fingerprint(Path(spec.vocab_map)), "source": spec.source}
-    fingerprint = _sha256_json(
-        {**extra, "train": file_fingerprint(path), "eval": eval_path and file_fingerprint(eval_path)}
-    )
-    data = _split(tokens, held_out, spec.eval_tokens, None, fingerprint)
-    return data if vocab_map is None else dataclasses.replace(data, vocab_map=vocab_map)
+    return _sha256_json({**extra, "train": file_fingerprint(path), "eval": eval_path and file_fingerprint(eval_path)})
 
 
 def _load_tokens(path: Path, spec: DataSpec) -> np.ndarray:
@@ -98,11 +114,16 @@ def _open_text(path: Path, eval_path: Path | None, spec: DataSpec) -> TokenData:
         vocab, tok_id = 256, "bytes"
         tokens = np.memmap(path, dtype=np.uint8, mode="r")
         held_out = np.memmap(eval_path, dtype=np.uint8, mode="r") if eval_path else None
+    return _split(tokens, held_out, spec.eval_tokens, vocab, _text_fingerprint(path, eval_path, spec, tok_id))
+
+
+def _text_fingerprint(path: Path, eval_path: Path | None, spec: DataSpec, tok_id: str) -> str:
     meta = {"kind": "text", "tokenizer": tok_id, "eval_tokens": spec.eval_tokens}
-    fingerprint = _sha256_json(
-        {**meta, "train": file_fingerprint(path), "eval": eval_path and file_fingerprint(eval_path)}
-    )
-    return _split(tokens, held_out, spec.eval_tokens, vocab, fingerprint)
+    return _sha256_json({**meta, "train": file_fingerprint(path), "eval": eval_path and file_fingerprint(eval_path)})
+
+
+def _tokenizer_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _hf_tokenizer(path: Path):
@@ -116,7 +137,7 @@ def _hf_tokenizer(path: Path):
     def tokenize(text: bytes) -> np.ndarray:
         return np.asarray(tok.encode(text.decode("utf-8", errors="replace")).ids, dtype=dtype)
 
-    return tokenize, tok.get_vocab_size(), hashlib.sha256(path.read_bytes()).hexdigest()
+    return tokenize, tok.get_vocab_size(), _tokenizer_digest(path)
 
 
 def _split(tokens: np.ndarray, held_out: np.ndarray | None, eval_tokens: int, vocab: int | None, fp: str) -> TokenData:

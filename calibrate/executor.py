@@ -6,7 +6,9 @@ gradient accumulation, which computes the same step in smaller micro-batches); a
 replaced and its probe returned as failed (``WORKER_DIED``: a resume runs it again).  Workers ignore SIGINT: a
 Ctrl-C reaches only the parent, which stops them (``KeyboardInterrupt`` leaves the ledger with every finished probe
 and no record of the interrupted ones).  ``run_probes`` appends each result to the ledger as it arrives and skips
-probes already there, so a calibration can be SIGKILLed and restarted at any time and runs each probe once.
+probes already there, so a calibration can be SIGKILLed and restarted at any time and runs each probe once.  It
+refuses to add a probe whose data's fingerprint differs from the one its ledger's probes were trained on
+(``check_same_data``: the token file changed between a run and its resume).
 
 This module imports torch only inside worker processes and ``LocalExecutor`` device discovery.
 """
@@ -22,6 +24,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import wait
@@ -29,6 +32,7 @@ from typing import Any, Protocol
 
 from lrpredict.calibrate.ledger import WORKER_DIED, Ledger
 from lrpredict.calibrate.spec import BranchResult, ProbeResult, ProbeSpec
+from lrpredict.errors import LrpredictError
 
 
 class Executor(Protocol):
@@ -303,9 +307,55 @@ def run_probes(
     done = ledger.finished_ids(include_failed=not retry_failed)  # reads and validates every line first
     todo = [s for s in unique if s.probe_id not in done]
     if todo:
+        check_same_data(todo, ledger)  # new probes never mix with probes trained on other data
         for result in (executor or LocalExecutor()).submit(todo):
             ledger.append(result)
             if on_result is not None:
                 on_result(result)
     latest = ledger.latest()
     return [latest[s.probe_id] for s in unique if s.probe_id in latest]
+
+
+def check_same_data(specs: Iterable[ProbeSpec], ledger: Ledger) -> None:
+    """Raise ``LrpredictError`` (field ``data``) when the data ``specs`` would train on has another fingerprint than
+    the ledger's probes of the same data source were trained on (the file changed since): their losses would be fit
+    together.  Cheap: it reads sizes and first MiBs (``data.data_fingerprint``), no tokens.  Records with no
+    fingerprint (failed probes, old ledgers) are no conflict; a file that cannot be read is left to the probe, which
+    fails and says why, as before."""
+    from lrpredict.calibrate.data import data_fingerprint
+
+    recorded: dict[tuple[str, int], Counter[str]] = {}
+    for result in ledger.results():
+        if result.data_fingerprint and result.data_fingerprint != "unknown":
+            recorded.setdefault(_data_key(result.spec), Counter())[result.data_fingerprint] += 1
+    checked: set[tuple[str, int]] = set()
+    for spec in specs:
+        key = _data_key(spec)
+        if key in checked or key not in recorded:
+            continue
+        checked.add(key)
+        try:
+            now = data_fingerprint(spec.data, spec.arch.vocab_size)
+        except OSError:
+            continue
+        other = {fp: n for fp, n in recorded[key].items() if fp != now}
+        if other:
+            n = sum(other.values())
+            old = " / ".join(map(_short, other))
+            raise LrpredictError(
+                "data",
+                spec.data.path or spec.data.kind,
+                f"the same data as the {n} probe{'s' * (n != 1)} already in {ledger.path} (fingerprint {old} there, "
+                f"{_short(now)} now), or a new output folder",
+            )
+
+
+def _short(fingerprint: str) -> str:
+    """The first 12 hex digits of a sha256; any other recorded text (a replay's 'sweeps.csv, 48 cells') whole."""
+    hexdigits = set("0123456789abcdef")
+    return fingerprint[:12] if len(fingerprint) == 64 and set(fingerprint) <= hexdigits else fingerprint
+
+
+def _data_key(spec: ProbeSpec) -> tuple[str, int]:
+    """What decides a probe's data fingerprint besides the files' contents (synthetic data: the vocabulary too)."""
+    return spec.data.model_dump_json(), spec.arch.vocab_size

@@ -339,9 +339,13 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
     directory: Path = opts["directory"]
     if opts["resume_dir"] is not None:
         plan = load_plan(directory)
+        from lrpredict.calibrate.executor import check_same_data
         from lrpredict.calibrate.ledger import Ledger
 
-        Ledger(directory).validate()  # a bad record is one line naming it, before anything is printed or run
+        ledger = Ledger(directory)
+        finished = ledger.finished_ids()  # validates: a bad record is one line naming it, before anything is printed
+        # data changed since the probes in the ledger ran: one line now (run_probes would refuse too, after the plan)
+        check_same_data([p for p in plan.probes if p.probe_id not in finished], ledger)
         if not _valid_name(plan.name):  # a plan from before names were checked first: let the resume rename it
             if not _given(ctx, "name"):
                 raise LrpredictError(

@@ -1,0 +1,152 @@
+# ruff: noqa: E402  (imports follow the importorskip guards)
+"""``lrpredict calibrate --resume`` re-checks the data: a token file that changed since the probes in the ledger ran
+is one line, exit 2, before any probe runs (new probes would be fit together with probes trained on other data).
+
+Real CPU probes on a real uint16 token file, 16 steps each: seconds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+np = pytest.importorskip("numpy")
+pytest.importorskip("torch")
+pytest.importorskip("scipy")
+
+from click.testing import CliRunner
+
+from lrpredict.architecture import Architecture
+from lrpredict.calibrate.data import data_fingerprint, synthetic_tokens
+from lrpredict.calibrate.executor import SerialExecutor, failed_result, run_probes
+from lrpredict.calibrate.ledger import Ledger
+from lrpredict.calibrate.planner import CalibrationPlan, probe_flops
+from lrpredict.calibrate.run import calibrate_torch, load_plan, save_plan
+from lrpredict.calibrate.spec import DataSpec, ProbeSpec
+from lrpredict.calibrate.token_sources import prepare_data
+from lrpredict.cli import cli
+from lrpredict.errors import LrpredictError
+
+N_TOKENS, VOCAB = 1 << 15, 64
+
+
+def _write_tokens(path: Path, seed: int) -> None:
+    synthetic_tokens(N_TOKENS, VOCAB, seed).astype(np.uint16).tofile(path)  # same size for every seed
+
+
+def _probes(data: DataSpec, vocab: int, lrs=(1e-3, 4e-3, 1.6e-2)) -> list[ProbeSpec]:
+    arch = Architecture(d_model=16, n_layers=1, d_ffn=32, n_heads=1, vocab_size=vocab)
+    return [
+        ProbeSpec(
+            arch=arch,
+            lr=lr,
+            horizons=(8 * 128, 16 * 128),
+            batch_size=4,
+            seq_len=32,
+            warmup_steps=1,
+            eval_batches=1,
+            data=data,
+        )
+        for lr in lrs
+    ]
+
+
+def _killed_run(tmp_path: Path, lrs=(1e-3, 4e-3, 1.6e-2), ran: int = 1) -> tuple[Path, Path, CalibrationPlan]:
+    """What `lrpredict calibrate --data tokens.bin` leaves when killed after ``ran`` probes: the plan, the prepared
+    data and a ledger holding those probes (trained for real here)."""
+    tokens, out = tmp_path / "tokens.bin", tmp_path / "cal"
+    _write_tokens(tokens, seed=0)
+    prepared = prepare_data(tokens, out / "data", eval_tokens=1 << 11)
+    probes = _probes(prepared.spec, prepared.probe_vocab, lrs)
+    plan = CalibrationPlan(
+        name="data-check",
+        arch="dense",
+        device="cpu",
+        probes=probes,
+        flops=sum(map(probe_flops, probes)),
+        centre_law="x",
+    )
+    save_plan(plan, out)
+    run_probes(probes[:ran], out, SerialExecutor())
+    return tokens, out, plan
+
+
+def _one_line_error(result) -> str:
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in result.output, result.output
+    return lines[0]
+
+
+def test_resume_changed_token_file_is_one_line_exit_2_before_any_probe(tmp_path: Path) -> None:
+    tokens, out, plan = _killed_run(tmp_path)
+    ledger = Ledger(out).path.read_bytes()
+    old = json.loads(ledger.splitlines()[0])["data_fingerprint"]
+    _write_tokens(tokens, seed=1)  # the user regenerated the token file between the run and its resume
+    new = data_fingerprint(plan.probes[0].data, plan.probes[0].arch.vocab_size)
+    assert old and new != old
+
+    line = _one_line_error(CliRunner().invoke(cli, ["calibrate", "--resume", str(out), "--workers", "1"]))
+    assert line.startswith(f"Error: data={str(tokens.resolve())!r} is not valid: the same data as the 1 probe already")
+    assert f"fingerprint {old[:12]} there, {new[:12]} now" in line and line.endswith("or a new output folder")
+    assert Ledger(out).path.read_bytes() == ledger  # no probe ran, nothing appended
+
+
+def test_resume_unchanged_token_file_runs_only_the_missing_probes(tmp_path: Path) -> None:
+    _, out, _ = _killed_run(tmp_path)
+    first = Ledger(out).path.read_bytes()
+    result = CliRunner().invoke(cli, ["calibrate", "--resume", str(out), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    records = Ledger(out).records()
+    assert Ledger(out).path.read_bytes().startswith(first)  # the killed run's probe kept, not run again
+    ids = [r["probe_id"] for r in records]
+    assert len(ids) == len(set(ids)) and {p.probe_id for p in load_plan(out).probes} == set(ids)
+    assert len({r["data_fingerprint"] for r in records}) == 1
+
+
+def test_run_probes_changed_data_raises_and_appends_nothing(tmp_path: Path) -> None:
+    tokens, out, plan = _killed_run(tmp_path)
+    before = Ledger(out).path.read_bytes()
+    _write_tokens(tokens, seed=1)
+    with pytest.raises(LrpredictError, match="the same data as the 1 probe already") as caught:
+        run_probes(plan.probes, out, SerialExecutor())
+    assert caught.value.field == "data" and "\n" not in str(caught.value)
+    assert Ledger(out).path.read_bytes() == before
+    _write_tokens(tokens, seed=0)  # the original data back: the resume goes on
+    assert [r.status for r in run_probes(plan.probes[:2], out, SerialExecutor())] == ["ok", "ok"]
+
+
+def test_run_probes_records_without_fingerprint_are_no_conflict(tmp_path: Path) -> None:
+    tokens, out, plan = _killed_run(tmp_path, ran=0)
+    ledger = Ledger(out)
+    ledger.append(failed_result(plan.probes[0], "worker process died (exit code -9)"))  # no fingerprint
+    unknown = failed_result(plan.probes[1], "ValueError: kept").model_copy(update={"data_fingerprint": "unknown"})
+    ledger.append(unknown)
+    _write_tokens(tokens, seed=1)
+    results = run_probes(plan.probes, out, SerialExecutor())
+    assert [r.status for r in results] == ["ok", "failed", "ok"]
+
+
+def test_run_probes_synthetic_data_compares_the_recorded_fingerprint(tmp_path: Path) -> None:
+    """The embedded corpus too: a ledger whose probes trained on another synthetic corpus (an older generator, a
+    replayed sweep's 'file.csv, N cells') refuses new probes of the same spec."""
+    probes = _probes(DataSpec(n_tokens=N_TOKENS, eval_tokens=1 << 11), VOCAB)
+    run_probes(probes[:1], tmp_path, SerialExecutor())
+    assert [r.status for r in run_probes(probes[:2], tmp_path, SerialExecutor())] == ["ok", "ok"]  # same corpus
+    ledger = Ledger(tmp_path)
+    ledger.append(ledger.results()[0].model_copy(update={"data_fingerprint": "sweeps.csv, 48 cells"}))
+    with pytest.raises(LrpredictError, match=r"the 1 probe already .* \(fingerprint sweeps\.csv, 48 cells there, "):
+        run_probes(probes, tmp_path, SerialExecutor())
+    assert len(ledger.records()) == 3
+
+
+def test_calibrate_torch_finished_run_with_changed_data_refits_without_a_probe(tmp_path: Path) -> None:
+    """Nothing is added to a finished calibration, so nothing would mix: its resume refits the recorded probes."""
+    tokens, out, plan = _killed_run(tmp_path, lrs=tuple(1e-3 * 2**k for k in range(5)), ran=0)
+    calibrate_torch(plan, out, executor=SerialExecutor(), write=lambda _: None)
+    lines = Ledger(out).path.read_bytes()
+    _write_tokens(tokens, seed=1)
+    outcome = calibrate_torch(load_plan(out), out, executor=SerialExecutor(), write=lambda _: None, replace_law=True)
+    assert Ledger(out).path.read_bytes() == lines and outcome.probes == len(load_plan(out).probes)
