@@ -53,7 +53,7 @@ def test_suggest_accepts_config_mapping_or_keyword_fields() -> None:
 def test_suggest_without_a_config_is_one_line_error(bad: object) -> None:
     import lrpredict
 
-    with pytest.raises(LrpredictError, match=r"^config=.*suggest\(params='1B', tokens='20B'\)"):
+    with pytest.raises(LrpredictError, match=r"^config(=| is missing).*suggest\(params='1B', tokens='20B'\)"):
         lrpredict.suggest(bad)
 
 

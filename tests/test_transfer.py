@@ -213,8 +213,8 @@ def test_cli_transfer_table_and_json() -> None:
     [
         (["--proxy-params", "50M", "--proxy-tokens", "1B", "--proxy-d-model", "640", *TARGET_ARGS], "--proxy-lr"),
         ([*PROXY_ARGS, "--proxy-lr", "3e-3", *TARGET_ARGS], "--proxy-wd is required"),
-        ([*PROXY_ARGS[:6], "--proxy-lr", "3e-3", "--proxy-wd", "0", *TARGET_ARGS], "--proxy-d-model="),
-        ([*PROXY_ARGS, "--proxy-lr", "3e-3", "--proxy-wd", "0", *TARGET_ARGS[:-2]], "--d-model="),
+        ([*PROXY_ARGS[:6], "--proxy-lr", "3e-3", "--proxy-wd", "0", *TARGET_ARGS], "--proxy-d-model is missing"),
+        ([*PROXY_ARGS, "--proxy-lr", "3e-3", "--proxy-wd", "0", *TARGET_ARGS[:-2]], "--d-model is missing"),
         ([*PROXY_ARGS, "--proxy-lr", "-1", "--proxy-wd", "0", *TARGET_ARGS], "--proxy-lr="),
         (
             ["--proxy-params", "x", *PROXY_ARGS[2:], "--proxy-lr", "3e-3", "--proxy-wd", "0", *TARGET_ARGS],
