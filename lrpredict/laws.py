@@ -187,6 +187,7 @@ class Posterior(_Strict):
     probe_batch_tokens: float | None = Field(default=None, description="the probes' batch (tokens per step)")
     probe_batch_policy: Literal["fixed", "optimal"] = "fixed"
     unbracketed_cells: int = 0
+    cells: int | None = Field(default=None, ge=1, description="rows of the fit, bracketed or not (absent: older files)")
 
     def ln_sd(self, n: float, tokens: float) -> float:
         """Posterior sd of ln η* at (N, D): the mean law's uncertainty and its misfit, added in quadrature."""

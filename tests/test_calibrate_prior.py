@@ -241,3 +241,27 @@ def test_fixed_batch_optima_move_to_the_calibrated_optimal_batch() -> None:
     calibrated = ln_batch_factor(PRIOR, n, d, b, optimal=fit.batch_law.lr(n, d))
     assert row.ln_y == pytest.approx(raw - calibrated, abs=1e-9)
     assert abs(calibrated - ln_batch_factor(PRIOR, n, d, b)) > 0.05  # the two moves differ: the test can fail
+
+
+def test_every_cell_unbracketed_warns_in_the_fit_and_in_suggest() -> None:
+    obs = [o for o in probes([4e7], horizons=(10.0, 40.0)) if o.lr < math.exp(world(o.n, o.tokens))]
+    fit = fit_calibration(obs, bootstrap=0)
+    assert all(o.bound == "high" for o in fit.optima) and len(fit.optima) == 2
+    assert any(w.startswith("no bracketed optimum in any of the 2") for w in fit.warnings)
+    text = calibrated_law(
+        fit, name="edge-only", arch="dense", schedule={"kind": "wsd", "description": "t"}, provenance={"backend": "t"}
+    )
+    law = install_calibrated(text, "edge-only")
+    assert law.posterior.cells == 2 and law.posterior.unbracketed_cells == 2
+    s = suggest(ModelConfig(params=4e9, tokens=8e10), law)
+    assert any("2 of 2 calibration cells had their optimum at the LR grid's edge" in w for w in s.warnings)
+    # a fully bracketed calibration does not warn
+    bracketed = fit_calibration(probes([4e7], horizons=(10.0, 40.0)), bootstrap=0)
+    assert not any(w.startswith("no bracketed optimum") for w in bracketed.warnings)
+    law = install_calibrated(
+        calibrated_law(
+            bracketed, name="inside", arch="dense", schedule={"kind": "wsd", "description": "t"}, provenance={}
+        ),
+        "inside",
+    )
+    assert not any("grid's edge" in w for w in suggest(ModelConfig(params=4e9, tokens=8e10), law).warnings)
