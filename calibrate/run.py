@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lrpredict.architecture import count_parameters
 from lrpredict.calibrate.clock import format_seconds, total_wall_seconds
 from lrpredict.calibrate.fit import CalibrationFit, Observation, fit_calibration
 from lrpredict.calibrate.lawfile import calibrated_law, install_calibrated
@@ -227,6 +228,13 @@ def _calibrate_torch(
         "backend": "torch",
     }
     spec = plan.probes[0]
+    if spec.arch.is_moe:  # suggest compares it with an MoE target's active fraction (docs/calibrate.md)
+        counts = count_parameters(spec.arch)
+        provenance["moe_routing"] = {
+            "experts": spec.arch.n_experts,
+            "top_k": spec.arch.top_k,
+            "active_fraction": counts.non_embedding_active / counts.non_embedding,
+        }
     schedule = {
         "kind": "wsd",
         "description": f"probes: WSD, warmup then constant, decay over the last {spec.decay_frac:.0%} of each horizon "

@@ -34,7 +34,8 @@ TOLERANCE = 0.10  # the chosen plan's sd may be 10% above the narrowest affordab
 # median) and loss noise relative to the loss (issue 11's synthetic σ = 0.002).
 CURVATURE = 0.0099
 LOSS_NOISE = 0.002
-TARGET_FIELDS = ("params", "tokens", "active_params", "batch_tokens")
+TARGET_FIELDS = ("params", "tokens", "active_params", "batch_tokens", "experts", "top_k")
+ROUTING_FIELDS = ("experts", "top_k")  # MoE routing of the target: whole numbers, not sizes
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class Target:
     tokens: float
     active_params: float | None = None
     batch_tokens: float | None = None
+    experts: int | None = None  # MoE: routed experts and experts per token, for probes that route like it
+    top_k: int | None = None
 
     def n(self, arch: str) -> float:
         """The N a calibrated law uses: active non-embedding parameters for MoE (lrpredict.calibrate.planner.law_n)."""
@@ -73,16 +76,22 @@ def read_target(
         values.update(loaded)
     given = {"params": params, "tokens": tokens, "active_params": active_params, "batch_tokens": batch_tokens}
     values.update({k: v for k, v in given.items() if v is not None})
-    if not values:
+    if not set(values) - set(ROUTING_FIELDS):
+        if values:
+            raise LrpredictError("target_config", str(config), "the target's params and tokens with its experts, top_k")
         return None
     for name in ("params", "tokens"):
         if name not in values:
             raise LrpredictError(f"target_{name}", None, f"the target's {name} too (e.g. 7B params, 2T tokens)")
+    routing = {k: values.pop(k) for k in ROUTING_FIELDS if k in values}
+    for k, v in routing.items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise LrpredictError(f"target_config.{k}", v, "a whole number ≥ 1")
     parsed = {k: parse_size(v, f"target_{k}") for k, v in values.items()}
     for k, v in parsed.items():
         if not (math.isfinite(v) and v > 0):
             raise LrpredictError(f"target_{k}", values[k], "a finite size > 0")
-    return Target(**parsed)
+    return Target(**parsed, **routing)
 
 
 def vertex_sd(n_lrs: int, spacing: float = math.log(2.0)) -> float:

@@ -26,10 +26,14 @@ MAX_LRS, MAX_WORKERS, MAX_BATCHES, MAX_WIDTH = 15, 1024, 64, 8192
 TORCH_ONLY = ("arch", "data_path", "vocab_size", "tokenizer", "text_column", "token_dtype", "budget", "device")
 TORCH_ONLY += ("workers", "backend", "address", "resume_dir", "dry_run")
 TORCH_ONLY += ("target_params", "target_tokens", "target_active_params", "target_batch_tokens", "target_config")
-TORCH_ONLY += ("compile_model",)
+TORCH_ONLY += ("compile_model", "experts", "top_k")
 REPLAY_ONLY = ("noise", "batches", "max_tokens")
 # Options a --resume takes from the folder's plan (name and device may be repeated if they agree).
 PLAN_OPTIONS = ("arch", "data_path", "vocab_size", "tokenizer", "text_column", "token_dtype", "budget", "sizes", "lrs")
+PLAN_OPTIONS += ("experts", "top_k")
+# The MoE probes' routing when neither --experts/--top-k nor the target config says: 8 experts, top-2.
+DEFAULT_EXPERTS, DEFAULT_TOP_K = 8, 2
+MAX_EXPERTS = 512
 UNUSABLE_ROOTS = ("/proc", "/sys", "/dev")
 
 
@@ -58,6 +62,8 @@ def _need_calibrate_extra() -> None:
 @click.option("--tokenizer", type=click.Path(), help="local Hugging Face tokenizer.json (or its folder) for text data")
 @click.option("--text-column", default="text", show_default=True, help="text column of a dataset or shard")
 @click.option("--token-dtype", type=click.Choice(["uint16", "uint32"]), help="nanoGPT .bin dtype (default: inferred)")
+@click.option("--experts", type=int, help="MoE probes: routed experts (default: the target config's, else 8)")
+@click.option("--top-k", type=int, help="MoE probes: experts per token (default: the target config's, else 2)")
 @click.option("--compile", "compile_model", is_flag=True, help="torch.compile the probes (pays on long probes only)")
 @click.option(
     "--budget",
@@ -226,6 +232,7 @@ def _check_options(ctx: click.Context) -> dict[str, Any]:
         opts["target_config"],
     )
     target = opts["target"]
+    opts["routing"] = _routing(ctx, opts, target)
     if target is not None and opts["arch"] == "moe" and target.active_params is None:
         # MoE probes and MoE priors count active N: planning for the total would aim at the wrong model
         raise LrpredictError("--target-active-params", None, "the MoE target's active non-embedding params, e.g. 1.3B")
@@ -234,6 +241,32 @@ def _check_options(ctx: click.Context) -> dict[str, Any]:
             "--target-active-params", target.active_params, f"at most --target-params ({target.params:.3g})"
         )
     return opts
+
+
+def _routing(ctx: click.Context, opts: dict[str, Any], target) -> tuple[int, int]:
+    """(experts, top_k) of the MoE probes: the options, else the target config's, else 8 and 2.  The probes should
+    route like the target: across activation ratios a calibrated batch law is Ling's extrapolation, not a measurement
+    (docs/benchmarks.md, calibration extrapolation (e))."""
+    for name in ("experts", "top_k"):
+        if _given(ctx, name) and opts["arch"] != "moe":
+            raise LrpredictError(
+                _flag(ctx, name), opts[name], "used only with --arch moe (a dense probe has no experts)"
+            )
+
+    def pick(name: str) -> int | None:
+        return opts[name] if opts[name] is not None else getattr(target, name, None)
+
+    experts = pick("experts")
+    experts = DEFAULT_EXPERTS if experts is None else experts
+    top_k = pick("top_k")
+    top_k = min(DEFAULT_TOP_K, experts - 1) if top_k is None else top_k
+    where = "--experts" if opts["experts"] is not None else "target_config.experts"
+    if not 2 <= experts <= MAX_EXPERTS:
+        raise LrpredictError(where, experts, f"2 to {MAX_EXPERTS} routed experts")
+    if not 1 <= top_k < experts:
+        where = "--top-k" if opts["top_k"] is not None else "target_config.top_k"
+        raise LrpredictError(where, top_k, f"1 to {experts - 1} experts per token (fewer than the {experts} experts)")
+    return experts, top_k
 
 
 def _parse_sizes(text: str | None, replay: bool) -> list[float] | list[int] | None:
@@ -395,6 +428,8 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
             lrs=opts["lrs"],
             data=data,
             vocab_size=vocab_size or 512,
+            n_experts=opts["routing"][0],
+            top_k=opts["routing"][1],
             clock=clock,
             workers=len(slots),
         )
@@ -403,6 +438,18 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
     finally:
         clock.close()
     plan.prior = _prior_id(opts["prior_law"])  # recorded: a --resume refits with the same prior (issue 11)
+    target = opts["target"]
+    if plan.arch == "moe" and target is not None and target.active_params is not None:
+        from lrpredict.architecture import count_parameters
+        from lrpredict.suggest import ROUTING_MISMATCH
+
+        counts = count_parameters(plan.probes[0].arch)
+        probes, aim = counts.non_embedding_active / counts.non_embedding, target.active_params / target.params
+        if max(probes / aim, aim / probes) > ROUTING_MISMATCH:
+            plan.notes.append(
+                f"the probes activate {probes:.1%} of their parameters, the target {aim:.1%}: give --experts/--top-k "
+                "(or experts, top_k in --target-config) so they route like it"
+            )
     if prepared is not None:
         prepared.check_windows(max(p.seq_len for p in plan.probes))
         plan.notes[:0] = prepared.notes
@@ -458,6 +505,8 @@ def _target_plan(opts: dict[str, Any], default, device, data, vocab_size, clock,
             lrs=opts["lrs"],
             data=data,
             vocab_size=vocab_size or 512,
+            n_experts=opts["routing"][0],
+            top_k=opts["routing"][1],
             clock=timer,
             workers=workers,
         )
@@ -543,8 +592,13 @@ def _describe(plan) -> str:
         counts = count_parameters(shape)
         estimate = plan.estimates.get(probes[0].probe_id)
         timing = f"; ~{format_seconds(estimate)} per probe" if estimate else ""
+        routing = (
+            f" (active {counts.non_embedding_active:,}: {shape.n_experts} experts, top-{shape.top_k})"
+            if shape.is_moe
+            else ""
+        )
         lines.append(
-            f"  d_model={shape.d_model} layers={shape.n_layers} N={counts.non_embedding:,} "
+            f"  d_model={shape.d_model} layers={shape.n_layers} N={counts.non_embedding:,}{routing} "
             f"LRs {', '.join(f'{p.lr:.3g}' for p in probes)}; horizons {', '.join(str(h) for h in probes[0].horizons)} tokens"
             f"{timing}"
         )

@@ -273,6 +273,7 @@ def _suggest(
                 "relative to the probes' batch (the probes' optima were moved to B_opt by it)"
             )
 
+    _routing_warning(config, chosen, warnings)
     wd_law = load_law(weight_decay_law if weight_decay_law is not None else DEFAULT_WEIGHT_DECAY_LAW)
     weight_decay, wd_factors = _weight_decay(config, wd_law, lr, batch, warnings)
     derivation += wd_factors
@@ -533,6 +534,29 @@ def _posterior_range(
             f"interval at this N, D (±{predictive:.3g} in ln η, i.e. ×{math.exp(predictive):.3g})",
         }
     )
+
+
+# An MoE target whose active fraction is this many times off the probes' routes differently from them: on the Step
+# Law MoE sweep the best batch did not follow active N across activation ratios (docs/benchmarks.md, calibration
+# extrapolation (e); docs/log.md 2026-12-01).
+ROUTING_MISMATCH = 2.0
+
+
+def _routing_warning(config: ModelConfig, law: LawFile, warnings: list[str]) -> None:
+    """A calibrated MoE law carried to a target that activates a very different share of its parameters."""
+    routing = law.provenance.get("moe_routing")
+    if config.arch != "moe" or not isinstance(routing, dict) or config.active_params is None:
+        return
+    probes = routing.get("active_fraction")
+    if not isinstance(probes, (int, float)) or not 0 < probes <= 1:
+        return
+    target = config.active_params / config.params
+    if max(target / probes, probes / target) > ROUTING_MISMATCH:
+        warnings.append(
+            f"{law.id}'s probes activated {probes:.1%} of their parameters ({routing.get('experts')} experts, "
+            f"top-{routing.get('top_k')}), this run {target:.1%}: across activation ratios its batch law and N exponent "
+            "are extrapolations (calibrate with --experts/--top-k like the target)"
+        )
 
 
 def _fixed_batch_lr(
