@@ -26,6 +26,7 @@ import tomllib
 
 from lrpredict.calibrate.prior import MISFIT_SD, Prior
 from lrpredict.errors import LrpredictError
+from lrpredict.paths import checked_path
 from lrpredict.units import parse_size
 
 Z90 = 1.6448536269514722
@@ -62,7 +63,7 @@ def read_target(
     """The target from ``--target-*`` options and/or a JSON/TOML file with the same fields (options win)."""
     values: dict[str, Any] = {}
     if config is not None:
-        path = Path(config)
+        path = checked_path("target_config", config)
         if not path.is_file() or path.suffix not in (".json", ".toml"):
             raise LrpredictError("target_config", str(config), "an existing .json or .toml file")
         text = path.read_text(encoding="utf-8")

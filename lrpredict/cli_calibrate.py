@@ -18,6 +18,7 @@ import click
 
 from lrpredict.cli_common import CONTEXT, BadInput, handles_errors
 from lrpredict.errors import LrpredictError
+from lrpredict.paths import checked_path
 from lrpredict.units import parse_size
 
 DEVICE = re.compile(r"^(auto|cpu|cuda(:[0-9]+)?)$")
@@ -35,6 +36,7 @@ PLAN_OPTIONS += ("experts", "top_k")
 DEFAULT_EXPERTS, DEFAULT_TOP_K = 8, 2
 MAX_EXPERTS = 512
 UNUSABLE_ROOTS = ("/proc", "/sys", "/dev")
+PATH_OPTIONS = ("data_path", "tokenizer", "out_dir", "resume_dir", "replay_csv", "target_config")
 
 
 def _need_calibrate_extra() -> None:
@@ -167,6 +169,9 @@ def _check_options(ctx: click.Context) -> dict[str, Any]:
     from lrpredict import share
 
     opts = dict(ctx.params)
+    for name in PATH_OPTIONS:  # a name the OS cannot look up is the option's error, before anything probes it
+        if opts[name] is not None:
+            checked_path(_flag(ctx, name), opts[name])
     replay = opts["replay_csv"] is not None
     conflicts = [
         (other, name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -12,6 +13,7 @@ from typing import Any
 import click
 
 from lrpredict.errors import LrpredictError
+from lrpredict.paths import shown
 from lrpredict.registry import BrokenLawWarning
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -75,6 +77,12 @@ def _warn_one_line(message: Any, category: Any, filename: str, lineno: int, file
     click.echo(f"warning: {one_line(str(message))}", err=True)
 
 
+# OSErrors that mean the path a user typed is wrong, not that the machine failed.
+INPUT_ERRNOS = frozenset(
+    {errno.ENAMETOOLONG, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.EACCES, errno.EPERM, errno.EROFS}
+)
+
+
 class OneLineGroup(click.Group):
     """The top-level group: every click error (usage, bad option value, missing argument) and every ``BadInput``
     is one ``Error: ...`` line on stderr with its exit status, and Python warnings are one ``warning:`` line."""
@@ -113,9 +121,13 @@ class OneLineGroup(click.Group):
                 click.echo("Aborted!", err=True)
                 sys.exit(1)
             except OSError as exc:
-                if exc.errno != errno.EPIPE:  # a closed pipe (``| head``) is not an error
-                    raise
-                sys.exit(1)
+                if exc.errno == errno.EPIPE:  # a closed pipe (``| head``) is not an error
+                    sys.exit(1)
+                # the last net under every path a user can type (commands check theirs first, naming the option):
+                # one line, exit 2 when the OS refused the name itself, else 1 (a full disk is not bad input)
+                where = f": {shown(os.fsdecode(exc.filename))}" if exc.filename is not None else ""
+                click.echo(f"Error: {exc.strerror or exc}{where}", err=True)
+                sys.exit(2 if exc.errno in INPUT_ERRNOS else 1)
         sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from lrpredict.architecture import Architecture
 from lrpredict.errors import LrpredictError
+from lrpredict.paths import checked_path
 
 # Families whose config class defaults tie_word_embeddings to True when the file leaves it out (Gemma's configs);
 # every other family supported here defaults to an untied head.
@@ -37,7 +38,7 @@ def read_hf_config(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(source, Mapping):
         data = dict(source)
     else:
-        path = Path(source)
+        path = checked_path("hf_config", source)
         if path.is_dir():
             path = path / "config.json"
         try:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from lrpredict.errors import LrpredictError
 from lrpredict.laws import LawFile, PowerLaw
+from lrpredict.paths import checked_path, shown
 
 if TYPE_CHECKING:
     from lrpredict.config import ModelConfig
@@ -88,7 +89,7 @@ def _sweep_optima(sweeps: Path, arch: str) -> list[tuple[float, float, float, fl
     """(N, D, LR, batch) of the lowest-loss run of every (N, D) cell of the Step Law sweeps (N_active for MoE)."""
     from lrpredict.sweeps import group_cells, read_runs
 
-    path = Path(sweeps) / f"steplaw_{arch}.csv"
+    path = checked_path("sweeps", sweeps) / f"steplaw_{arch}.csv"
     if not path.is_file():
         raise LrpredictError("sweeps", str(sweeps), f"a folder holding steplaw_{arch}.csv (the Step Law sweeps)")
     out = []
@@ -218,12 +219,16 @@ def plot_compare(
 def _save(fig: Any, path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
-    target = Path(path)
+    target = checked_path("plot", path)
     if target.suffix.lower() != ".png":
         raise LrpredictError("plot", str(path), "a file name ending in .png")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(target, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(target, dpi=110, bbox_inches="tight")
+    except OSError as exc:  # a read-only folder, a file where a folder should be, a component over NAME_MAX
+        raise LrpredictError("plot", shown(str(path)), f"a .png file this user can write ({exc.strerror})") from None
+    finally:
+        plt.close(fig)
     return target
 
 

@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lrpredict.errors import LawFileError, LrpredictError
+from lrpredict.paths import shown
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -152,7 +153,7 @@ def read_ledger(path: str | Path) -> tuple[PublishedRun, ...]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise LawFileError("path", str(path), f"a readable UTF-8 ledger ({exc.__class__.__name__})") from None
+        raise LawFileError("path", shown(str(path)), f"a readable UTF-8 ledger ({exc.__class__.__name__})") from None
     return parse_ledger(text, path.name)
 
 

@@ -24,6 +24,7 @@ from lrpredict import registry
 from lrpredict.errors import LrpredictError
 from lrpredict.law_checks import unprintable
 from lrpredict.laws import LawFile
+from lrpredict.paths import checked_path
 from lrpredict.render import domain_text
 
 if sys.version_info >= (3, 11):
@@ -125,7 +126,7 @@ def export(law_id: str, path: str | Path) -> Path:
             raise LrpredictError("id", law_id, f"one of [{known}]")
         text = source.read_text(encoding="utf-8")
         registry.parse_law(text, source.name)  # export only what loads
-    target = Path(path)
+    target = checked_path("path", path)
     if target.is_dir():
         target = target / f"{law_id}.toml"
     if not target.parent.is_dir():

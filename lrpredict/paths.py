@@ -1,0 +1,36 @@
+"""Paths a user typed, checked before use: a name the OS refuses is an input error naming its field, not a traceback.
+
+``Path.is_dir()`` and friends raise on a file name over NAME_MAX (found by fuzzing calibrate's options, docs/log.md
+2026-12-01), so every path option goes through ``checked_path`` before anything probes it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+from lrpredict.errors import LrpredictError
+
+SHOWN = 60  # characters of a refused path quoted in the one-line error
+
+
+def shown(value: str) -> str:
+    """A path short enough to quote in one line."""
+    return value if len(value) <= SHOWN else f"{value[:SHOWN]}… ({len(value)} characters)"
+
+
+def checked_path(field: str, value: str | os.PathLike[str]) -> Path:
+    """``value`` as a Path, or an LrpredictError when the OS cannot even look it up (NUL byte, a component over
+    NAME_MAX, a loop of links).  A path that does not exist yet is fine: existence is the caller's question."""
+    text = os.fspath(value)
+    if "\x00" in text:
+        raise LrpredictError(field, shown(text), "a path without NUL bytes")
+    try:
+        os.stat(text)
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        pass
+    except OSError as exc:
+        reason = exc.strerror or errno.errorcode.get(exc.errno or 0, "unusable")
+        raise LrpredictError(field, shown(text), f"a path the system can look up ({reason})") from None
+    return Path(text)
