@@ -30,7 +30,7 @@ from lrpredict.calibrate.data import Batches, open_data
 from lrpredict.calibrate.model import build_model
 from lrpredict.calibrate.planner import probe_architecture
 from lrpredict.calibrate.spec import DataSpec, ProbeSpec
-from lrpredict.calibrate.train import _ProbeRun, resolve_device, train_probe
+from lrpredict.calibrate.train import ProbeRun, resolve_device, train_probe
 
 # Peak dense bf16 tensor FLOP/s by device-name fragment, most specific first.  Sources: NVIDIA H100 datasheet via
 # glennklockwood.com/garden/processors/h100 (SXM5 989.4; H200 is the same GPU with more memory), H100 PCIe 756.45,
@@ -100,16 +100,16 @@ def plain_loop(spec: ProbeSpec) -> float:
 def steady_rate(spec: ProbeSpec, warmup: int = 2) -> tuple[float, float]:
     """(seconds to build the model and run ``warmup`` untimed steps — compilation included —, steady tokens/s)."""
     t0 = time.perf_counter()
-    run = _ProbeRun(spec)
+    run = ProbeRun(spec)
     for step in range(warmup):
-        run._step(step, spec.lr)
+        run.step(step, spec.lr)
     sync = torch.cuda.synchronize if run.device.type == "cuda" else (lambda: None)
     sync()
     setup = time.perf_counter() - t0
     steps = spec.horizon_steps[-1]
     t1 = time.perf_counter()
     for step in range(warmup, warmup + steps):
-        loss = run._step(step, spec.lr)
+        loss = run.step(step, spec.lr)
     loss.item()
     sync()
     return setup, steps * spec.tokens_per_step / (time.perf_counter() - t1)

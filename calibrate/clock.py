@@ -180,7 +180,7 @@ def measure(spec_json: str, device: str, threads: int, steps: int) -> dict[str, 
     ``device`` in this process; runs in a spawned process for CUDA."""
     import torch
 
-    from lrpredict.calibrate.train import _ProbeRun
+    from lrpredict.calibrate.train import ProbeRun
 
     if device.startswith("cuda") and "CUDA_VISIBLE_DEVICES" not in os.environ:
         torch.cuda.set_device(int(device.partition(":")[2] or 0))
@@ -194,15 +194,15 @@ def measure(spec_json: str, device: str, threads: int, steps: int) -> dict[str, 
                 torch.cuda.synchronize(torch.device(device))
 
         t0 = time.perf_counter()
-        run = _ProbeRun(spec)
-        run._step(0, spec.lr)
+        run = ProbeRun(spec)
+        run.step(0, spec.lr)
         sync()
         setup = time.perf_counter() - t0
         # the median of single steps: a shared machine's hiccups should not become the estimate
         times: list[float] = []
         while len(times) < steps or (sum(times) < MIN_BENCH_S and len(times) < MAX_BENCH_STEPS):
             t = time.perf_counter()
-            run._step(len(times) + 1, spec.lr)
+            run.step(len(times) + 1, spec.lr)
             sync()
             times.append(time.perf_counter() - t)
         t = time.perf_counter()

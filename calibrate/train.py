@@ -66,10 +66,13 @@ def train_probe(spec: ProbeSpec) -> ProbeResult:
     A diverged probe returns status "diverged" with the branches it finished; other errors (CUDA OOM included)
     propagate, for the executor to retry or record.
     """
-    return _ProbeRun(spec).run()
+    return ProbeRun(spec).run()
 
 
-class _ProbeRun:
+class ProbeRun:
+    """One probe's model, optimizer and batches on its device: ``run()`` trains every WSD branch; ``step()`` is one
+    optimizer step at a given LR (what the clock times, lrpredict.calibrate.clock)."""
+
     def __init__(self, spec: ProbeSpec) -> None:
         self.t_start = time.time()
         self.spec = spec
@@ -150,7 +153,7 @@ class _ProbeRun:
         last = None
         for step in range(start, end):
             lr = schedule(step)
-            window.append(self._step(step, lr))
+            window.append(self.step(step, lr))
             if self.first_loss is None:
                 self.first_loss = window[0].item()
             if len(window) == self.log_every or step == end - 1:
@@ -162,7 +165,8 @@ class _ProbeRun:
         self.train_time += time.perf_counter() - t0
         return last
 
-    def _step(self, step: int, lr: float) -> torch.Tensor:
+    def step(self, step: int, lr: float) -> torch.Tensor:
+        """One optimizer step (all micro-batches) at ``lr``: its training loss (mean over micro-batches), on the device (no sync)."""
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         x, y = (self._to_device(a) for a in self.batches.train(step))

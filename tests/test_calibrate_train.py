@@ -182,9 +182,9 @@ def test_probe_throughput_benchmark_reports_tokens_per_second_and_mfu() -> None:
 @pytest.mark.cuda
 @NEEDS_CUDA
 def test_train_probe_on_cuda_uses_bf16_fused_adamw_and_learns_like_cpu() -> None:
-    from lrpredict.calibrate.train import _ProbeRun
+    from lrpredict.calibrate.train import ProbeRun
 
-    run = _ProbeRun(probe(device="cuda"))
+    run = ProbeRun(probe(device="cuda"))
     assert run.optimizer.defaults["fused"] is True
     with run.autocast():
         assert run.model(*(run._to_device(a) for a in run.batches.train(0))).logits.dtype == torch.bfloat16
