@@ -35,6 +35,7 @@ PLAN_OPTIONS += ("experts", "top_k")
 # The MoE probes' routing when neither --experts/--top-k nor the target config says: 8 experts, top-2.
 DEFAULT_EXPERTS, DEFAULT_TOP_K = 8, 2
 MAX_EXPERTS = 512
+MAX_VOCAB = 1 << 24  # as lrpredict.calibrate.token_sources.MAX_VOCAB (not imported here: it needs numpy)
 UNUSABLE_ROOTS = ("/proc", "/sys", "/dev")
 PATH_OPTIONS = ("data_path", "tokenizer", "out_dir", "resume_dir", "replay_csv", "target_config")
 
@@ -199,6 +200,9 @@ def _check_options(ctx: click.Context) -> dict[str, Any]:
             raise LrpredictError("--name", opts["name"], exc.allowed) from None
         if registry.is_bundled(opts["name"]):
             raise LrpredictError("--name", opts["name"], "an id no bundled law uses (pick another with --name)")
+    vocab = opts["vocab_size"]
+    if vocab is not None and not 2 <= vocab <= MAX_VOCAB:  # 0 was taken as "not given", -1 and 1e11 gave tracebacks
+        raise LrpredictError("--vocab-size", vocab, f"2 to {MAX_VOCAB:,} token ids")
     lrs = opts["lrs"]
     if not 3 <= lrs <= MAX_LRS:
         raise LrpredictError("--lrs", lrs, f"3 to {MAX_LRS} LRs per size (Eq.2 needs points on both sides)")

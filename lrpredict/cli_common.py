@@ -128,6 +128,11 @@ class OneLineGroup(click.Group):
                 where = f": {shown(os.fsdecode(exc.filename))}" if exc.filename is not None else ""
                 click.echo(f"Error: {exc.strerror or exc}{where}", err=True)
                 sys.exit(2 if exc.errno in INPUT_ERRNOS else 1)
+            except ValueError as exc:
+                if "null byte" not in str(exc):  # a NUL in a path (only in-process: argv cannot hold one)
+                    raise
+                click.echo("Error: a path holds a NUL byte", err=True)
+                sys.exit(2)
         sys.exit(code if isinstance(code, int) else 0)
 
 

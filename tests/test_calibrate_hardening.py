@@ -472,3 +472,23 @@ def test_cpu_plan_note_names_the_shifted_centre_its_grid_uses() -> None:
     law_lr = law.lr.evaluate({"N": law_n(probes[0].arch), "D": probes[0].horizons[1]})
     assert lrs[2] == pytest.approx(CPU_CENTRE_SHIFT * law_lr)
     assert any(f"centred on {CPU_CENTRE_SHIFT:g}× steplaw-2025's LR" in note for note in plan.notes)
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "1", "99999999999"])
+def test_calibrate_vocab_size_out_of_range_is_one_line(value: str) -> None:
+    # -1 and 1e11 were tracebacks (pydantic, numpy), 0 was silently the default 512 (docs/log.md 2026-12-01)
+    from click.testing import CliRunner
+
+    from lrpredict.cli import cli
+
+    result = CliRunner().invoke(cli, ["calibrate", "--dry-run", "--vocab-size", value])
+    assert result.exit_code == 2 and result.output.strip() == (
+        f"Error: --vocab-size={value} is not valid: 2 to 16,777,216 token ids"
+    ), result.output
+
+
+def test_calibrate_vocab_bound_matches_the_token_reader() -> None:
+    from lrpredict.calibrate.token_sources import MAX_VOCAB
+    from lrpredict.cli_calibrate import MAX_VOCAB as CLI_MAX_VOCAB
+
+    assert CLI_MAX_VOCAB == MAX_VOCAB

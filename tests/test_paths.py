@@ -69,3 +69,9 @@ def test_one_line_group_turns_a_machine_error_into_exit_1() -> None:
     result = CliRunner().invoke(_group_raising(OSError(errno.ENOSPC, "No space left on device", "/x")), ["boom"])
     assert result.exit_code == 1
     assert result.output.strip() == "Error: No space left on device: /x"
+
+
+def test_one_line_group_turns_a_nul_byte_into_exit_2() -> None:
+    result = CliRunner().invoke(cli, ["calibrate", "--dry-run", "--out", "a\x00b"])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    assert "NUL" in result.output
