@@ -47,6 +47,7 @@ class Target:
     batch_tokens: float | None = None
     experts: int | None = None  # MoE: routed experts and experts per token, for probes that route like it
     top_k: int | None = None
+    arch: str | None = None  # "dense"/"moe" when a Hugging Face config said which
 
     def n(self, arch: str) -> float:
         """The N a calibrated law uses: active non-embedding parameters for MoE (lrpredict.calibrate.planner.law_n)."""
@@ -59,9 +60,16 @@ def read_target(
     active_params: str | None = None,
     batch_tokens: str | None = None,
     config: str | Path | None = None,
+    hf_config: str | Path | None = None,
 ) -> Target | None:
-    """The target from ``--target-*`` options and/or a JSON/TOML file with the same fields (options win)."""
+    """The target from ``--target-*`` options, a JSON/TOML file with the same fields and/or the model's Hugging Face
+    ``config.json`` (params, active params, experts, top-k; options win over the file, the file over the HF config)."""
     values: dict[str, Any] = {}
+    arch = None
+    if hf_config is not None:
+        from_hf = _from_hf_config(hf_config)
+        arch = from_hf.pop("arch")
+        values.update(from_hf)
     if config is not None:
         path = checked_path("target_config", config)
         if not path.is_file() or path.suffix not in (".json", ".toml"):
@@ -92,7 +100,25 @@ def read_target(
     for k, v in parsed.items():
         if not (math.isfinite(v) and v > 0):
             raise LrpredictError(f"target_{k}", values[k], "a finite size > 0")
-    return Target(**parsed, **routing)
+    return Target(**parsed, **routing, arch=arch)
+
+
+def _from_hf_config(source: str | Path) -> dict[str, Any]:
+    """params, active_params (MoE), experts, top_k and arch of a Hugging Face config.json, counted the way
+    ``suggest --hf-config`` counts them (lrpredict.architecture.count_parameters)."""
+    from lrpredict.architecture import count_parameters
+    from lrpredict.hf_config import architecture_from_hf
+
+    try:
+        shape = architecture_from_hf(source)
+    except LrpredictError as exc:
+        field = exc.field if exc.field.startswith("hf_config") else f"hf_config.{exc.field}"
+        raise LrpredictError(field.replace("hf_config", "target_hf_config", 1), exc.value, exc.allowed) from None
+    counts = count_parameters(shape)
+    out: dict[str, Any] = {"params": float(counts.non_embedding), "arch": "moe" if shape.is_moe else "dense"}
+    if shape.is_moe:
+        out |= {"active_params": float(counts.non_embedding_active), "experts": shape.n_experts, "top_k": shape.top_k}
+    return out
 
 
 def vertex_sd(n_lrs: int, spacing: float = math.log(2.0)) -> float:

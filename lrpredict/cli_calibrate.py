@@ -27,6 +27,7 @@ MAX_LRS, MAX_WORKERS, MAX_BATCHES, MAX_WIDTH = 15, 1024, 64, 8192
 TORCH_ONLY = ("arch", "data_path", "vocab_size", "tokenizer", "text_column", "token_dtype", "budget", "device")
 TORCH_ONLY += ("workers", "backend", "address", "resume_dir", "dry_run")
 TORCH_ONLY += ("target_params", "target_tokens", "target_active_params", "target_batch_tokens", "target_config")
+TORCH_ONLY += ("target_hf_config",)
 TORCH_ONLY += ("compile_model", "experts", "top_k")
 REPLAY_ONLY = ("noise", "batches", "max_tokens")
 # Options a --resume takes from the folder's plan (name and device may be repeated if they agree).
@@ -37,7 +38,7 @@ DEFAULT_EXPERTS, DEFAULT_TOP_K = 8, 2
 MAX_EXPERTS = 512
 MAX_VOCAB = 1 << 24  # as lrpredict.calibrate.token_sources.MAX_VOCAB (not imported here: it needs numpy)
 UNUSABLE_ROOTS = ("/proc", "/sys", "/dev")
-PATH_OPTIONS = ("data_path", "tokenizer", "out_dir", "resume_dir", "replay_csv", "target_config")
+PATH_OPTIONS = ("data_path", "tokenizer", "out_dir", "resume_dir", "replay_csv", "target_config", "target_hf_config")
 
 
 def _need_calibrate_extra() -> None:
@@ -97,6 +98,11 @@ def _need_calibrate_extra() -> None:
 @click.option("--target-active-params", help="your target run's active non-embedding params (MoE)")
 @click.option("--target-batch-tokens", help="your target run's batch in tokens per step")
 @click.option("--target-config", type=click.Path(dir_okay=False), help="JSON/TOML with the target-* fields")
+@click.option(
+    "--target-hf-config",
+    type=click.Path(),
+    help="the target model's Hugging Face config.json (or its folder): params, active params, experts, top-k, arch",
+)
 @handles_errors
 def calibrate_command(**params: Any) -> None:
     """Run short training probes (or replay recorded ones), fit Eq.2/Eq.4/Eq.6 and install a law file."""
@@ -232,14 +238,20 @@ def _check_options(ctx: click.Context) -> dict[str, Any]:
     from lrpredict.calibrate.prior import resolve_prior  # issue 11: anchored fit and target-aware plan
     from lrpredict.calibrate.target_plan import read_target
 
-    opts["prior_law"] = resolve_prior(opts["prior"], opts["arch"])
     opts["target"] = read_target(
         opts["target_params"],
         opts["target_tokens"],
         opts["target_active_params"],
         opts["target_batch_tokens"],
         opts["target_config"],
+        opts["target_hf_config"],
     )
+    hf_arch = opts["target"].arch if opts["target"] is not None else None
+    if hf_arch is not None and hf_arch != opts["arch"]:
+        if _given(ctx, "arch"):  # the probes must be of the target's kind: MoE priors and probes count active N
+            raise LrpredictError("--arch", opts["arch"], f"{hf_arch}, the kind of model --target-hf-config describes")
+        opts["arch"] = hf_arch
+    opts["prior_law"] = resolve_prior(opts["prior"], opts["arch"])
     target = opts["target"]
     opts["routing"] = _routing(ctx, opts, target)
     if target is not None and opts["arch"] == "moe" and target.active_params is None:

@@ -132,3 +132,35 @@ def test_calibrate_moe_torch_run_records_the_probes_routing(tmp_path: Path) -> N
     routing = law["provenance"]["moe_routing"]
     assert routing["experts"] == 4 and routing["top_k"] == 1
     assert 0 < routing["active_fraction"] < 1
+
+
+HF_CONFIGS = Path(__file__).parent / "data" / "hf_configs"
+
+
+def test_read_target_from_a_published_hf_config_counts_like_suggest() -> None:
+    from lrpredict.calibrate.target_plan import read_target
+
+    target = read_target(tokens="14.8T", hf_config=HF_CONFIGS / "deepseek-v3.json")
+    config = ModelConfig.from_hf_config(HF_CONFIGS / "deepseek-v3.json", tokens="14.8T")
+    assert (target.arch, target.experts, target.top_k) == ("moe", 256, 8)
+    assert target.params == config.params and target.active_params == config.active_params
+    dense = read_target(tokens="2T", hf_config=HF_CONFIGS / "llama2-7b.json")
+    assert dense.arch == "dense" and dense.active_params is None and 6e9 < dense.params < 7e9
+    assert read_target(tokens="2T", params="8B", hf_config=HF_CONFIGS / "llama2-7b.json").params == 8e9  # option wins
+
+
+def test_calibrate_target_hf_config_sets_the_arch_and_the_routing() -> None:
+    args = ["calibrate", "--dry-run", "--sizes", "32", "--target-hf-config", str(HF_CONFIGS / "mixtral-8x7b.json")]
+    result = CliRunner().invoke(cli, [*args, "--target-tokens", "1T"])
+    assert result.exit_code == 0, result.output
+    assert "8 experts, top-2" in result.output and "prior: ling-2025" in result.output  # MoE without --arch moe
+    line = _one_line_error([*args, "--target-tokens", "1T", "--arch", "dense"])
+    assert "--arch='dense' is not valid: moe, the kind of model --target-hf-config describes" in line
+    assert "--target-tokens is missing" in _one_line_error(args)
+
+
+def test_calibrate_target_hf_config_broken_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"hidden_size": 64}))
+    line = _one_line_error(["calibrate", "--dry-run", "--target-hf-config", str(path), "--target-tokens", "1T"])
+    assert "target_hf_config.num_hidden_layers is missing" in line
