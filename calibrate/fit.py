@@ -32,6 +32,9 @@ POINTS_AROUND_MINIMUM = 5  # Eq.2 holds near the optimum; far-off LRs bend the p
 # alone can claim a vertex far sharper than any repeat of the run would give.
 LOSS_NOISE_FLOOR = 1e-3
 Z90 = 1.6448536269514722  # two-sided 90%: ±1.645 sd
+# A cell whose losses span no more than this many noise sds measured no optimum: a perfectly flat replay cell was
+# read as "best at the lowest LR" and entered as a bound (docs/log.md 2026-12-01).
+FLAT_SPREAD = 2.0
 
 
 @dataclass(frozen=True)
@@ -315,6 +318,11 @@ class Cell:
     losses: list[float | None] = field(default_factory=list)
     extrapolated: bool = False
     fit: ParabolaFit | None = None
+    flat: bool = False  # the loss moved by less than FLAT_SPREAD × noise across the LRs: it measured no optimum
+
+    def loss_spread(self) -> float:
+        finite = [x for x in self.losses if _finite(x)]
+        return max(finite) - min(finite) if finite else 0.0
 
 
 @dataclass
@@ -363,8 +371,16 @@ def fit_calibration(
     cells = sorted(grouped.values(), key=lambda c: (c.n, c.tokens, c.batch_tokens))
     for cell in cells:
         cell.fit = fit_parabola(cell.lrs, cell.losses)
+    noise = _pooled_noise([c.fit for c in cells if c.fit is not None])
+    for cell in cells:
         where = f"N={cell.n:.3g}, D={cell.tokens:.3g}, B={cell.batch_tokens:.3g}"
-        if cell.fit is None:
+        if cell.fit is not None and cell.loss_spread() <= FLAT_SPREAD * noise:
+            cell.flat = True
+            warnings.append(
+                f"no optimum at {where}: the loss moves by {cell.loss_spread():.2g} across the LRs, within the noise "
+                f"({noise:.2g}); left out (spread the LRs further or train the probes longer)"
+            )
+        elif cell.fit is None:
             warnings.append(f"too few points at {where}: fewer than 3 LRs that did not diverge")
         elif not cell.fit.bracketed:
             fate = (
@@ -376,7 +392,6 @@ def fit_calibration(
                 f"unbracketed optimum at {where}: best LR {cell.fit.lr_opt:.3g} is at the grid's edge; it {fate}"
             )
 
-    noise = _pooled_noise([c.fit for c in cells if c.fit is not None])
     optima, batch_rows = _optima_per_nd(cells, noise, include_unbracketed=prior is not None)
     policy = "optimal" if optima and all(o.batch is None for o in optima) else "fixed"
     probe_batches = sorted({c.batch_tokens for c in cells})
@@ -461,7 +476,8 @@ def fit_calibration(
         if len(measured_batch) >= 2:
             batch_law = fit_power([(o.n, o.tokens, math.exp(o.ln_y)) for o in measured_batch], bootstrap, seed)
     else:
-        warnings.append("fewer than 2 (N, D) cells with an optimum: no joint law")
+        need = "no (N, D) cell" if prior is not None else "fewer than 2 (N, D) cells"
+        warnings.append(f"{need} with an optimum: no joint law")
     if lr_law is not None and prior is None:
         if len({round(math.log(o.tokens), 6) for o in optima}) < 2:
             warnings.append("one horizon only: the D exponent is not identified (probe ≥ 2 horizons)")
@@ -513,7 +529,7 @@ def _optima_per_nd(
     batch row, and η* is the best batch's, marked with that batch (issue 11: the better grid point is no B_opt)."""
     by_nd: dict[tuple[float, float], list[Cell]] = defaultdict(list)
     for cell in cells:
-        if cell.fit is not None and (cell.fit.bracketed or include_unbracketed):
+        if cell.fit is not None and not cell.flat and (cell.fit.bracketed or include_unbracketed):
             by_nd[(cell.n, cell.tokens)].append(cell)
     optima: list[Optimum] = []
     batch_rows: list[Optimum] = []

@@ -206,6 +206,14 @@ def _check_options(ctx: click.Context) -> dict[str, Any]:
             raise LrpredictError("--name", opts["name"], exc.allowed) from None
         if registry.is_bundled(opts["name"]):
             raise LrpredictError("--name", opts["name"], "an id no bundled law uses (pick another with --name)")
+        taken = registry.user_law_dir() / f"{opts['name']}.toml"
+        if opts["resume_dir"] is None and not opts["dry_run"] and taken.exists():
+            # refused now, not after hours of probes (install at the end refuses it too)
+            raise LrpredictError(
+                "--name",
+                opts["name"],
+                f"a name not yet in the user registry (`lrpredict laws remove {opts['name']}` first, or another --name)",
+            )
     vocab = opts["vocab_size"]
     if vocab is not None and not 2 <= vocab <= MAX_VOCAB:  # 0 was taken as "not given", -1 and 1e11 gave tracebacks
         raise LrpredictError("--vocab-size", vocab, f"2 to {MAX_VOCAB:,} token ids")
@@ -643,3 +651,6 @@ def _summary(outcome) -> None:
     if outcome.law is not None:
         click.echo(f"law installed: {outcome.law.id} — use: lrpredict suggest ... --law {outcome.law.id}")
     click.echo(f"report: {outcome.report}")
+    if outcome.law is None:  # the run's product is the law: without one it failed, whatever it measured
+        click.echo("Error: no law written: the probes measured no usable optimum (see the warnings above)", err=True)
+        raise click.exceptions.Exit(1)

@@ -155,3 +155,37 @@ def test_cli_replay_binary_file_is_a_one_line_error(tmp_path: Path) -> None:
     (tmp_path / "s.csv").write_bytes(b"N,D\n" + bytes(range(256)) * 4)
     line = _one_line_error(_replay(tmp_path / "s.csv", tmp_path))
     assert "s.csv:2" in line and "binary" in line
+
+
+def _write_flat_sweep(path: Path) -> None:
+    rows = ["N,D,lr,batch_tokens,final_loss"]
+    for d in (1e9, 4e9):
+        rows += [f"1e8,{d},{lr},131072,3.0" for lr in (1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2)]
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_cli_calibrate_replay_of_a_flat_sweep_writes_no_law_and_exits_1(tmp_path: Path) -> None:
+    # a perfectly flat curve was read as "best at the lowest LR", entered as a bound, and a law was installed
+    _write_flat_sweep(tmp_path / "flat.csv")
+    args = ["calibrate", "--replay", str(tmp_path / "flat.csv"), "--out", str(tmp_path / "o"), "--name", "flat"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    assert result.output.count("! no optimum at N=1e+08") == 2 and "unbracketed" not in result.output
+    assert result.output.strip().endswith(
+        "Error: no law written: the probes measured no usable optimum (see the warnings above)"
+    )
+    assert "flat" not in [law.id for law in lrpredict.registry.laws()]
+
+
+def test_cli_calibrate_refuses_a_taken_name_before_it_runs(sweeps_dir, tmp_path: Path) -> None:
+    csv = str(sweeps_dir / "steplaw_dense.csv")
+    first = CliRunner().invoke(cli, ["calibrate", "--replay", csv, "--out", str(tmp_path / "a"), "--name", "mine"])
+    assert first.exit_code == 0, first.output
+    second = CliRunner().invoke(cli, ["calibrate", "--replay", csv, "--out", str(tmp_path / "b"), "--name", "mine"])
+    assert second.exit_code == 2 and not (tmp_path / "b").exists(), second.output
+    assert second.output.strip().splitlines() == [
+        "Error: --name='mine' is not valid: a name not yet in the user registry "
+        "(`lrpredict laws remove mine` first, or another --name)"
+    ]
+    dry = CliRunner().invoke(cli, ["calibrate", "--dry-run", "--sizes", "32", "--name", "mine"])
+    assert dry.exit_code == 0, dry.output  # a dry run installs nothing: the name may be taken
