@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Status = Literal["confirmed", "secondary", "open"]
 STATUS_ORDER: dict[str, int] = {"confirmed": 0, "secondary": 1, "open": 2}
@@ -186,8 +186,14 @@ class Posterior(_Strict):
     set_by: dict[str, Literal["probes", "prior"]] = Field(default_factory=dict)
     probe_batch_tokens: float | None = Field(default=None, description="the probes' batch (tokens per step)")
     probe_batch_policy: Literal["fixed", "optimal"] = "fixed"
-    unbracketed_cells: int = 0
+    unbracketed_cells: int = Field(default=0, ge=0)
     cells: int | None = Field(default=None, ge=1, description="rows of the fit, bracketed or not (absent: older files)")
+
+    @model_validator(mode="after")
+    def _bounds_within_cells(self) -> Posterior:
+        if self.cells is not None and self.unbracketed_cells > self.cells:
+            raise ValueError(f"unbracketed_cells ({self.unbracketed_cells}) exceeds cells ({self.cells})")
+        return self
 
     def ln_sd(self, n: float, tokens: float) -> float:
         """Posterior sd of ln η* at (N, D): the mean law's uncertainty and its misfit, added in quadrature."""

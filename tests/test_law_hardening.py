@@ -42,6 +42,8 @@ REFUSED_FIELD = {
     "negative_domain": "domain.D",
     "negative_infinite_exponent": "batch.exponents.D",
     "negative_scale": "batch.scales.B",
+    "posterior_bounds_exceed_cells": "posterior",
+    "posterior_negative_unbracketed": "posterior.unbracketed_cells",
     "newline_in_title": "title",
     "unordered_domain": "domain.N",
     "zero_coefficient": "lr.coefficient",
