@@ -18,8 +18,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("scipy")
 
 from click.testing import CliRunner
+from tiny_probes import DATA, tiny
 
-from lrpredict.architecture import Architecture
 from lrpredict.calibrate.clock import Clock, Timing, total_wall_seconds
 from lrpredict.calibrate.executor import SerialExecutor, failed_result, run_probes
 from lrpredict.calibrate.ledger import WORKER_DIED, Ledger
@@ -34,25 +34,9 @@ from lrpredict.calibrate.planner import (
     probe_flops,
 )
 from lrpredict.calibrate.run import CalibrationFailed, calibrate_torch, load_plan, save_plan
-from lrpredict.calibrate.spec import DataSpec, ProbeSpec
+from lrpredict.calibrate.spec import DataSpec
 from lrpredict.cli import cli
 from lrpredict.errors import LrpredictError
-
-DATA = DataSpec(n_tokens=1 << 15, eval_tokens=1 << 11)
-ARCH = Architecture(d_model=16, n_layers=1, d_ffn=32, n_heads=1, vocab_size=64)
-
-
-def tiny(lr: float, data: DataSpec = DATA) -> ProbeSpec:
-    return ProbeSpec(
-        arch=ARCH,
-        lr=lr,
-        horizons=(8 * 128, 16 * 128),
-        batch_size=4,
-        seq_len=32,
-        warmup_steps=1,
-        eval_batches=1,
-        data=data,
-    )
 
 
 def tiny_plan(name: str, lrs=(1e-3, 4e-3, 1.6e-2), data: DataSpec = DATA, device: str = "cpu") -> CalibrationPlan:

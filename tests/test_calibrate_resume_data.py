@@ -16,8 +16,8 @@ pytest.importorskip("torch")
 pytest.importorskip("scipy")
 
 from click.testing import CliRunner
+from tiny_probes import tiny
 
-from lrpredict.architecture import Architecture
 from lrpredict.calibrate.data import data_fingerprint, synthetic_tokens
 from lrpredict.calibrate.executor import SerialExecutor, failed_result, run_probes
 from lrpredict.calibrate.ledger import Ledger
@@ -36,20 +36,7 @@ def _write_tokens(path: Path, seed: int) -> None:
 
 
 def _probes(data: DataSpec, vocab: int, lrs=(1e-3, 4e-3, 1.6e-2)) -> list[ProbeSpec]:
-    arch = Architecture(d_model=16, n_layers=1, d_ffn=32, n_heads=1, vocab_size=vocab)
-    return [
-        ProbeSpec(
-            arch=arch,
-            lr=lr,
-            horizons=(8 * 128, 16 * 128),
-            batch_size=4,
-            seq_len=32,
-            warmup_steps=1,
-            eval_batches=1,
-            data=data,
-        )
-        for lr in lrs
-    ]
+    return [tiny(lr, data, vocab) for lr in lrs]
 
 
 def _killed_run(tmp_path: Path, lrs=(1e-3, 4e-3, 1.6e-2), ran: int = 1) -> tuple[Path, Path, CalibrationPlan]:
