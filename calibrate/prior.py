@@ -115,7 +115,15 @@ def resolve_prior(spec: str | LawFile | None, arch: str = "dense") -> Prior | No
         return None
     from lrpredict.registry import load_law
 
-    return prior_from_law(load_law(DEFAULT_PRIOR[arch] if spec in (None, "default") else spec))
+    if spec in (None, "default"):
+        return prior_from_law(load_law(DEFAULT_PRIOR[arch]))
+    try:
+        law = load_law(spec)
+    except LrpredictError as exc:  # load_law names --law; the user typed --prior
+        if exc.field not in ("law", "path"):
+            raise
+        raise LrpredictError("prior", spec, f"'none', 'default' or {exc.allowed}") from None
+    return prior_from_law(law)
 
 
 def batch_prior(prior: Prior | None) -> Prior | None:

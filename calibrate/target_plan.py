@@ -89,6 +89,8 @@ def read_target(
         if values:
             raise LrpredictError("target_config", str(config), "the target's params and tokens with its experts, top_k")
         return None
+    for k in set(values) - set(ROUTING_FIELDS):  # a typo ("7Q") is named before a missing partner field
+        parse_size(values[k], f"target_{k}")
     for name in ("params", "tokens"):
         if name not in values:
             raise LrpredictError(f"target_{name}", None, f"the target's {name} too (e.g. 7B params, 2T tokens)")

@@ -184,7 +184,12 @@ def load_law(id_or_path: str | Path | LawFile) -> LawFile:
         raise LrpredictError("law", id_or_path, "a law id, the path of a law file or a LawFile")
     text = str(id_or_path)
     if text.endswith(".toml") or os.sep in text or _is_file(Path(text)):
-        return read_law_file(text)
+        try:
+            return read_law_file(text)
+        except LawFileError as exc:  # an unreadable path (a folder, no such file) is a bad --law, not a bad file
+            if exc.field != "path":
+                raise
+            raise LrpredictError("law", text, exc.allowed) from None
     for law in bundled_laws():
         if law.id == text:
             return law

@@ -130,3 +130,17 @@ def test_resume_takes_the_recorded_prior_and_accepts_the_same_one_spelled_defaul
     opts = {"prior": "default"}
     _resume_prior(ctx, opts, plan)  # default for dense is steplaw-2025: the same prior, not a conflict
     assert opts["prior"] == "steplaw-2025" and opts["prior_law"].law_id == "steplaw-2025"
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--prior", "nosuch"], "--prior='nosuch'"),  # load_law's error named --law, an option not given
+        (["--prior", "."], "--prior='.'"),  # a folder: named the internal field 'path'
+        (["--target-params", "7Q"], "--target-params='7Q'"),  # the typo, not the missing --target-tokens
+    ],
+)
+def test_cli_calibrate_bad_prior_or_target_names_the_option_typed(args, named) -> None:
+    result = CliRunner().invoke(cli, ["calibrate", "--dry-run", *args])
+    assert result.exit_code == 2
+    assert named in result.output and "Traceback" not in result.output

@@ -75,3 +75,17 @@ def test_one_line_group_turns_a_nul_byte_into_exit_2() -> None:
     result = CliRunner().invoke(cli, ["calibrate", "--dry-run", "--out", "a\x00b"])
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
     assert "NUL" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["suggest", "--params", "7B", "--tokens", "2T", "--law", "{dir}"], "--law="),
+        (["show-law", "{dir}/missing.toml"], "LAW_ID="),
+    ],
+)
+def test_cli_law_path_that_is_a_folder_or_missing_names_the_law_option(tmp_path, args, named) -> None:
+    # read_law_file's field is 'path', an option no command has: load_law names the law argument instead
+    result = CliRunner().invoke(cli, [a.format(dir=tmp_path) for a in args])
+    assert result.exit_code == 2
+    assert named in result.output and "path=" not in result.output
