@@ -18,6 +18,9 @@
 (e) What the replay regret is made of: LR-only regret and the batch floor (best recorded LR at Step Law's B_opt).
 (f) The dense 2-size replay over draws of extra probe noise: is the anchored/free gap noise?
 (g) The dense 2-size replay with 2–5 recorded batches per probe cell: does the result hinge on the batch count?
+(h) The dense replay scored on a smooth loss surface instead of the recorded grid: a quadratic in (ln η, ln B) fitted
+    to each held-out cell's runs within 0.5/1/2% of its best loss, regret = surface at the prediction (clipped to
+    those runs' range) over the surface's minimum.  Removes the ×√2 LR × ×2 batch grid resolution from (b).
 (d) Probe FLOPs (6·N·D per run) of each plan as a fraction of the whole recorded grid's.
 """
 
@@ -199,6 +202,58 @@ def replay(
     return out
 
 
+def basin_regret(cell, within: float):
+    """Regret on a quadratic surface in (ln η, ln B) fitted to the cell's runs within ``within`` of its best loss:
+    a function (lr, batch) -> relative loss above the surface's minimum over those runs' range."""
+    best = cell.best().loss
+    kept = [r for r in cell.runs if not r.diverged and r.loss <= best * (1 + within)]
+    x, y = np.log([r.lr for r in kept]), np.log([r.batch_tokens for r in kept])
+    design = np.column_stack([np.ones_like(x), x, y, x * x, x * y, y * y])
+    coef, *_ = np.linalg.lstsq(design, np.array([r.loss for r in kept]), rcond=None)
+    box = (x.min(), x.max(), y.min(), y.max())
+
+    def surface(a, b):
+        return coef[0] + coef[1] * a + coef[2] * b + coef[3] * a * a + coef[4] * a * b + coef[5] * b * b
+
+    grid_x, grid_y = np.meshgrid(np.linspace(box[0], box[1], 201), np.linspace(box[2], box[3], 201))
+    lowest = float(surface(grid_x, grid_y).min())
+
+    def regret(lr: float, batch: float) -> float:
+        a = min(max(math.log(lr), box[0]), box[1])
+        b = min(max(math.log(batch), box[2]), box[3])
+        return float(surface(a, b)) / lowest - 1
+
+    return regret
+
+
+def replay_smooth(sweeps: Path, n_probe_sizes: int, within: float) -> dict[str, float]:
+    """(b) dense, scored by ``basin_regret`` instead of the recorded grid: max over the largest size's cells."""
+    backend = ReplayBackend(sweeps / "steplaw_dense.csv")
+    sizes = backend.sizes()
+    steplaw = load_law("steplaw-2025")
+    observations = [backend.run(p) for p in backend.plan(sizes[:n_probe_sizes], steplaw, lrs=5, batches=2)]
+    cells = backend.cells_of(sizes[-1])
+    scorers = [basin_regret(cell, within) for cell in cells]
+    out = {}
+    for name, spec in (("anchored", "default"), ("free", None)):
+        fit = fit_calibration(observations, prior=spec, bootstrap=0, arch="dense")
+        batch_law = fit.batch_law
+        out[name] = max(
+            score(
+                fit.lr_law.lr(cell.n, cell.tokens),
+                batch_law.lr(cell.n, cell.tokens)
+                if batch_law
+                else steplaw.batch.evaluate({"N": cell.n, "D": cell.tokens}),
+            )
+            for cell, score in zip(cells, scorers, strict=True)
+        )
+    values = [{"N": cell.n, "D": cell.tokens} for cell in cells]
+    out["steplaw"] = max(
+        s(steplaw.lr.evaluate(v), steplaw.batch.evaluate(v)) for s, v in zip(scorers, values, strict=True)
+    )
+    return out
+
+
 def replay_noise(sweeps: Path, seeds: int, noise: float) -> dict[str, float]:
     """The dense 2-size replay over ``seeds`` draws of extra probe noise: is the anchored/free gap noise?"""
     runs = [replay(sweeps, "dense", 2, noise=noise, seed=s) for s in range(seeds)]
@@ -289,6 +344,17 @@ def main() -> None:
             f"| {batches} | {r['flops_fraction']:.2%} | {r['max_anchored']:.3%} | {r['max_free']:.3%} | "
             f"{r['max_steplaw']:.3%} | {r['max_anchored'] / r['max_free']:.2f} |"
         )
+
+    print("\n(h) dense, scored on a quadratic loss surface per held-out cell (no grid resolution): all widths shown")
+    print("| basin (runs within) | probe sizes | max regret anchored | free | Step Law | anchored / free |")
+    print("|---|---|---|---|---|---|")
+    for within in (0.005, 0.01, 0.02):
+        for k in (1, 2):
+            r = replay_smooth(args.sweeps, k, within)
+            print(
+                f"| {within:.1%} | {k} smallest | {r['anchored']:.3%} | {r['free']:.3%} | {r['steplaw']:.3%} | "
+                f"{r['anchored'] / r['free']:.2f} |"
+            )
 
 
 if __name__ == "__main__":
