@@ -75,6 +75,11 @@ def _nearest_runs(s: Suggestion, explain: bool) -> list[str]:
             f"  {r.id:<18} N={n:<14} D={format_size(r.tokens):<6} batch {format_size(r.batch_tokens):<6} "
             f"peak LR {r.peak_lr:<8.3g} wd {wd:<4}  this suggestion: {ratios}"
         )
+        if r.law_lr_at_run is not None:
+            lines.append(
+                f"  {'':<18} {s.law} at this run's own N, D and batch: LR {r.law_lr_at_run:.3g} "
+                f"(×{r.law_lr_at_run / r.peak_lr:.2g} the team's choice)"
+            )
         if explain:
             lines.append(f"    {r.status}: {r.source} (distance {r.distance:.2f} decades in N, D)")
     return lines

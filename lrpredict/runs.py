@@ -205,6 +205,11 @@ class NearestRun(BaseModel):
     lr_ratio: float | None = Field(default=None, description="suggested LR / published peak LR")
     batch_ratio: float | None = Field(default=None, description="suggested batch / published batch")
     weight_decay_ratio: float | None = Field(default=None, description="suggested λ / published λ")
+    law_lr_at_run: float | None = Field(
+        default=None,
+        description="the suggestion's law at the run's own N, D and batch: compares the law with the team's choice "
+        "without the differences in N, D and batch between the run and this config that lr_ratio carries",
+    )
 
 
 def run_distance(run: PublishedRun, params: float, tokens: float, active_params: float | None = None) -> float:

@@ -215,9 +215,12 @@ def _suggest(
     reference_lr: float | None = None,
     reference_tokens: float | None = None,
     approximate_m: bool = False,
+    with_runs: bool = True,
 ) -> Suggestion:
     """``suggest`` on a ModelConfig (see there).  ``approximate_m``: without a shape, M ≈ 6·N_active (the default
-    law always allows it: at production scale it is a compute law, docs/choosing.md)."""
+    law always allows it: at production scale it is a compute law, docs/choosing.md).
+    ``with_runs``: also the nearest published runs and the law at each (off when evaluating the law at a run: it
+    would recurse)."""
     if not (isinstance(tolerance, (int, float)) and not isinstance(tolerance, bool)) or not (
         math.isfinite(tolerance) and 0 < tolerance < 1
     ):  # None or "0.01" gave a TypeError (issue 15 fuzzing)
@@ -300,7 +303,9 @@ def _suggest(
         lr_range = _posterior_range(lr_range, chosen, values, lr, warnings)
     else:
         lr_range = widen_for_extrapolation(lr_range, chosen, values)
-    near, law_lrs = _production_checks(config, chosen, default_note, lr, batch, weight_decay, tolerance, warnings)
+    near, law_lrs = [], {}
+    if with_runs:
+        near, law_lrs = _production_checks(config, chosen, default_note, lr, batch, weight_decay, tolerance, warnings)
     return Suggestion(
         lr=lr,
         lr_range=lr_range,
@@ -613,7 +618,7 @@ def applicable_law_lrs(config: ModelConfig, tolerance: float = DEFAULT_TOLERANCE
         if law.lr is None or law.relative or config.arch not in law.architectures:
             continue
         try:
-            out[law.id] = _suggest(config, law.id, tolerance=tolerance, approximate_m=True).lr
+            out[law.id] = _suggest(config, law.id, tolerance=tolerance, approximate_m=True, with_runs=False).lr
         except LrpredictError:
             continue
     return out
@@ -663,4 +668,23 @@ def _production_checks(
             f"weight decay {weight_decay:.3g} is above {WEIGHT_DECAY_SANE:g}: λ = B/(η·τ·D) grows as the run has few "
             f"steps ({steps:.3g}) or a low LR ({lr:.3g}); a larger LR or a smaller batch brings it down"
         )
-    return nearest_runs(config, lr=lr, batch_tokens=batch, weight_decay=weight_decay), law_lrs
+    near = nearest_runs(config, lr=lr, batch_tokens=batch, weight_decay=weight_decay)
+    return [r.model_copy(update={"law_lr_at_run": _law_lr_at_run(chosen, r)}) for r in near], law_lrs
+
+
+def _law_lr_at_run(law: LawFile, run: NearestRun) -> float | None:
+    """``law``'s LR at the run's own N, D and batch (None for a relative law or one that cannot answer there): the
+    team's choice against the law where they trained, not where the user will (issue 13 follow-up)."""
+    if law.relative:
+        return None
+    at_run = ModelConfig(
+        arch=run.arch,
+        params=run.params,
+        active_params=run.active_params if run.arch == "moe" else None,
+        tokens=run.tokens,
+        batch_tokens=run.batch_tokens,
+    )
+    try:
+        return _suggest(at_run, law, approximate_m=True, with_runs=False).lr
+    except LrpredictError:
+        return None

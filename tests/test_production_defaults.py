@@ -85,6 +85,22 @@ def test_production_suggest_shows_nearest_runs_in_text_explain_and_json() -> Non
     assert set(data["law_lrs"]) >= {"deepseek-llm-2024", "steplaw-2025"}
 
 
+def test_production_nearest_runs_carry_the_law_at_the_runs_own_config() -> None:
+    # a run at another D or batch than the user's: lr_ratio mixes that difference in, law_lr_at_run does not
+    s = suggest(params="1B", tokens="20B", law="steplaw-2025")
+    assert s.nearest_runs
+    for run in s.nearest_runs:
+        at_run = suggest(params=run.params, tokens=run.tokens, batch_tokens=run.batch_tokens, law="steplaw-2025")
+        assert run.law_lr_at_run == pytest.approx(at_run.lr)
+        assert at_run.nearest_runs  # the public call still lists runs; only the inner evaluation skips them
+    text = str(s)
+    first = s.nearest_runs[0]
+    assert f"steplaw-2025 at this run's own N, D and batch: LR {first.law_lr_at_run:.3g}" in text
+    relative = suggest(params="1B", tokens="20B", law="bjorck-2024", reference_lr=1e-3, reference_tokens="10B")
+    assert all(run.law_lr_at_run is None for run in relative.nearest_runs)
+    assert "at this run's own" not in str(relative)
+
+
 def test_production_band_widens_with_extrapolation_distance() -> None:
     inside = suggest(params=4e8, tokens=2e10)
     assert (inside.lr_range.low, inside.lr_range.high) == pytest.approx(lr_band(inside.lr, "dense"))
