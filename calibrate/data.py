@@ -12,6 +12,8 @@ uninterrupted run would have seen (nanoGPT samples windows uniformly in the same
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import functools
 import hashlib
@@ -28,6 +30,12 @@ from lrpredict.errors import LrpredictError
 # Bump when synthetic_tokens changes its output for the same parameters: it is part of the fingerprint.
 SYNTHETIC_VERSION = 1
 _HEAD_BYTES = 1 << 20
+# Past the head, 16 chunks of 64 KiB spread evenly to the end: a same-size edit anywhere in a 100 GB token file
+# (re-tokenised shard, rewritten tail) changes the fingerprint for 1 MiB more read (docs/log.md 2026-12-01).
+_SAMPLE_CHUNKS, _SAMPLE_BYTES = 16, 1 << 16
+# Ledgers written before the samples were hashed hold head-only fingerprints; a resume accepts those
+# (executor.check_same_data computes both).
+_LEGACY_FINGERPRINT: contextvars.ContextVar[bool] = contextvars.ContextVar("legacy_fingerprint", default=False)
 
 
 @dataclass(frozen=True)
@@ -151,11 +159,32 @@ def _split(tokens: np.ndarray, held_out: np.ndarray | None, eval_tokens: int, vo
 
 
 def file_fingerprint(path: Path) -> str:
-    """sha256 of a file's size and first MiB: cheap for 100 GB token files, and it changes with the data."""
-    h = hashlib.sha256(str(path.stat().st_size).encode())
+    """sha256 of a file's size, first MiB and 16 chunks spread to its end: cheap for 100 GB token files (2 MiB
+    read), and it changes with the data."""
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
     with path.open("rb") as f:
         h.update(f.read(_HEAD_BYTES))
+        rest = size - _HEAD_BYTES
+        if _LEGACY_FINGERPRINT.get() or rest <= 0:
+            return h.hexdigest()
+        if rest <= _SAMPLE_CHUNKS * _SAMPLE_BYTES:
+            h.update(f.read())
+            return h.hexdigest()
+        for k in range(1, _SAMPLE_CHUNKS + 1):  # the last chunk ends at the file's end
+            f.seek(_HEAD_BYTES + (rest - _SAMPLE_BYTES) * k // _SAMPLE_CHUNKS)
+            h.update(f.read(_SAMPLE_BYTES))
     return h.hexdigest()
+
+
+@contextlib.contextmanager
+def legacy_fingerprints() -> Iterator[None]:
+    """Within: ``file_fingerprint`` hashes size and first MiB only, as ledgers before 2026-12-01 recorded."""
+    token = _LEGACY_FINGERPRINT.set(True)
+    try:
+        yield
+    finally:
+        _LEGACY_FINGERPRINT.reset(token)
 
 
 def _sha256_json(obj: dict) -> str:

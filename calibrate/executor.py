@@ -319,10 +319,10 @@ def run_probes(
 def check_same_data(specs: Iterable[ProbeSpec], ledger: Ledger) -> None:
     """Raise ``LrpredictError`` (field ``data``) when the data ``specs`` would train on has another fingerprint than
     the ledger's probes of the same data source were trained on (the file changed since): their losses would be fit
-    together.  Cheap: it reads sizes and first MiBs (``data.data_fingerprint``), no tokens.  Records with no
+    together.  Cheap: it reads sizes, first MiBs and 16 samples (``data.data_fingerprint``), no tokens.  Records with no
     fingerprint (failed probes, old ledgers) are no conflict; a file that cannot be read is left to the probe, which
     fails and says why, as before."""
-    from lrpredict.calibrate.data import data_fingerprint
+    from lrpredict.calibrate.data import data_fingerprint, legacy_fingerprints
 
     recorded: dict[tuple[str, int], Counter[str]] = {}
     for result in ledger.results():
@@ -338,7 +338,9 @@ def check_same_data(specs: Iterable[ProbeSpec], ledger: Ledger) -> None:
             now = data_fingerprint(spec.data, spec.arch.vocab_size)
         except OSError:
             continue
-        other = {fp: n for fp, n in recorded[key].items() if fp != now}
+        with legacy_fingerprints():  # a ledger from before sampled fingerprints: its head-only hash still matches
+            before = data_fingerprint(spec.data, spec.arch.vocab_size)
+        other = {fp: n for fp, n in recorded[key].items() if fp not in (now, before)}
         if other:
             n = sum(other.values())
             old = " / ".join(map(_short, other))

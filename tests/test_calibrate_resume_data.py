@@ -137,3 +137,40 @@ def test_calibrate_torch_finished_run_with_changed_data_refits_without_a_probe(t
     _write_tokens(tokens, seed=1)
     outcome = calibrate_torch(load_plan(out), out, executor=SerialExecutor(), write=lambda _: None, replace_law=True)
     assert Ledger(out).path.read_bytes() == lines and outcome.probes == len(load_plan(out).probes)
+
+
+def test_file_fingerprint_sees_a_same_size_edit_past_the_first_mib(tmp_path: Path) -> None:
+    from lrpredict.calibrate.data import file_fingerprint, legacy_fingerprints
+
+    path = tmp_path / "big.bin"
+    data = bytearray(np.random.default_rng(0).integers(0, 256, 4 << 20, dtype=np.uint8).tobytes())
+    path.write_bytes(bytes(data))
+    first = file_fingerprint(path)
+    with legacy_fingerprints():
+        legacy = file_fingerprint(path)
+    data[-1] ^= 0xFF  # the tail: a rewritten last shard, same size
+    path.write_bytes(bytes(data))
+    assert file_fingerprint(path) != first
+    with legacy_fingerprints():
+        assert file_fingerprint(path) == legacy  # head-only (before 2026-12-01) missed it
+    assert file_fingerprint(path) != legacy  # and the two schemes never collide on a file over 1 MiB
+
+
+def test_check_same_data_accepts_a_ledger_of_head_only_fingerprints(tmp_path: Path) -> None:
+    """A calibration started before fingerprints sampled past the first MiB still resumes on the same data."""
+    from lrpredict.calibrate.data import legacy_fingerprints
+    from lrpredict.calibrate.executor import check_same_data
+
+    tokens = tmp_path / "tokens.bin"
+    synthetic_tokens(1 << 21, VOCAB, 0).astype(np.uint16).tofile(tokens)  # 4 MiB
+    prepared = prepare_data(tokens, tmp_path / "data", eval_tokens=1 << 11)
+    probes = _probes(prepared.spec, prepared.probe_vocab)
+    with legacy_fingerprints():
+        legacy = data_fingerprint(probes[0].data, probes[0].arch.vocab_size)
+    assert legacy != data_fingerprint(probes[0].data, probes[0].arch.vocab_size)
+    ledger = Ledger(tmp_path / "old")
+    ledger.append(failed_result(probes[0], "kept").model_copy(update={"data_fingerprint": legacy}))
+    check_same_data(probes, ledger)  # no error: the same data, hashed the old way
+    ledger.append(failed_result(probes[1], "kept").model_copy(update={"data_fingerprint": "0" * 64}))
+    with pytest.raises(LrpredictError, match="the same data as the 1 probe already"):
+        check_same_data(probes, ledger)
