@@ -11,6 +11,7 @@ import tomli_w
 from lrpredict import share
 from lrpredict.calibrate.fit import UNSTABLE_EXPONENT_WIDTH, CalibrationFit, JointFit
 from lrpredict.laws import LawFile
+from lrpredict.registry import load_law
 
 
 def _coefficient(fit: JointFit, key: str, value: float, unstable: list[str]) -> dict[str, Any]:
@@ -117,7 +118,7 @@ def calibrated_law(
         if posterior.probe_batch_policy == "optimal":
             law["batch_policy"] = "optimal"
             if fit.batch_law is None or fit.batch_law.n_cells == 0:
-                law["batch"] = _prior_batch(posterior.prior)
+                law["batch"] = _prior_batch(fit.prior.law() if fit.prior else load_law(posterior.prior))
         law["notes"] += (
             f" Anchored fit: prior {posterior.prior}; each exponent's note says whether the probes or the prior set"
             " it; the posterior table gives the predictive interval suggest prints."
@@ -125,11 +126,9 @@ def calibrated_law(
     return tomli_w.dumps(_finite(law))
 
 
-def _prior_batch(prior_id: str) -> dict[str, Any]:
+def _prior_batch(prior: LawFile) -> dict[str, Any]:
     """The prior law's optimal batch, copied: the probes' optima were moved to it (one batch probed)."""
-    from lrpredict.registry import load_law
-
-    batch = load_law(prior_id).batch
+    prior_id, batch = prior.id, prior.batch
     if batch is None:
         from lrpredict.registry import DEFAULT_LAW
 

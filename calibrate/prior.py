@@ -10,7 +10,9 @@ and a weak prior on the offset at the probes' centre (N_ref, D_ref).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from lrpredict.errors import LrpredictError
 from lrpredict.laws import LawFile, PowerLaw
@@ -52,6 +54,14 @@ class Prior:
     sd_offset: float = OFFSET_SD
     batch_policy: str = "optimal"
     note: str = ""
+    # what load_law resolves it from: the id of a bundled or user law, else the law file's absolute path (an id
+    # read from a file is in no registry: looking it up after the probes ran failed, QA 2026-12-01)
+    source: str = ""
+
+    def law(self) -> LawFile:
+        from lrpredict.registry import load_law
+
+        return load_law(self.source or self.law_id)
 
     def ln_value(self, n: float, tokens: float) -> float:
         return self.ln_c + self.alpha * math.log(n) + self.beta * math.log(tokens)
@@ -64,7 +74,7 @@ class Prior:
         return (self.sd_offset, self.sd_alpha, self.sd_beta)
 
 
-def prior_from_law(law: LawFile, quantity: str = "lr") -> Prior:
+def prior_from_law(law: LawFile, quantity: str = "lr", source: str = "") -> Prior:
     """The prior a law gives for ``quantity`` (lr or batch): needs a power law in N, D or C with ``prior_sd`` on
     each exponent."""
     pred = law.lr if quantity == "lr" else law.batch
@@ -104,13 +114,14 @@ def prior_from_law(law: LawFile, quantity: str = "lr") -> Prior:
         sd_offset=OPEN_OFFSET_SD if open_units else OFFSET_SD,
         batch_policy=law.batch_policy,
         note="; ".join(notes),
+        source=source or law.id,
     )
 
 
 def resolve_prior(spec: str | LawFile | None, arch: str = "dense") -> Prior | None:
     """``--prior``: a law id, 'none' (the free fit) or None/'default' (``DEFAULT_PRIOR`` for the arch)."""
     if isinstance(spec, LawFile):
-        return prior_from_law(spec)
+        return prior_from_law(spec, source=spec.id)
     if spec == "none":
         return None
     from lrpredict.registry import load_law
@@ -123,16 +134,15 @@ def resolve_prior(spec: str | LawFile | None, arch: str = "dense") -> Prior | No
         if exc.field not in ("law", "path"):
             raise
         raise LrpredictError("prior", spec, f"'none', 'default' or {exc.allowed}") from None
-    return prior_from_law(law)
+    bundled_or_user = not (str(spec).endswith(".toml") or os.sep in str(spec))
+    return prior_from_law(law, source=str(spec) if bundled_or_user else str(Path(spec).resolve()))
 
 
 def batch_prior(prior: Prior | None) -> Prior | None:
     """The prior law's optimal-batch law as a prior (None when it has none or no widths)."""
     if prior is None:
         return None
-    from lrpredict.registry import load_law
-
-    law = load_law(prior.law_id)
+    law = prior.law()
     if law.batch is None:
         return None
     try:
@@ -150,7 +160,7 @@ def ln_batch_factor(
     from lrpredict.registry import DEFAULT_LAW, conditional_batch_law_id, load_law
 
     if optimal is None:
-        law = load_law(prior.law_id)
+        law = prior.law()
         batch_law = law.batch if law.batch is not None else load_law(DEFAULT_LAW["dense"]).batch
         assert batch_law is not None
         optimal = batch_law.evaluate({"N": n, "D": tokens, "C": FLOPS_PER_PARAM * n * tokens})

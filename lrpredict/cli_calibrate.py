@@ -488,7 +488,7 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
 
 
 def _prior_id(prior) -> str:
-    return "none" if prior is None else prior.law_id
+    return "none" if prior is None else prior.source  # a path prior by its path: a resume must find it again
 
 
 def _resume_prior(ctx: click.Context, opts: dict[str, Any], plan) -> None:

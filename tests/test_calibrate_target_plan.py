@@ -1,5 +1,6 @@
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -144,3 +145,46 @@ def test_cli_calibrate_bad_prior_or_target_names_the_option_typed(args, named) -
     result = CliRunner().invoke(cli, ["calibrate", "--dry-run", *args])
     assert result.exit_code == 2
     assert named in result.output and "Traceback" not in result.output
+
+
+def _path_prior(tmp_path):
+    """Step Law under another id, read from a file: an id no registry holds (QA 2026-12-01)."""
+    from importlib import resources
+
+    text = (resources.files("lrpredict.coefficients") / "steplaw-2025.toml").read_text(encoding="utf-8")
+    path = tmp_path / "my-prior.toml"
+    path.write_text(text.replace('id = "steplaw-2025"', 'id = "my-prior"', 1), encoding="utf-8")
+    return path
+
+
+def test_calibrate_replay_with_a_prior_from_a_file_writes_its_law(tmp_path, monkeypatch) -> None:
+    # the fit looked the prior up by id after every probe had run: "--law='my-prior' is not valid", no law
+    monkeypatch.setenv("LRPREDICT_HOME", str(tmp_path / "home"))
+    sweep = Path(__file__).parent / "data" / "sweeps" / "steplaw_dense.csv"
+    args = ["calibrate", "--replay", str(sweep), "--name", "pathprior", "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(cli, [*args, "--prior", str(_path_prior(tmp_path))])
+    assert result.exit_code == 0, result.output
+    assert "law installed: pathprior" in result.output and "the batch law is my-prior's" in result.output
+    from lrpredict.registry import load_law
+
+    law = load_law("pathprior")
+    assert law.posterior is not None and law.posterior.prior == "my-prior" and law.batch is not None
+
+
+def test_resume_finds_a_prior_from_a_file_by_its_recorded_path(tmp_path, monkeypatch) -> None:
+    import click
+
+    from lrpredict.cli_calibrate import _prior_id, _resume_prior, calibrate_command
+
+    path = _path_prior(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    recorded = _prior_id(resolve_prior("my-prior.toml"))  # what the plan stores: the absolute path, not the id
+    assert recorded == str(path.resolve())
+    plan = build([32])
+    plan.prior = recorded
+    ctx = click.Context(calibrate_command)
+    opts = {"prior": "default"}
+    _resume_prior(ctx, opts, plan)  # --resume with no --prior: the file is found again
+    assert opts["prior_law"].law_id == "my-prior" and opts["prior_law"].law().id == "my-prior"
+    ctx.set_parameter_source("prior", click.core.ParameterSource.COMMANDLINE)
+    _resume_prior(ctx, {"prior": "my-prior.toml"}, plan)  # the same file, spelled relative: no conflict
