@@ -65,43 +65,56 @@ def read_target(
     """The target from ``--target-*`` options, a JSON/TOML file with the same fields and/or the model's Hugging Face
     ``config.json`` (params, active params, experts, top-k; options win over the file, the file over the HF config)."""
     values: dict[str, Any] = {}
+    origin: dict[str, str] = {}  # the field an error names: the option, the file's key or the HF config
     arch = None
     if hf_config is not None:
         from_hf = _from_hf_config(hf_config)
         arch = from_hf.pop("arch")
         values.update(from_hf)
+        origin.update(dict.fromkeys(from_hf, "target_hf_config"))
     if config is not None:
         path = checked_path("target_config", config)
         if not path.is_file() or path.suffix not in (".json", ".toml"):
             raise LrpredictError("target_config", str(config), "an existing .json or .toml file")
-        text = path.read_text(encoding="utf-8")
-        try:
+        try:  # UnicodeDecodeError (a binary file) is a ValueError too
+            text = path.read_text(encoding="utf-8")
             loaded = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
         except (ValueError, tomllib.TOMLDecodeError) as exc:
             raise LrpredictError("target_config", str(config), f"valid {path.suffix[1:].upper()} ({exc})") from None
+        if not isinstance(loaded, dict) or not loaded:  # [1, 2], 7, null, "abc": a traceback or characters as fields
+            raise LrpredictError(
+                "target_config", str(config), f"a table of the target's fields ({', '.join(TARGET_FIELDS)})"
+            )
         unknown = sorted(set(loaded) - set(TARGET_FIELDS))
         if unknown:
             raise LrpredictError("target_config", ", ".join(unknown), f"fields {', '.join(TARGET_FIELDS)}")
         values.update(loaded)
+        origin.update({k: f"target_config.{k}" for k in loaded})
     given = {"params": params, "tokens": tokens, "active_params": active_params, "batch_tokens": batch_tokens}
     values.update({k: v for k, v in given.items() if v is not None})
+    origin.update({k: f"target_{k}" for k, v in given.items() if v is not None})
     if not set(values) - set(ROUTING_FIELDS):
         if values:
             raise LrpredictError("target_config", str(config), "the target's params and tokens with its experts, top_k")
         return None
-    for k in set(values) - set(ROUTING_FIELDS):  # a typo ("7Q") is named before a missing partner field
-        parse_size(values[k], f"target_{k}")
+    for k in sorted(set(values) - set(ROUTING_FIELDS)):  # a typo ("7Q") is named before a missing partner field
+        parse_size(values[k], origin[k])
     for name in ("params", "tokens"):
         if name not in values:
             raise LrpredictError(f"target_{name}", None, f"the target's {name} too (e.g. 7B params, 2T tokens)")
     routing = {k: values.pop(k) for k in ROUTING_FIELDS if k in values}
     for k, v in routing.items():
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise LrpredictError(f"target_config.{k}", v, "a whole number ≥ 1")
-    parsed = {k: parse_size(v, f"target_{k}") for k, v in values.items()}
+            raise LrpredictError(origin[k], v, "a whole number ≥ 1")
+    parsed = {k: parse_size(v, origin[k]) for k, v in values.items()}
     for k, v in parsed.items():
         if not (math.isfinite(v) and v > 0):
-            raise LrpredictError(f"target_{k}", values[k], "a finite size > 0")
+            raise LrpredictError(origin[k], values[k], "a finite size > 0")
+    if "active_params" in parsed and parsed["active_params"] > parsed["params"]:
+        where = origin["active_params"]
+        raise LrpredictError(where, values["active_params"], f"at most the target's params ({parsed['params']:.3g})")
+    if "batch_tokens" in parsed and not 1 <= parsed["batch_tokens"] <= parsed["tokens"]:
+        raise LrpredictError(origin["batch_tokens"], values["batch_tokens"], "1 token to the target's tokens")
     return Target(**parsed, **routing, arch=arch)
 
 
@@ -180,7 +193,34 @@ class TargetPlan:
                 f"  {label:7s} widths {c.widths}: ~{format_cost(c.cost)} → 90% interval ×{c.factor():.3g} "
                 f"(±{Z90 * c.sd:.3g} in ln η)"
             )
+        out += self._prior_at_target()
         return out
+
+    def _prior_at_target(self) -> list[str]:
+        """What the prior alone says at the target, at its batch (--target-batch-tokens) or the law's optimal one,
+        with the chosen plan's expected interval around it: the number the calibration will move."""
+        from lrpredict.suggest import suggest
+
+        t = self.target
+        moe = t.active_params is not None
+        try:
+            s = suggest(
+                arch="moe" if moe else "dense",
+                params=t.params,
+                active_params=t.active_params,
+                tokens=t.tokens,
+                batch_tokens=t.batch_tokens,
+                law=self.prior.law(),
+            )
+        except LrpredictError:
+            return []
+        half = math.exp(Z90 * self.chosen.sd)
+        where = "your --target-batch-tokens" if t.batch_tokens is not None else f"{self.prior.law_id}'s optimal batch"
+        return [
+            f"  before calibration, {self.prior.law_id} gives peak LR {s.lr:.3g} at batch {s.batch_tokens:.3g} tokens "
+            f"({where}); the chosen plan should land within {s.lr / half:.3g}–{s.lr * half:.3g} (90%, at that batch "
+            "by lrpredict's conditional batch law, whose own error is not in the interval)"
+        ]
 
 
 def cells_of(plan: Any, law_n: Callable[[Any], float]) -> list[tuple[float, float]]:

@@ -265,10 +265,13 @@ def _check_options(ctx: click.Context) -> dict[str, Any]:
     if target is not None and opts["arch"] == "moe" and target.active_params is None:
         # MoE probes and MoE priors count active N: planning for the total would aim at the wrong model
         raise LrpredictError("--target-active-params", None, "the MoE target's active non-embedding params, e.g. 1.3B")
-    if target is not None and target.active_params is not None and target.active_params > target.params:
-        raise LrpredictError(
-            "--target-active-params", target.active_params, f"at most --target-params ({target.params:.3g})"
-        )
+    if target is not None and opts["arch"] == "dense":  # accepted and echoed, then ignored: refuse instead
+        for name in ("active_params", "experts", "top_k"):
+            if getattr(target, name) is not None:
+                where = f"--target-{name.replace('_', '-')}" if opts.get(f"target_{name}") is not None else None
+                raise LrpredictError(
+                    where or f"target_config.{name}", getattr(target, name), "only for an MoE target (--arch moe)"
+                )
     return opts
 
 

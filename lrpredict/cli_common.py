@@ -37,6 +37,11 @@ OPTION_OF_FIELD = {
     "schedule": "--schedule",
     "world_size": "--world-size",
     "micro_batch_size": "--micro-batch-size",
+    "hf_config": "--hf-config",
+    "replay": "--replay",
+    "out": "--out",
+    "plot": "--plot",
+    "sweeps": "--sweeps",
 }
 
 

@@ -45,7 +45,7 @@ def read_hf_config(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise LrpredictError("hf_config", str(source), "a config.json file or a folder holding one") from None
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:  # ValueError: bad JSON, or a binary file (UnicodeDecodeError)
             raise LrpredictError("hf_config", str(source), f"a readable JSON file ({exc})") from None
         if not isinstance(data, dict):
             raise LrpredictError("hf_config", str(source), "a JSON object (a Hugging Face config.json)")

@@ -128,9 +128,16 @@ def check_law(law: Any, source: str | None = None) -> None:
     where = source or law.id
     for kind, pred in law.predictions().items():
         for name, coefficient in pred.coefficients().items():
+            name = name.replace("exponent of ", "exponents.")  # the file's own key: lr.exponents.N.prior_sd
             for extra, number in coefficient.model_dump().items():  # e.g. a prior's sd next to the value
                 if extra != "value" and isinstance(number, float) and not (math.isfinite(number) and number >= 0):
                     raise LawFileError(f"{kind}.{name}.{extra}", number, "a finite number >= 0", where=where)
+                if extra == "prior_sd" and isinstance(number, float) and number > MAX_EXPONENT:
+                    # wider than the whole plausible range of an exponent is no prior; 1e300 made the anchored
+                    # fit's normal equations singular (a traceback, QA 2026-12-01)
+                    raise LawFileError(
+                        f"{kind}.{name}.{extra}", number, f"a width ≤ {MAX_EXPONENT:g} (or --prior none)", where=where
+                    )
         if isinstance(pred, PowerLaw):
             _finite_positive(f"{kind}.coefficient", pred.coefficient.value, where)
             for var, exponent in pred.exponents.items():

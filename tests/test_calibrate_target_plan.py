@@ -83,7 +83,10 @@ def test_cli_calibrate_dry_run_for_a_target_prints_interval_and_cost() -> None:
 
 @pytest.mark.parametrize(
     ("extra", "expected"),
-    [([], "--target-active-params is missing"), (["--target-active-params", "20B"], "at most --target-params")],
+    [
+        ([], "--target-active-params is missing"),
+        (["--target-active-params", "20B"], "--target-active-params='20B' is not valid: at most the target's params"),
+    ],
 )
 def test_cli_calibrate_moe_target_needs_a_sane_active_count(extra, expected) -> None:
     args = ["calibrate", "--dry-run", "--arch", "moe", "--device", "cpu", "--target-params", "7B"]
@@ -188,3 +191,59 @@ def test_resume_finds_a_prior_from_a_file_by_its_recorded_path(tmp_path, monkeyp
     assert opts["prior_law"].law_id == "my-prior" and opts["prior_law"].law().id == "my-prior"
     ctx.set_parameter_source("prior", click.core.ParameterSource.COMMANDLINE)
     _resume_prior(ctx, {"prior": "my-prior.toml"}, plan)  # the same file, spelled relative: no conflict
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        ("[1, 2]", "--target-config="),  # was TypeError: sequence item 0
+        ("7", "--target-config="),
+        ("null", "--target-config="),
+        ('"abc"', "--target-config="),  # was iterated: 'a, b, c' named as unknown fields
+        ("{}", "--target-config="),  # was exit 0 with no target at all
+        (b"\x92\xff\x00binary", "--target-config="),  # was UnicodeDecodeError
+        ('{"params": "7Q", "tokens": "2T"}', "target_config.params='7Q'"),  # the file's field, not --target-params
+        ('{"params": "7B", "tokens": "2T", "experts": 8}', "target_config.experts=8"),  # dense: was ignored
+        ('{"params": "7B", "tokens": "2T", "batch_tokens": 0.5}', "target_config.batch_tokens=0.5"),
+    ],
+)
+def test_cli_calibrate_target_config_hostile_content_is_one_line(tmp_path, content, named) -> None:
+    path = tmp_path / "target.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    result = CliRunner().invoke(cli, ["calibrate", "--dry-run", "--target-config", str(path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and named in result.output, result.output
+
+
+def test_cli_calibrate_dense_target_refuses_an_active_count_it_would_ignore() -> None:
+    args = ["calibrate", "--dry-run", "--target-params", "7B", "--target-tokens", "2T"]
+    result = CliRunner().invoke(cli, [*args, "--target-active-params", "100K"])
+    assert result.exit_code == 2 and "--target-active-params=100000.0 is not valid: only for an MoE target" in (
+        result.output
+    )
+
+
+def test_cli_calibrate_target_batch_changes_the_prior_line() -> None:
+    # --target-batch-tokens was parsed, stored and never read (QA 2026-12-01)
+    args = ["calibrate", "--dry-run", "--device", "cpu", "--target-params", "7B", "--target-tokens", "2T"]
+    runner = CliRunner()
+    at_optimal = runner.invoke(cli, args)
+    at_4m = runner.invoke(cli, [*args, "--target-batch-tokens", "4M"])
+    at_64m = runner.invoke(cli, [*args, "--target-batch-tokens", "64M"])
+    assert at_optimal.exit_code == at_4m.exit_code == at_64m.exit_code == 0, at_4m.output
+    assert "steplaw-2025's optimal batch" in at_optimal.output
+    line_4m = next(x for x in at_4m.output.splitlines() if "before calibration" in x)
+    line_64m = next(x for x in at_64m.output.splitlines() if "before calibration" in x)
+    assert "at batch 4e+06 tokens (your --target-batch-tokens)" in line_4m and line_4m != line_64m.replace(
+        "6.4e+07", "4e+06"
+    )
+
+
+def test_cli_suggest_binary_hf_config_is_one_line(tmp_path) -> None:
+    path = tmp_path / "config.json"
+    path.write_bytes(b"\x92\xff\x00binary")
+    result = CliRunner().invoke(cli, ["suggest", "--hf-config", str(path), "--tokens", "1T"])
+    assert result.exit_code == 2 and result.output.startswith("Error: --hf-config="), result.output

@@ -43,6 +43,7 @@ REFUSED_FIELD = {
     "negative_infinite_exponent": "batch.exponents.D",
     "negative_scale": "batch.scales.B",
     "posterior_bounds_exceed_cells": "posterior",
+    "prior_sd_huge": "lr.exponents.N.prior_sd",
     "posterior_negative_unbracketed": "posterior.unbracketed_cells",
     "newline_in_title": "title",
     "unordered_domain": "domain.N",

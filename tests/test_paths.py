@@ -35,9 +35,9 @@ def test_checked_path_refuses_a_nul_byte_and_lets_a_new_name_through(tmp_path) -
         (["calibrate", "--dry-run", "--out", LONG], "--out="),
         (["calibrate", "--resume", LONG], "--resume="),
         (["calibrate", "--dry-run", "--data", "README.md", "--tokenizer", LONG], "--tokenizer="),
-        (["suggest", "--hf-config", LONG, "--tokens", "1T"], "hf_config="),
+        (["suggest", "--hf-config", LONG, "--tokens", "1T"], "--hf-config="),
         (["laws", "export", "steplaw-2025", LONG], "path="),
-        (["show-law", "steplaw-2025", "--plot", "x.png", "--sweeps", LONG], "sweeps="),
+        (["show-law", "steplaw-2025", "--plot", "x.png", "--sweeps", LONG], "--sweeps="),
         (["runs", "--ledger", LONG], "path="),
     ],
 )
