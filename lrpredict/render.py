@@ -30,8 +30,7 @@ def render_suggestion(config: ModelConfig | None, s: Suggestion, explain: bool =
         f"lrpredict suggest — {run}",
         law_line,
         "",
-        f"  peak LR        {s.lr:.3g}   (AdamW peak; {s.lr_range.low:.3g}–{s.lr_range.high:.3g} expected within "
-        f"{s.lr_range.tolerance:.2%} of the best loss)",
+        f"  peak LR        {s.lr:.3g}   (AdamW peak; {s.lr_range.low:.3g}–{s.lr_range.high:.3g} {s.lr_range.label()})",
         f"  batch          {format_size(s.batch_tokens)} tokens per step{seqs}   [{s.batch_source}]",
         f"  optimal batch  {format_size(s.optimal_batch_tokens)} tokens (LR there: {s.lr_at_optimal_batch:.3g})",
         f"  weight decay   {s.weight_decay:.3g}   [{s.weight_decay_law}; matrices only: 0 on embeddings, norms, biases]",

@@ -44,6 +44,14 @@ class LrRange(BaseModel):
     high: float
     tolerance: float = Field(description="relative loss above the optimum that the band allows")
     source: str
+    meaning: str = Field(
+        default="",
+        description="what the range is, in a few words: the Eq.2 band alone, widened for extrapolation, or combined "
+        "with a calibrated law's predictive interval (the text output's label; '' = the band alone)",
+    )
+
+    def label(self) -> str:
+        return self.meaning or f"expected within {self.tolerance:.2%} of the best loss"
 
 
 class Suggestion(BaseModel):
@@ -514,10 +522,13 @@ def _posterior_range(
         # horizon); the offset is what any probe measures
         by_size = posterior.ln_sd_without(n, tokens, 1)
         by_horizon = posterior.ln_sd_without(n, tokens, 2)
+        # past the probes' largest size / horizon (the domain), not their centre (the reference): QA 2026-12-01
+        top_n = law.domain.get("N", (0.0, posterior.reference["N"]))[1]
+        top_d = law.domain.get("D", (0.0, posterior.reference["D"]))[1]
         probe = (
-            f"a probe at a larger model size (N above {posterior.reference['N']:.3g}) to pin the N exponent"
+            f"a probe at a larger model size (N above {top_n:.3g}) to pin the N exponent"
             if by_size <= by_horizon
-            else f"a probe at a longer horizon (D above {posterior.reference['D']:.3g} tokens) to pin the D exponent"
+            else f"a probe at a longer horizon (D above {top_d:.3g} tokens) to pin the D exponent"
         )
         warnings.append(
             f"{law.id}: the 90% predictive interval of the optimal LR at this target spans ×{math.exp(2 * predictive):.3g} "
@@ -537,6 +548,8 @@ def _posterior_range(
             "high": lr * math.exp(half),
             "source": f"{lr_range.source}, combined in quadrature (ln η) with {law.id}'s posterior predictive 90% "
             f"interval at this N, D (±{predictive:.3g} in ln η, i.e. ×{math.exp(predictive):.3g})",
+            "meaning": f"90% predictive interval of the optimum from {law.id}'s calibration, with the band within "
+            f"{lr_range.tolerance:.2%} of the best loss",
         }
     )
 
@@ -607,6 +620,8 @@ def widen_for_extrapolation(lr_range: LrRange, law: LawFile, values: dict[str, f
             "high": lr_range.high * widen,
             "source": f"{lr_range.source}; widened ×{widen:.3g} each side for {decades:.2g} decades of "
             f"extrapolation ({BAND_OCTAVES_PER_DECADE:g} octave per decade, docs/choosing.md)",
+            "meaning": f"within {lr_range.tolerance:.2%} of the best loss, widened ×{widen:.2g} each side for "
+            "extrapolation",
         }
     )
 

@@ -117,6 +117,11 @@ def test_suggest_at_50x_the_probe_carries_the_posterior_interval() -> None:
     assert span > band * 1.5  # wider than the Eq.2 band alone
     assert "posterior predictive 90% interval" in s.lr_range.source
     assert any("would narrow it most" in w and "larger model size" in w for w in s.warnings)
+    # the advice points past the probes' largest size (the domain), not their centre (QA 2026-12-01)
+    advice = next(w for w in s.warnings if "would narrow it most" in w)
+    assert f"N above {law.domain['N'][1]:.3g}" in advice
+    # the text output says what the range is: not "expected within 0.25% of the best loss" alone
+    assert "90% predictive interval of the optimum from one-size's calibration" in str(s)
     small = suggest(ModelConfig(params=n, tokens=20 * n, batch_tokens=131072), law)
     large = suggest(ModelConfig(params=n, tokens=20 * n, batch_tokens=4e6), law)
     assert small.lr < large.lr  # the conditional batch law moves it

@@ -111,6 +111,8 @@ def test_production_band_widens_with_extrapolation_distance() -> None:
         widths.append(math.log2(s.lr_range.high / s.lr_range.low) - math.log2(high / low))
     assert 0 < widths[0] < widths[1] < widths[2]
     assert widths[2] - widths[1] == pytest.approx(2 * 0.25)  # 0.25 octave per decade, each side
+    assert "expected within 0.25% of the best loss)" in str(inside)
+    assert "within 0.25% of the best loss, widened ×" in str(s)  # the label says it is no longer the band alone
 
 
 @pytest.mark.parametrize(
