@@ -38,17 +38,22 @@ DOMAIN_NOUN: dict[str, str] = {
 }
 
 
+# A number in a law file: a TOML integer or float, never a bool or a string (pydantic's lax mode read
+# `value = true` as 1.0 and `value = "1.79"` as 1.79: hostile-law QA, 2026-12-01).
+Number = Annotated[float, Field(strict=True)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Coefficient(_Strict):
-    value: float
+    value: Number
     status: Status
     note: str = ""
     # prior width (1 sd, in the exponent's own units) when the law anchors a calibration (lrpredict.calibrate.prior;
     # docs/log.md 2026-11-30 — prior widths)
-    prior_sd: float | None = Field(default=None, gt=0)
+    prior_sd: Number | None = Field(default=None, gt=0)
 
 
 def weakest(statuses: list[str]) -> Status:
@@ -177,14 +182,16 @@ class Posterior(_Strict):
 
     parameters: tuple[str, str, str] = ("offset", "N", "D")
     reference: dict[Literal["N", "D"], float]
-    mean: tuple[float, float, float]
-    covariance: tuple[tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]]
-    misfit_sd: float = Field(default=0.0, ge=0, description="sd of the power law's misfit in ln η, added at the target")
+    mean: tuple[Number, Number, Number]
+    covariance: tuple[tuple[Number, Number, Number], tuple[Number, Number, Number], tuple[Number, Number, Number]]
+    misfit_sd: Number = Field(
+        default=0.0, ge=0, description="sd of the power law's misfit in ln η, added at the target"
+    )
     prior: str = Field(description="id of the law that anchored the fit, or 'none'")
     prior_mean: tuple[float, float, float] | None = None
     prior_sd: tuple[float, float, float] | None = None
     set_by: dict[str, Literal["probes", "prior"]] = Field(default_factory=dict)
-    probe_batch_tokens: float | None = Field(default=None, description="the probes' batch (tokens per step)")
+    probe_batch_tokens: Number | None = Field(default=None, description="the probes' batch (tokens per step)")
     probe_batch_policy: Literal["fixed", "optimal"] = "fixed"
     unbracketed_cells: int = Field(default=0, ge=0)
     cells: int | None = Field(default=None, ge=1, description="rows of the fit, bracketed or not (absent: older files)")
@@ -234,19 +241,19 @@ class Schedule(_Strict):
     kind: Literal["wsd", "cosine", "linear", "multistep", "unknown"]
     description: str
     warmup: str = ""
-    decay_fraction: float | None = Field(default=None, ge=0, le=1)
+    decay_fraction: Number | None = Field(default=None, ge=0, le=1)
     warmup_steps: int | None = Field(default=None, ge=0)
-    warmup_fraction: float | None = Field(default=None, ge=0, le=1)
-    final_lr_ratio: float | None = Field(default=None, ge=0, le=1)
-    final_lr: float | None = Field(default=None, ge=0, description="absolute final LR, when the law fixes it")
+    warmup_fraction: Number | None = Field(default=None, ge=0, le=1)
+    final_lr_ratio: Number | None = Field(default=None, ge=0, le=1)
+    final_lr: Number | None = Field(default=None, ge=0, description="absolute final LR, when the law fixes it")
 
 
 class Optimizer(_Strict):
     name: str = "AdamW"
-    beta1: float | None = None
-    beta2: float | None = None
-    eps: float | None = None
-    weight_decay: float | None = None
+    beta1: Number | None = None
+    beta2: Number | None = None
+    eps: Number | None = None
+    weight_decay: Number | None = None
     note: str = ""
 
 
@@ -262,7 +269,7 @@ class LawFile(_Strict):
     )
     notes: str = ""
     conventions: Conventions
-    domain: dict[Variable, tuple[float, float]] = Field(default_factory=dict)
+    domain: dict[Variable, tuple[Number, Number]] = Field(default_factory=dict)
     domain_note: str = ""
     schedule: Schedule
     optimizer: Optimizer = Field(default_factory=Optimizer)
