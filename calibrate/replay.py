@@ -42,6 +42,19 @@ OPTIONAL = {
     "moe_topk": "experts per token [0]",
 }
 MIN_LRS = 3  # Eq.2's parabola needs three LRs that did not diverge
+# Plausible ranges (docs/log.md, 2026-12-01): every published LLM run and lrpredict's smallest probes lie well inside;
+# values outside (QA: LRs ×1e±10, half a token per step, D=1e308) were fitted, installed, then crashed the report.
+RANGES = {
+    "N": (1e3, 1e15, "parameters"),
+    "N_active": (1e3, 1e15, "active parameters"),
+    "D": (1e3, 1e16, "tokens"),
+    "batch_tokens": (1.0, 1e10, "tokens per step"),
+    "lr": (1e-7, 10.0, "(peak LR)"),
+}
+# Cross-entropy in nats: uniform over a 2^24-token vocabulary is 16.6, so a finite loss above 100 is no per-token
+# loss unless the row says the run diverged (then the loss is not fitted).
+MAX_LOSS = 100.0
+SIZE_TOLERANCE = 0.005  # a --sizes value printed to 3 significant digits ("2.15e+08") is within 0.5% of the size
 _BOOL = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False, "": False}
 
 
@@ -59,7 +72,8 @@ class ReplayBackend:
 
     def __init__(self, path: str | Path, *, noise: float = 0.0, seed: int = 0, decay_frac: float = 0.2) -> None:
         self.path = Path(path)
-        self.cells = group_cells(read_replay_csv(self.path))
+        self.notes: list[str] = []  # one line each, for the caller to print (dropped duplicates, capped batches)
+        self.cells = group_cells(read_replay_csv(self.path, self.notes))
         self.arch = self.cells[0].arch if self.cells else "dense"
         self.noise = noise
         self.decay_frac = decay_frac
@@ -68,6 +82,23 @@ class ReplayBackend:
 
     def sizes(self) -> list[float]:
         return sorted({c.n_active for c in self.cells})
+
+    def match_sizes(self, requested: list[float]) -> list[float]:
+        """The recorded sizes that ``requested`` name, each within ``SIZE_TOLERANCE`` of one recorded size (as the
+        tool prints them); a value near none or several, or two values naming one size, is an ``LrpredictError``."""
+        recorded = self.sizes()
+        listing = ", ".join(f"{s:.10g}" for s in recorded)
+        chosen: list[float] = []
+        for n in requested:
+            near = [s for s in recorded if abs(n - s) <= SIZE_TOLERANCE * s]
+            if len(near) != 1:
+                why = f" ({len(near)} lie within 0.5%: give the exact value)" if near else ""
+                allowed = f"a size recorded in {self.path.name}, within 0.5%{why}: {listing}"
+                raise LrpredictError("sizes", n, allowed)
+            if near[0] in chosen:
+                raise LrpredictError("sizes", n, f"distinct sizes ({near[0]:.10g} is named twice)")
+            chosen.append(near[0])
+        return sorted(chosen)
 
     def cells_of(self, n: float) -> list[Cell]:
         return sorted((c for c in self.cells if c.n_active == n), key=lambda c: c.tokens)
@@ -120,6 +151,10 @@ class ReplayBackend:
     ) -> list[ReplayProbe]:
         """Per cell of ``sizes`` (D ≤ ``max_tokens``): ``batches`` recorded batches nearest the centre law's B_opt,
         and at each ``lrs`` recorded LRs nearest its LR, as the planner centres a real grid."""
+        held = [len(c.batches()) for n in sizes for c in self.cells_of(n) if c.tokens <= max_tokens]
+        if held and batches > min(held):  # --batches 64 on a 10-batch sweep silently meant 10
+            count = f"{min(held)}" if min(held) == max(held) else f"{min(held)}–{max(held)}"
+            self.notes.append(f"note: batches {batches} capped at the {count} recorded per cell in {self.path.name}")
         probes = []
         for n in sizes:
             for cell in self.cells_of(n):
@@ -146,10 +181,12 @@ def summarise(values: list[float]) -> str:
     return f"median {statistics.median(values):.3%}, max {max(values):.3%} over {len(values)} cells" if values else "–"
 
 
-def read_replay_csv(path: Path) -> list[Run]:
-    """The runs of a replay CSV, checked as read: a binary file, a missing required column, a value that is not a
-    number, a header with no rows, or no (N, D, batch) with ``MIN_LRS`` usable LRs is a one-line ``LrpredictError``
-    naming the file, the line and the column."""
+def read_replay_csv(path: Path, notes: list[str] | None = None) -> list[Run]:
+    """The runs of a replay CSV, checked as read: a binary file, a missing or repeated column, a value that is not a
+    number or lies outside ``RANGES``, a loss outside (0, ``MAX_LOSS``], an ``N_active`` that is not N (dense) or
+    exceeds it (MoE), a second architecture, one run recorded twice with different losses, a header with no rows,
+    or no (N, D, batch) with ``MIN_LRS`` usable LRs is a one-line ``LrpredictError`` naming the file, the line and
+    the column.  Exact duplicate rows are dropped with a line in ``notes``."""
     raw = path.read_bytes()
     if b"\0" in raw[:65536]:
         line = raw[: raw.index(b"\0")].count(b"\n") + 1
@@ -166,14 +203,56 @@ def read_replay_csv(path: Path) -> list[Run]:
         raise LrpredictError(
             "replay", f"{path}:1", f"a header with the columns {', '.join(REQUIRED)} (missing {', '.join(missing)})"
         )
+    for i, name in enumerate(header):  # csv.DictReader keeps the last of two same-named columns, silently
+        if (name in REQUIRED or name in OPTIONAL) and name in header[:i]:
+            first = header.index(name) + 1
+            raise LrpredictError(
+                "replay", f"{path}:1 column {name}", f"one column {name} (columns {first} and {i + 1})"
+            )
     reader.fieldnames = header
-    runs = [_run(row, path, reader.line_num) for row in reader if any((v or "").strip() for v in row.values())]
+    runs: list[Run] = []
+    seen: dict[tuple[float, ...], tuple[int, Run]] = {}
+    totals: dict[float, tuple[int, float]] = {}  # N_active -> (line, N): the backend keys sizes by N_active
+    dropped: list[tuple[int, int]] = []
+    first_line = 0
+    for row in reader:
+        if not any((v or "").strip() for v in row.values()):
+            continue
+        line = reader.line_num
+        run = _run(row, path, line)
+        first_line = first_line or line
+        if runs and run.arch != runs[0].arch:  # one file, one architecture: the fit and the prior depend on it
+            allowed = f"{runs[0].arch} as on line {first_line}: one architecture per file"
+            raise LrpredictError("replay", f"{path}:{line} column arch", f"{allowed} (got {run.arch!r})")
+        first_n = totals.setdefault(run.n_active, (line, run.n))
+        if first_n[1] != run.n:
+            allowed = f"N {first_n[1]:.10g} as on line {first_n[0]} with this N_active (sizes are keyed by N_active)"
+            raise LrpredictError("replay", f"{path}:{line} column N", f"{allowed} (got {run.n:.10g})")
+        key = (run.n, run.n_active, run.tokens, run.batch_tokens, run.lr)
+        if key in seen:
+            earlier, first = seen[key]
+            if _same_outcome(first, run):
+                dropped.append((line, earlier))
+                continue
+            # not averaged: optima are flat (several LRs within 0.25%), so seed noise picks the optimum; the user
+            # knows whether these are seeds to average or a mislabelled run
+            recorded = "diverged" if first.diverged else f"{first.loss:g}"
+            got = "diverged" if run.diverged else f"{run.loss:g}"
+            allowed = f"one run per (N, N_active, D, batch_tokens, lr): line {earlier} has it with loss {recorded}"
+            raise LrpredictError("replay", f"{path}:{line} column final_loss", f"{allowed} (got {got})")
+        seen[key] = (line, run)
+        runs.append(run)
     if not runs:
         raise LrpredictError("replay", f"{path}:2", "at least one run after the header")
+    if dropped and notes is not None:
+        notes.append(
+            f"note: {path.name}: {len(dropped)} exact duplicate row(s) dropped "
+            f"(line {dropped[0][0]} repeats line {dropped[0][1]})"
+        )
     curves: dict[tuple[float, float, float], int] = {}
     for r in runs:
-        key = (r.n_active, r.tokens, r.batch_tokens)
-        curves[key] = curves.get(key, 0) + (not r.diverged)
+        key3 = (r.n_active, r.tokens, r.batch_tokens)
+        curves[key3] = curves.get(key3, 0) + (not r.diverged)
     if max(curves.values()) < MIN_LRS:
         raise LrpredictError(
             "replay", str(path), f"a usable cell: {MIN_LRS}+ non-diverged LRs at one (N, D, batch_tokens) (none has)"
@@ -181,43 +260,71 @@ def read_replay_csv(path: Path) -> list[Run]:
     return runs
 
 
+def _same_outcome(a: Run, b: Run) -> bool:
+    """The same run written twice: both diverged, or the same loss up to float printing."""
+    if a.diverged or b.diverged:
+        return a.diverged and b.diverged
+    return math.isclose(a.loss, b.loss, rel_tol=1e-9)
+
+
 def _run(row: dict[str, str | None], path: Path, line: int) -> Run:
-    def number(column: str, default: float | None = None, *, positive: bool = True) -> float:
-        text = (row.get(column) or "").strip()
-        if not text and default is not None:
-            return default
+    def cell(column: str) -> str:
+        return (row.get(column) or "").strip()
+
+    def number(column: str) -> float:
+        text = cell(column)
         try:
-            value = float(text)
+            return float(text)
         except ValueError:
             raise LrpredictError("replay", f"{path}:{line} column {column}", f"a number (got {text!r})") from None
-        if positive and not (value > 0 and math.isfinite(value)):
-            raise LrpredictError("replay", f"{path}:{line} column {column}", f"a finite number > 0 (got {text!r})")
+
+    def plausible(column: str) -> float:
+        value = number(column)
+        low, high, unit = RANGES[column]
+        if not low <= value <= high:  # nan fails too
+            allowed = f"a finite number > 0, from {low:g} to {high:g} {unit}"
+            raise LrpredictError("replay", f"{path}:{line} column {column}", f"{allowed} (got {cell(column)!r})")
         return value
 
     def integer(column: str) -> int:
-        value = number(column, 0.0, positive=False)
+        value = number(column) if cell(column) else 0.0
         return int(value) if math.isfinite(value) else 0  # "nan": not recorded
 
     if None in row:  # more cells than header columns
         raise LrpredictError("replay", f"{path}:{line}", f"at most {len(row) - 1} cells, as in the header")
-    arch = (row.get("arch") or "dense").strip() or "dense"
+    arch = cell("arch") or "dense"
     if arch not in ("dense", "moe"):
         raise LrpredictError("replay", f"{path}:{line} column arch", f"dense or moe (got {arch!r})")
-    flag = (row.get("diverged") or "").strip().lower()
+    flag = cell("diverged").lower()
     if flag not in _BOOL:
         raise LrpredictError("replay", f"{path}:{line} column diverged", f"True or False (got {flag!r})")
-    loss = number("final_loss", positive=False)
-    n = number("N")
+    loss = number("final_loss")
+    diverged = _BOOL[flag] or not math.isfinite(loss)
+    if not (math.isnan(loss) or (loss > 0 and (loss <= MAX_LOSS or diverged))):
+        allowed = f"a loss > 0 and ≤ {MAX_LOSS:g} nats, or nan/inf (or diverged=True) for a diverged run"
+        raise LrpredictError("replay", f"{path}:{line} column final_loss", f"{allowed} (got {cell('final_loss')!r})")
+    n = plausible("N")
+    n_active = plausible("N_active") if cell("N_active") else n
+    if arch == "dense" and not math.isclose(n_active, n, rel_tol=1e-9):  # the backend sizes by N_active
+        allowed = f"N ({n:.10g}) or empty for a dense model"
+        raise LrpredictError("replay", f"{path}:{line} column N_active", f"{allowed} (got {cell('N_active')!r})")
+    if n_active > n:
+        allowed = f"at most N ({n:.10g}): an MoE's active parameters are part of its total"
+        raise LrpredictError("replay", f"{path}:{line} column N_active", f"{allowed} (got {cell('N_active')!r})")
+    tokens, batch = plausible("D"), plausible("batch_tokens")
+    if tokens < batch:
+        allowed = f"at least batch_tokens ({batch:g}): a run takes one step or more"
+        raise LrpredictError("replay", f"{path}:{line} column D", f"{allowed} (got {cell('D')!r})")
     return Run(
         arch=arch,
         n=n,
-        n_active=number("N_active", n),
-        tokens=number("D"),
-        batch_tokens=number("batch_tokens"),
+        n_active=n if arch == "dense" else n_active,
+        tokens=tokens,
+        batch_tokens=batch,
         seq_len=integer("seq_len"),
-        lr=number("lr"),
+        lr=plausible("lr"),
         loss=loss,
-        diverged=_BOOL[flag] or not math.isfinite(loss),
+        diverged=diverged,
         d_model=integer("hidden"),
         n_layers=integer("n_layers"),
         d_ffn=integer("ffn_hidden"),

@@ -284,12 +284,10 @@ def calibrate_replay(
     check_name(name)
     backend = ReplayBackend(csv_path, noise=noise, seed=seed)
     all_sizes = backend.sizes()
-    chosen = sizes or all_sizes[:-1] or all_sizes
-    for n in chosen:
-        if n not in all_sizes:
-            recorded = ", ".join(f"{s:.4g}" for s in all_sizes)
-            raise LrpredictError("sizes", n, f"sizes recorded in {csv_path.name}: {recorded}")
+    chosen = backend.match_sizes(sizes) if sizes else all_sizes[:-1] or all_sizes  # within 0.5%, each once
     probes = backend.plan(chosen, load_law(DEFAULT_LAW["dense"]), lrs=lrs, batches=batches, max_tokens=max_tokens)
+    for note in backend.notes:  # exact duplicate rows dropped, batches capped at what the file records
+        write(note)
     if not probes:  # issue 15: --max-tokens 1 planned 0 probes and exited 0
         smallest = min((c.tokens for n in chosen for c in backend.cells_of(n)), default=None)
         allowed = "a bound that keeps at least one recorded cell"
