@@ -265,7 +265,9 @@ def make_plan(
         spent = cost(probes)
         notes.append(f"budget {budget.describe()}: this plan needs ~{Budget(budget.kind, spent).describe()}")
         if spent > budget.value:
-            notes.append("the smallest plan is over the budget")
+            notes.append(
+                "the smallest plan is over the budget: it runs as shown unless you raise --budget or pass fewer --lrs"
+            )
     total = sum(probe_flops(p) for p in probes)
     estimates = {p.probe_id: clock.probe_seconds(p) for p in probes} if clock is not None else {}
     return CalibrationPlan(

@@ -562,8 +562,20 @@ def _target_plan(opts: dict[str, Any], default, device, data, vocab_size, clock,
         if candidate is not None and kind != "flops":
             candidate.plan = build(candidate.widths, clock)
             candidate.cost = cost(candidate.plan)
+    # timed by the clock, a plan priced "cheaper" in FLOPs may not be (QA: "cheaper ~6min" next to "chosen ~3min"):
+    # show only what the times bear out
+    if result.cheaper is not None and result.cheaper.cost >= result.chosen.cost:
+        result.cheaper = None
+    if result.dearer is not None and result.dearer.cost <= result.chosen.cost:
+        result.dearer = None
     plan = result.chosen.plan
-    plan.notes.extend(result.lines(lambda v: f"{v:.3g} FLOPs" if kind == "flops" else format_seconds(v)))
+    show = (lambda v: f"{v:.3g} FLOPs") if kind == "flops" else format_seconds
+    plan.notes.extend(result.lines(show))
+    if budget is not None and result.chosen.cost > budget.value:
+        plan.notes.append(
+            f"the chosen plan needs ~{show(result.chosen.cost)}, over the budget {budget.describe()}: no plan of "
+            "these widths fits; it runs as shown unless you raise --budget or pass fewer --lrs"
+        )
     return plan
 
 

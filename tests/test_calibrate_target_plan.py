@@ -247,3 +247,10 @@ def test_cli_suggest_binary_hf_config_is_one_line(tmp_path) -> None:
     path.write_bytes(b"\x92\xff\x00binary")
     result = CliRunner().invoke(cli, ["suggest", "--hf-config", str(path), "--tokens", "1T"])
     assert result.exit_code == 2 and result.output.startswith("Error: --hf-config="), result.output
+
+
+def test_cli_calibrate_target_plan_over_the_budget_says_so() -> None:
+    args = ["calibrate", "--dry-run", "--device", "cpu", "--budget", "1e6", "--target-params", "7B"]
+    result = CliRunner().invoke(cli, [*args, "--target-tokens", "2T"])
+    assert result.exit_code == 0, result.output
+    assert "over the budget 1e+06 FLOPs: no plan of these widths fits" in result.output
