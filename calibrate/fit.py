@@ -386,7 +386,7 @@ def fit_calibration(
             fate = (
                 "enters the anchored fit as a one-sided bound (one grid step beyond the edge, se one step)"
                 if prior is not None
-                else "left out of the free fit"
+                else "is left out of the free fit"
             )
             warnings.append(
                 f"unbracketed optimum at {where}: best LR {cell.fit.lr_opt:.3g} is at the grid's edge; it {fate}"

@@ -166,15 +166,21 @@ class ReplayBackend:
                         probes.append(ReplayProbe(n, cell.tokens, lr, batch))
         return probes
 
-    def held_out_regret(self, fit: CalibrationFit, sizes: list[float]) -> list[float]:
-        """Joint regret of the fitted laws on every cell of ``sizes`` (sizes the fit did not see)."""
-        if fit.lr_law is None or fit.batch_law is None:
+    def held_out_regret(self, fit: CalibrationFit, sizes: list[float], *, lr_only: bool = False) -> list[float]:
+        """Joint regret of the fitted laws on every cell of ``sizes`` (sizes the fit did not see); ``lr_only``: the
+        LR law's regret along each cell's best batch (needs no batch law)."""
+        if fit.lr_law is None or (fit.batch_law is None and not lr_only):
             return []
-        return [
-            regrets(cell, fit.lr_law.lr(n, cell.tokens), fit.batch_law.lr(n, cell.tokens))[1]
-            for n in sizes
-            for cell in self.cells_of(n)
-        ]
+        out = []
+        for n in sizes:
+            for cell in self.cells_of(n):
+                lr = fit.lr_law.lr(n, cell.tokens)
+                if lr_only:
+                    out.append(regrets(cell, lr, cell.best().batch_tokens)[0])
+                else:
+                    assert fit.batch_law is not None
+                    out.append(regrets(cell, lr, fit.batch_law.lr(n, cell.tokens))[1])
+        return out
 
 
 def summarise(values: list[float]) -> str:

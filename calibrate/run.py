@@ -311,7 +311,13 @@ def calibrate_replay(
         "noise": noise,
     }
     if held_out:
-        provenance["held_out_regret"] = f"sizes {sizes(held_out)}: {summarise(backend.held_out_regret(fit, held_out))}"
+        regret = summarise(backend.held_out_regret(fit, held_out))
+        if fit.lr_law is None:
+            regret = "– (no LR law was fitted)"
+        elif fit.batch_law is None:  # a free fit from one batch per cell: no batch to score a joint regret at
+            lr_only = summarise(backend.held_out_regret(fit, held_out, lr_only=True))
+            regret = f"– (no batch law fitted: --batches 3 or more measures one); LR-only regret at each cell's best batch {lr_only}"
+        provenance["held_out_regret"] = f"sizes {sizes(held_out)}: {regret}"
     schedule = {"kind": "unknown", "description": f"as recorded in {csv_path.name}"}
     return _finish(
         fit, observations, name, backend.arch, out_dir, schedule, provenance, replace_law, len(probes), flops

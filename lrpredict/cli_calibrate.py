@@ -660,7 +660,13 @@ def _summary(outcome) -> None:
         click.echo(line)
     if fit.lr_law is not None:
         law = fit.lr_law
-        click.echo(f"η*(N, D) = {law.c:.4g} · N^{law.alpha:.4f} · D^{law.beta:.4f}  (cells {law.n_cells})")
+        # what "cells" counts: (N, D) optima in the fit, bounds among them, and how many measured ones stayed out
+        measured = len({(c.n, c.tokens) for c in fit.cells})
+        bounds = law.posterior.unbracketed_cells if law.posterior is not None else 0
+        detail = f"{law.n_cells} of {measured} (N, D) cells in the fit"
+        detail += f", {bounds} of them one-sided bounds" if bounds else ""
+        detail += "; the rest left out, see the warnings" if law.n_cells < measured else ""
+        click.echo(f"η*(N, D) = {law.c:.4g} · N^{law.alpha:.4f} · D^{law.beta:.4f}  ({detail})")
     for warning in fit.warnings:
         click.echo(f"  ! {warning}")
     if outcome.law is not None:

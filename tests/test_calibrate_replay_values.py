@@ -157,3 +157,15 @@ def test_real_sweeps_load_unchanged(sweeps_dir: Path, name: str) -> None:
     assert backend.notes == []
     # as the tidy reader reads the same file: no row refused, dropped or changed
     assert read_replay_csv(sweeps_dir / name) == read_runs(sweeps_dir / name)
+
+
+def test_replay_free_fit_explains_its_missing_joint_regret(tmp_path, monkeypatch) -> None:
+    # with --prior none and 2 batches per cell no batch law is fitted: the held-out regret was a bare "–"
+    monkeypatch.setenv("LRPREDICT_HOME", str(tmp_path / "home"))
+    sweep = Path(__file__).parent / "data" / "sweeps" / "steplaw_dense.csv"
+    args = ["calibrate", "--replay", str(sweep), "--name", "free", "--out", str(tmp_path / "o"), "--prior", "none"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if "regret on held-out" in x)
+    assert "no batch law fitted" in line and "LR-only regret at each cell's best batch median" in line
+    assert "(N, D) cells in the fit" in result.output
