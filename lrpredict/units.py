@@ -51,7 +51,10 @@ def parse_size(text: str | float | int, field: str = "size") -> float:
 
 
 def format_size(value: float) -> str:
-    """Short decimal form: 1.3e9 -> '1.3B', 5e11 -> '500B', 4194304 -> '4.19M'."""
+    """Short decimal form: 1.3e9 -> '1.3B', 5e11 -> '500B', 4194304 -> '4.19M'; from 1e15 on, plain '1e+20' (not
+    '1e+08T')."""
+    if abs(value) >= 1e15:
+        return f"{value:.3g}"
     for suffix, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(value) >= scale:
             return f"{value / scale:.3g}{suffix}"

@@ -35,6 +35,7 @@ def test_format_size_is_short() -> None:
     assert format_size(1.3e9) == "1.3B"
     assert format_size(5e11) == "500B"
     assert format_size(512) == "512"
+    assert format_size(999e12) == "999T" and format_size(1e20) == "1e+20"  # was "1e+08T"
 
 
 @pytest.mark.parametrize("value", [True, False, None, [1], {"n": 1}, b"7B", "7" * 100, "nan", "inf", "-1", "1e-400"])
