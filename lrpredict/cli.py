@@ -10,7 +10,7 @@ import click
 
 from lrpredict import registry, render
 from lrpredict.cli_calibrate import calibrate_command
-from lrpredict.cli_common import CONTEXT, BadInput, OneLineGroup, handles_errors, refuse_together
+from lrpredict.cli_common import CONTEXT, BadInput, OneLineGroup, handles_errors, refuse_together, with_flags
 from lrpredict.cli_laws import laws_group
 from lrpredict.cli_runs import runs_command
 from lrpredict.cli_transfer import transfer_command
@@ -182,7 +182,7 @@ def suggest_command(
             ]
             click.echo(json.dumps(payload, indent=2))
         else:
-            click.echo(render.render_compare(config, rows))
+            click.echo(with_flags(render.render_compare(config, rows)))
         if plot_file:
             from lrpredict.plot import plot_compare
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import functools
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -57,9 +58,17 @@ def _cli_message(exc: LrpredictError) -> str:
     option = OPTION_OF_FIELD.get(exc.field)
     if option is not None and message.startswith(f"{exc.field}="):
         message = option + message[len(exc.field) :]
-    for field, flag in OPTION_OF_FIELD.items():
-        message = message.replace(f"give {field}", f"give {flag}")
-    return message
+    return with_flags(message)
+
+
+def with_flags(text: str) -> str:
+    """ "give n_layers, d_model, seq_len" -> "give --layers, --d-model, --seq-len": every field of the list, not only
+    the first (QA 2026-12-01: "give --layers, d_model, seq_len")."""
+
+    def flags(match: re.Match[str]) -> str:
+        return "give " + ", ".join(OPTION_OF_FIELD.get(f, f) for f in match.group(1).split(", "))
+
+    return re.sub(r"give ([a-z_]+(?:, [a-z_]+)*)", flags, text)
 
 
 def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:

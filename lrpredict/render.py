@@ -5,7 +5,7 @@ from __future__ import annotations
 from lrpredict.config import ModelConfig, describe_config
 from lrpredict.errors import LrpredictError
 from lrpredict.laws import LawFile, PowerLaw
-from lrpredict.suggest import Suggestion
+from lrpredict.suggest import LR_SANE, Suggestion
 from lrpredict.units import format_size
 
 SYMBOL = {"lr": "η", "batch": "B", "weight_decay": "λ", "lr_batch": "η"}
@@ -105,6 +105,8 @@ def render_compare(config: ModelConfig, rows: list[tuple[LawFile, Suggestion | L
             notes.append(f"fitted on {fitted} only")
         if result.batch_source.startswith(law.id) is False:
             notes.append(f"batch: {result.batch_source}")
+        if not LR_SANE[0] <= result.lr <= LR_SANE[1]:  # the single-law view warns; the table must not hide it
+            notes.append(f"LR outside {LR_SANE[0]:g}–{LR_SANE[1]:g}, where every published run lies")
         lines.append(
             f"{law.id:<20} {result.status:<10} {fitted:<10} {_distance(law, result):<13} {result.lr:>9.3g} "
             f"{format_size(result.batch_tokens):>8}  {'; '.join(notes)}"

@@ -175,6 +175,19 @@ def test_production_compare_shows_each_laws_distance() -> None:
     assert "out 610×" in steplaw
     inside = CliRunner().invoke(cli, ["suggest", "--params", "400M", "--tokens", "20B", "--compare"]).output
     assert "inside" in next(line for line in inside.splitlines() if line.startswith("steplaw-2025"))
+    assert "give --layers, --d-model, --seq-len" in inside  # a compute law's missing shape, named as options
+
+
+def test_production_compare_flags_an_lr_no_published_run_used() -> None:
+    # the single-law view warns above 0.01; the table showed 3.45e+06 and 28.4 unmarked (QA 2026-12-01)
+    from lrpredict.render import render_compare
+
+    config = ModelConfig(params="400M", tokens="20B")
+    law = load_law("porian-2024")
+    hot = suggest(config, law).model_copy(update={"lr": 28.4})
+    table = render_compare(config, [(law, hot)])
+    assert "LR outside 1e-05–0.01" in table
+    assert "LR outside" not in render_compare(config, [(law, suggest(config, law))])
 
 
 def test_production_moe_default_without_active_params_falls_back_with_a_warning() -> None:
