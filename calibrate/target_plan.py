@@ -25,6 +25,7 @@ import numpy as np
 import tomllib
 
 from lrpredict.calibrate.prior import MISFIT_SD, Prior
+from lrpredict.config import MIN_PARAMS
 from lrpredict.errors import LrpredictError
 from lrpredict.paths import checked_path
 from lrpredict.units import parse_size
@@ -52,6 +53,16 @@ class Target:
     def n(self, arch: str) -> float:
         """The N a calibrated law uses: active non-embedding parameters for MoE (lrpredict.calibrate.planner.law_n)."""
         return self.active_params if arch == "moe" and self.active_params is not None else self.params
+
+
+# Plausible targets: suggest's floor on N (lrpredict.config.MIN_PARAMS), and the replay sweep's ceilings
+# (calibrate/replay.py RANGES); tokens from 1M (below that no pre-training run exists).
+TARGET_RANGES = {
+    "params": (MIN_PARAMS, 1e15),
+    "active_params": (MIN_PARAMS, 1e15),
+    "tokens": (1e6, 1e16),
+    "batch_tokens": (1.0, 1e10),
+}
 
 
 def read_target(
@@ -110,6 +121,9 @@ def read_target(
     for k, v in parsed.items():
         if not (math.isfinite(v) and v > 0):
             raise LrpredictError(origin[k], values[k], "a finite size > 0")
+    for k, (low, high) in TARGET_RANGES.items():  # 1e40 params or 1,000 tokens: no run, and the plan would say ×1e9
+        if k in parsed and not low <= parsed[k] <= high:
+            raise LrpredictError(origin[k], values[k], f"{low:g} to {high:g} (a run someone could train)")
     if "active_params" in parsed and parsed["active_params"] > parsed["params"]:
         where = origin["active_params"]
         raise LrpredictError(where, values["active_params"], f"at most the target's params ({parsed['params']:.3g})")
@@ -178,6 +192,7 @@ class TargetPlan:
     target: Target
     prior: Prior
     cost_unit: str
+    largest_probe_n: float = 0.0  # the N a calibrated law uses, of the chosen plan's largest probe
 
     def lines(self, format_cost: Callable[[float], str]) -> list[str]:
         t = self.target
@@ -194,6 +209,12 @@ class TargetPlan:
                 f"(±{Z90 * c.sd:.3g} in ln η)"
             )
         out += self._prior_at_target()
+        target_n = t.active_params if t.active_params is not None else t.params
+        if target_n <= self.largest_probe_n:
+            out.append(
+                f"  the target (N {target_n:.3g}) is no larger than the probes (up to {self.largest_probe_n:.3g}): a "
+                "calibration extrapolates to larger runs; at this size tune the LR on the run itself"
+            )
         return out
 
     def _prior_at_target(self) -> list[str]:
@@ -267,6 +288,7 @@ def choose(
         target,
         prior,
         "cost",
+        largest_probe_n=max(c[0] for c in cells_of(chosen.plan, law_n)),
     )
 
 

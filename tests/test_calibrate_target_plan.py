@@ -254,3 +254,20 @@ def test_cli_calibrate_target_plan_over_the_budget_says_so() -> None:
     result = CliRunner().invoke(cli, [*args, "--target-tokens", "2T"])
     assert result.exit_code == 0, result.output
     assert "over the budget 1e+06 FLOPs: no plan of these widths fits" in result.output
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--target-params", "1e40"), ("--target-params", "1000"), ("--target-tokens", "1000")],
+)
+def test_cli_calibrate_target_no_one_could_train_is_refused(option, value) -> None:
+    args = {"--target-params": "7B", "--target-tokens": "2T", option: value}
+    result = CliRunner().invoke(cli, ["calibrate", "--dry-run", *[x for kv in args.items() for x in kv]])
+    assert result.exit_code == 2 and f"{option}='{value}' is not valid" in result.output, result.output
+
+
+def test_cli_calibrate_target_smaller_than_the_probes_says_tune_it_directly() -> None:
+    args = ["calibrate", "--dry-run", "--device", "cpu", "--sizes", "96", "--target-params", "200K"]
+    result = CliRunner().invoke(cli, [*args, "--target-tokens", "10M"])
+    assert result.exit_code == 0, result.output
+    assert "is no larger than the probes" in result.output
