@@ -470,6 +470,12 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
     finally:
         clock.close()
     plan.prior = _prior_id(opts["prior_law"])  # recorded: a --resume refits with the same prior (issue 11)
+    prior_law = opts["prior_law"].law() if opts["prior_law"] is not None else None
+    if prior_law is not None and plan.arch not in prior_law.architectures:  # Step Law on MoE warns; the reverse did not
+        plan.notes.append(
+            f"the prior {prior_law.id} was fitted on {'/'.join(prior_law.architectures)} models only and these probes "
+            f"are {plan.arch}: its exponents may not carry over (--prior with a {plan.arch} law, or --prior none)"
+        )
     target = opts["target"]
     if plan.arch == "moe" and target is not None and target.active_params is not None:
         from lrpredict.architecture import count_parameters

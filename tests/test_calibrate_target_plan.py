@@ -271,3 +271,11 @@ def test_cli_calibrate_target_smaller_than_the_probes_says_tune_it_directly() ->
     result = CliRunner().invoke(cli, [*args, "--target-tokens", "10M"])
     assert result.exit_code == 0, result.output
     assert "is no larger than the probes" in result.output
+
+
+def test_cli_calibrate_prior_of_another_architecture_is_noted() -> None:
+    runner = CliRunner()
+    moe_prior = runner.invoke(cli, ["calibrate", "--dry-run", "--device", "cpu", "--prior", "ling-2025"])
+    assert moe_prior.exit_code == 0 and "ling-2025 was fitted on moe models only" in moe_prior.output
+    default = runner.invoke(cli, ["calibrate", "--dry-run", "--device", "cpu"])
+    assert "models only and these probes" not in default.output
