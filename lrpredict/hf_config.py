@@ -68,15 +68,28 @@ def _required(data: Mapping[str, Any], *names: str) -> int:
     value = _first(data, *names)
     if value is None:
         raise LrpredictError(f"hf_config.{names[0]}", None, f"a config.json with {' or '.join(names)}")
+    return _whole(value, next(n for n in names if data.get(n) is not None))
+
+
+def _whole(value: Any, name: str) -> int:
+    """A count from a config.json: a JSON integer (4096.0 too), never a bool or a string (int() read
+    `"num_experts_per_tok": true` as top-1 and `"hidden_size": "4096"` as 4096: QA 2026-12-01)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+        raise LrpredictError(f"hf_config.{name}", value, "a whole number (a JSON integer)")
     return int(value)
+
+
+def _optional(data: Mapping[str, Any], name: str, default: int) -> int:
+    value = data.get(name)
+    return default if value is None or value is False or value == 0 else _whole(value, name)
 
 
 def _dense_layer_count(data: Mapping[str, Any], n_layers: int) -> int:
     """Layers with a dense FFN in an MoE model: DeepSeek's first_k_dense_replace and moe_layer_freq, Qwen-MoE's
     decoder_sparse_step and mlp_only_layers.  Their positions do not matter for the counts."""
-    first_dense = int(data.get("first_k_dense_replace") or 0)
-    freq = int(data.get("moe_layer_freq") or 1)
-    step = int(data.get("decoder_sparse_step") or 1)
+    first_dense = _optional(data, "first_k_dense_replace", 0)
+    freq = _optional(data, "moe_layer_freq", 1)
+    step = _optional(data, "decoder_sparse_step", 1)
     only_dense = set(data.get("mlp_only_layers") or [])
     dense = 0
     for i in range(n_layers):
@@ -108,7 +121,7 @@ def architecture_from_hf(source: str | Path | Mapping[str, Any]) -> Architecture
         d_model=d,
         n_layers=layers,
         n_heads=heads,
-        n_kv_heads=int(kv_heads) if kv_heads is not None else heads,
+        n_kv_heads=_required(data, "num_key_value_heads", "num_kv_heads") if kv_heads is not None else heads,
         vocab_size=vocab,
         d_ffn=d_ffn,
         tied_embeddings=bool(tied),
@@ -118,24 +131,25 @@ def architecture_from_hf(source: str | Path | Mapping[str, Any]) -> Architecture
         shape.update(
             head_dim=_required(data, "qk_nope_head_dim"),
             q_lora_rank=data.get("q_lora_rank") or None,
-            kv_lora_rank=int(data["kv_lora_rank"]),
-            qk_rope_head_dim=int(data.get("qk_rope_head_dim") or 0),
+            kv_lora_rank=_whole(data["kv_lora_rank"], "kv_lora_rank"),
+            qk_rope_head_dim=_optional(data, "qk_rope_head_dim", 0),
             v_head_dim=data.get("v_head_dim") or None,
             qkv_bias=False,
         )
-    elif data.get("head_dim") and int(data["head_dim"]) * heads != d:
-        shape["head_dim"] = int(data["head_dim"])
-    n_experts = _first(data, "num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
+    elif data.get("head_dim") and _whole(data["head_dim"], "head_dim") * heads != d:
+        shape["head_dim"] = _whole(data["head_dim"], "head_dim")
+    expert_keys = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
+    n_experts = _first(data, *expert_keys)
     if n_experts:
         d_expert = _first(data, "moe_intermediate_size") or d_ffn
         shared_width = data.get("shared_expert_intermediate_size")  # Qwen2-MoE: one shared expert of this width
-        n_shared = int(data.get("n_shared_experts") or (1 if shared_width else 0))
+        n_shared = _optional(data, "n_shared_experts", 1 if shared_width else 0)
         shape.update(
-            n_experts=int(n_experts),
+            n_experts=_required(data, *expert_keys),
             top_k=_required(data, "num_experts_per_tok", "moe_topk", "top_k"),
-            d_expert=int(d_expert),
+            d_expert=_whole(d_expert, "moe_intermediate_size"),
             n_shared_experts=n_shared,
-            d_shared_expert=int(shared_width) if shared_width else None,
+            d_shared_expert=_whole(shared_width, "shared_expert_intermediate_size") if shared_width else None,
             n_dense_layers=_dense_layer_count(data, layers),
         )
     try:

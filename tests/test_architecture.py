@@ -184,6 +184,26 @@ def test_from_hf_config_rejects_a_file_that_is_not_a_model_config(tmp_path: Path
         architecture_from_hf(tmp_path / "missing.json")
 
 
+@pytest.mark.parametrize(
+    ("key", "value"), [("hidden_size", "4096"), ("num_experts_per_tok", True), ("num_local_experts", 7.5)]
+)
+def test_from_hf_config_refuses_a_count_that_is_not_a_json_integer(key, value) -> None:
+    # int() read "4096" as 4096 and true as top-1 (QA 2026-12-01)
+    config = {
+        "model_type": "mixtral",
+        "hidden_size": 4096,
+        "intermediate_size": 14336,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "vocab_size": 32000,
+        "num_local_experts": 8,
+        "num_experts_per_tok": 2,
+    }
+    assert architecture_from_hf(config).top_k == 2
+    with pytest.raises(LrpredictError, match=f"hf_config.{key}=.* a whole number"):
+        architecture_from_hf({**config, key: value})
+
+
 def test_count_parameters_steplaw_convention_counts_attention_as_4d2() -> None:
     gqa = Architecture(**LLAMA_7B, n_kv_heads=8)
     steplaw = count_parameters(gqa, "steplaw")
