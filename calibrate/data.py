@@ -246,7 +246,10 @@ class Batches:
 
     def __init__(self, data: TokenData, batch_size: int, seq_len: int, seed: int, vocab_size: int) -> None:
         if len(data.train) <= seq_len:
-            raise LrpredictError("seq_len", seq_len, f"must be < the {len(data.train)} training tokens")
+            # named as the data, not seq_len: calibrate has no --seq-len, the corpus is what is too small
+            raise LrpredictError(
+                "data", f"{len(data.train)} training tokens", f"more than {seq_len}, one probe sequence (seq_len)"
+            )
         self.data = data
         self.batch_size = batch_size
         self.seq_len = seq_len

@@ -128,6 +128,8 @@ def resolve_prior(spec: str | LawFile | None, arch: str = "dense") -> Prior | No
 
     if spec in (None, "default"):
         return prior_from_law(load_law(DEFAULT_PRIOR[arch]))
+    if not str(spec).strip():  # load_law's message names its Python-only form (a LawFile)
+        raise LrpredictError("prior", spec, "'none', 'default', a law id or the path of a law file")
     try:
         law = load_law(spec)
     except LrpredictError as exc:  # load_law names --law; the user typed --prior

@@ -174,3 +174,11 @@ def test_check_same_data_accepts_a_ledger_of_head_only_fingerprints(tmp_path: Pa
     ledger.append(failed_result(probes[1], "kept").model_copy(update={"data_fingerprint": "0" * 64}))
     with pytest.raises(LrpredictError, match="the same data as the 1 probe already"):
         check_same_data(probes, ledger)
+
+
+def test_calibrate_corpus_shorter_than_a_probe_sequence_names_the_data(tmp_path: Path) -> None:
+    # was "--seq-len=64 is not valid", an option calibrate does not have
+    text = tmp_path / "tiny.txt"
+    text.write_text("hello world")
+    line = _one_line_error(CliRunner().invoke(cli, ["calibrate", "--dry-run", "--data", str(text)]))
+    assert "training tokens' is not valid: more than" in line and "seq-len" not in line

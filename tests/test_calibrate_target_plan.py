@@ -142,6 +142,7 @@ def test_resume_takes_the_recorded_prior_and_accepts_the_same_one_spelled_defaul
         (["--prior", "nosuch"], "--prior='nosuch'"),  # load_law's error named --law, an option not given
         (["--prior", "."], "--prior='.'"),  # a folder: named the internal field 'path'
         (["--target-params", "7Q"], "--target-params='7Q'"),  # the typo, not the missing --target-tokens
+        (["--prior", ""], "--prior='' is not valid: 'none', 'default', a law id"),  # said "or a LawFile"
     ],
 )
 def test_cli_calibrate_bad_prior_or_target_names_the_option_typed(args, named) -> None:
