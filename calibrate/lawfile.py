@@ -118,7 +118,8 @@ def calibrated_law(
         if posterior.probe_batch_policy == "optimal":
             law["batch_policy"] = "optimal"
             if fit.batch_law is None or fit.batch_law.n_cells == 0:
-                law["batch"] = _prior_batch(fit.prior.law() if fit.prior else load_law(posterior.prior))
+                source = fit.prior.law() if fit.prior else load_law(posterior.prior)
+                law["batch"], law["provenance"]["batch_law_from"] = _prior_batch(source)
         law["notes"] += (
             f" Anchored fit: prior {posterior.prior}; each exponent's note says whether the probes or the prior set"
             " it; the posterior table gives the predictive interval suggest prints."
@@ -126,8 +127,9 @@ def calibrated_law(
     return tomli_w.dumps(_finite(law))
 
 
-def _prior_batch(prior: LawFile) -> dict[str, Any]:
-    """The prior law's optimal batch, copied: the probes' optima were moved to it (one batch probed)."""
+def _prior_batch(prior: LawFile) -> tuple[dict[str, Any], str]:
+    """The prior law's optimal batch, copied (the probes' optima were moved to it: one batch probed), and the id of
+    the law it came from (suggest labels the batch with it)."""
     prior_id, batch = prior.id, prior.batch
     if batch is None:
         from lrpredict.registry import DEFAULT_LAW
@@ -155,7 +157,7 @@ def _prior_batch(prior: LawFile) -> dict[str, Any]:
         out["coefficient"]["value"] *= (FLOPS_PER_PARAM / scale["value"]) ** exponent["value"]
         note = f"{prior_id}'s C exponent with C = M·D read as 6·N·D"
         out["exponents"] = {"N": {**exponent, "note": note}, "D": {**exponent, "note": note}}
-    return out
+    return out, prior_id
 
 
 def _finite(obj: Any) -> Any:

@@ -377,7 +377,9 @@ def _optimal_batch(
 ) -> tuple[float, str, list[Factor]]:
     """The law's optimal batch, or a labelled fallback law's when it gives none."""
     if law.batch is not None:
-        return law.batch.evaluate(values), f"{law.id} optimal batch", _power_law_factors(law.batch, values, law, "B")
+        copied = law.provenance.get("batch_law_from")  # a calibration that measured no B_opt copies its prior's
+        label = f"{law.id} optimal batch" + (f", {copied}'s copied (the probes measured none)" if copied else "")
+        return law.batch.evaluate(values), label, _power_law_factors(law.batch, values, law, "B")
     fallback = load_law(DEFAULT_LAW["dense"])
     assert fallback.batch is not None
     fallback_values = resolve_variables(config, fallback, set(fallback.batch.variables()))

@@ -100,6 +100,8 @@ def test_law_file_carries_posterior_and_who_set_each_coefficient(tmp_path) -> No
     assert law.lr.exponents["N"].value == pytest.approx(-0.713) and law.lr.exponents["N"].status == "secondary"
     assert "set by the prior" in law.lr.exponents["N"].note and "set by the probes" in law.lr.coefficient.note
     assert law.batch is not None and law.batch_policy == "optimal"  # the prior's B_opt the optima were moved to
+    assert law.provenance["batch_law_from"] == "steplaw-2025"  # labelled as copied, not as the calibration's own
+    assert "steplaw-2025's copied" in suggest(ModelConfig(params=4e8, tokens=8e9), law).batch_source
     assert law.posterior.ln_sd(4e7, 8e8) < law.posterior.ln_sd(2e9, 4e10)
     assert load_law("steplaw-2025").schema_version == 1  # old files still load
 
