@@ -176,8 +176,9 @@ def test_check_same_data_accepts_a_ledger_of_head_only_fingerprints(tmp_path: Pa
         check_same_data(probes, ledger)
 
 
-def test_calibrate_corpus_shorter_than_a_probe_sequence_names_the_data(tmp_path: Path) -> None:
+def test_calibrate_corpus_shorter_than_a_probe_sequence_names_the_data(tmp_path: Path, monkeypatch) -> None:
     # was "--seq-len=64 is not valid", an option calibrate does not have
+    monkeypatch.chdir(tmp_path)  # a dry run with --data caches its scan in ./calibrate-<name>/data
     text = tmp_path / "tiny.txt"
     text.write_text("hello world")
     line = _one_line_error(CliRunner().invoke(cli, ["calibrate", "--dry-run", "--data", str(text)]))
