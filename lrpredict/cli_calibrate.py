@@ -469,6 +469,8 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
             plan = _target_plan(opts, plan, device, data, vocab_size, clock, len(slots))
     finally:
         clock.close()
+    plan.notes.extend(clock.notes)  # shapes too big to time here: estimated from a smaller one by FLOPs
+    plan.notes = list(dict.fromkeys(plan.notes))
     plan.prior = _prior_id(opts["prior_law"])  # recorded: a --resume refits with the same prior (issue 11)
     prior_law = opts["prior_law"].law() if opts["prior_law"] is not None else None
     if prior_law is not None and plan.arch not in prior_law.architectures:  # Step Law on MoE warns; the reverse did not
