@@ -57,6 +57,7 @@ class Timing:
     step_s: float  # one optimizer step after the first
     eval_s: float  # one held-out evaluation (every branch ends with one)
     note: str = ""  # why the timing is not a measurement of this shape ("" when it is)
+    fits: bool = True  # False: a probe of this shape needs more memory than is free here (the run would be killed)
 
     def probe_seconds(self, spec: ProbeSpec) -> float:
         steps, branch = spec.horizon_steps, spec.branch_steps
@@ -231,6 +232,11 @@ class Clock:
         """One line for each timing that is not a measurement of its own shape (for the plan's notes)."""
         return [t.note for t in self._timings.values() if t.note]
 
+    @property
+    def unfit(self) -> list[str]:
+        """The notes of shapes whose probes would not fit in memory here: a run of them would be OOM-killed."""
+        return [t.note for t in self._timings.values() if not t.fits]
+
     def _new_timing(self, spec: ProbeSpec, key: str) -> Timing:
         """Measure ``spec`` (and cache it) if it fits in memory, else scale a smaller shape's timing (not cached:
         it depends on the memory free now, and the smaller shape's measurement is)."""
@@ -317,7 +323,8 @@ def _extrapolated(measured: Timing, proxy: ProbeSpec, spec: ProbeSpec, device: s
     run = need + (12 * count_parameters(arch).total if spec.branch_store == store else 0)
     if run > free:
         note += f"; a probe of this shape (~{_gigabytes(run)}) would not fit in memory here either"
-    return Timing(measured.setup_s * ratio, measured.step_s * ratio, measured.eval_s * ratio, note)
+    scaled = (measured.setup_s * ratio, measured.step_s * ratio, measured.eval_s * ratio)
+    return Timing(*scaled, note, fits=run <= free)
 
 
 def _default_cache() -> Path:

@@ -13,6 +13,7 @@ import pytest
 from lrpredict.calibrate import clock as clock_module
 from lrpredict.calibrate import train
 from lrpredict.calibrate.clock import Clock, estimate_memory, step_flops
+from lrpredict.calibrate.ledger import LEDGER_NAME
 from lrpredict.calibrate.planner import make_plan
 from lrpredict.calibrate.spec import ProbeSpec
 
@@ -105,3 +106,22 @@ def test_clock_first_shape_in_a_fresh_process_is_not_charged_its_cold_start(tmp_
     assert small["setup_s"] < big["setup_s"] + 0.25, t
     assert small["step_s"] < 1.5 * big["step_s"], t
     assert small["probe_s"] < big["probe_s"], t
+
+
+def test_cli_calibrate_refuses_a_run_whose_probes_cannot_fit_but_plans_it_dry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a real run of such a shape would be OOM-killed mid-probe; the dry run still shows the plan and says why
+    from click.testing import CliRunner
+
+    from lrpredict.cli import cli
+
+    monkeypatch.setenv("LRPREDICT_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(clock_module, "available_memory", lambda device: int(0.9 * estimate_memory(probe(64), "cpu")))
+    args = ["calibrate", "--device", "cpu", "--sizes", "64", "--lrs", "3", "--out", str(tmp_path / "out")]
+    dry = CliRunner().invoke(cli, [*args, "--dry-run"])
+    assert dry.exit_code == 0 and "would not fit in memory here either" in dry.output, dry.output
+    run = CliRunner().invoke(cli, [*args, "--name", "too-big"])
+    assert run.exit_code == 2, run.output
+    assert run.output.startswith("Error: --sizes='64' is not valid: probes that fit in memory here (d_model=64")
+    assert not (tmp_path / "out" / LEDGER_NAME).exists()  # no probe ran
