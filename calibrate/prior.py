@@ -136,8 +136,9 @@ def resolve_prior(spec: str | LawFile | None, arch: str = "dense") -> Prior | No
         if exc.field not in ("law", "path"):
             raise
         raise LrpredictError("prior", spec, f"'none', 'default' or {exc.allowed}") from None
-    bundled_or_user = not (str(spec).endswith(".toml") or os.sep in str(spec))
-    return prior_from_law(law, source=str(spec) if bundled_or_user else str(Path(spec).resolve()))
+    text = str(spec)
+    from_file = text.endswith(".toml") or os.sep in text or Path(text).is_file()  # as load_law decides
+    return prior_from_law(law, source=str(Path(text).resolve()) if from_file else text)
 
 
 def batch_prior(prior: Prior | None) -> Prior | None:
