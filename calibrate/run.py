@@ -338,6 +338,8 @@ def _finish(
     failures: list[str] | None = None,
 ) -> Outcome:
     out_dir.mkdir(parents=True, exist_ok=True)
+    # which folder the law came from: a --resume replaces only its own law, not another calibration's of that name
+    provenance = {**provenance, "calibration_folder": str(out_dir.resolve())}
     law = None
     summary = [
         f"- probes: {probes}; probe FLOPs {flops:.3g}",

@@ -418,7 +418,19 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
                 )
             plan.name = opts["name"]
         elif _given(ctx, "name") and opts["name"] != plan.name:
-            raise LrpredictError("--name", opts["name"], f"{plan.name!r}, the name of the calibration being resumed")
+            if _installed_elsewhere(plan.name, directory) is None:
+                raise LrpredictError(
+                    "--name", opts["name"], f"{plan.name!r}, the name of the calibration being resumed"
+                )
+            plan.name = opts["name"]  # its own name is another calibration's law: install under this one
+        other = _installed_elsewhere(plan.name, directory)
+        if other is not None:
+            raise LrpredictError(
+                "--resume",
+                str(directory),
+                f"a calibration whose law name is free: {plan.name!r} is installed from {other}, which this resume "
+                "would replace; resume with --name NEW",
+            )
         if _given(ctx, "device"):
             device, _ = _resolve_device(opts["device"])
             if device.split(":")[0] != plan.device.split(":")[0]:
@@ -502,6 +514,23 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
     if opts["compile_model"]:  # how probes run, not what they compute: probe ids stay the same
         plan.probes[:] = [p.model_copy(update={"compile": True}) for p in plan.probes]
     return plan
+
+
+def _installed_elsewhere(name: str, directory: Path) -> str | None:
+    """The folder another calibration installed the user law ``name`` from (None: not installed, installed from
+    ``directory``, or a law from before folders were recorded, which a resume replaces as it always did)."""
+    from lrpredict import registry
+
+    path = registry.user_law_dir() / f"{name}.toml"
+    if not path.is_file():
+        return None
+    try:
+        folder = registry.load_law(path).provenance.get("calibration_folder")
+    except LrpredictError:
+        return f"{path} (unreadable: remove it with `lrpredict laws remove {name}`)"
+    if folder is None or Path(folder) == directory.resolve():
+        return None
+    return str(folder)
 
 
 def _prior_id(prior) -> str:

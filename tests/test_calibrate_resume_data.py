@@ -183,3 +183,30 @@ def test_calibrate_corpus_shorter_than_a_probe_sequence_names_the_data(tmp_path:
     text.write_text("hello world")
     line = _one_line_error(CliRunner().invoke(cli, ["calibrate", "--dry-run", "--data", str(text)]))
     assert "training tokens' is not valid: more than" in line and "seq-len" not in line
+
+
+def test_resume_does_not_replace_another_calibrations_law_of_the_same_name(tmp_path: Path, monkeypatch) -> None:
+    """Two folders calibrated under one --name: the second was refused at install, and its --resume silently
+    replaced the first one's law (QA 2026-12-01).  Now refused, and --resume --name NEW installs beside it."""
+    from importlib import resources
+
+    monkeypatch.setenv("LRPREDICT_HOME", str(tmp_path / "home"))
+    _, out, _ = _killed_run(tmp_path, lrs=tuple(1e-3 * 2**k for k in range(5)), ran=5)
+    laws = tmp_path / "home" / "laws"
+    laws.mkdir(parents=True)
+    text = (resources.files("lrpredict.coefficients") / "steplaw-2025.toml").read_text(encoding="utf-8")
+    text = text.replace('id = "steplaw-2025"', 'id = "data-check"', 1)
+    theirs = laws / "data-check.toml"
+    theirs.write_text(text + f'\n[provenance]\ncalibration_folder = "{tmp_path / "elsewhere"}"\n')
+    before = theirs.read_bytes()
+
+    line = _one_line_error(CliRunner().invoke(cli, ["calibrate", "--resume", str(out), "--workers", "1"]))
+    assert "is installed from" in line and "resume with --name NEW" in line
+    result = CliRunner().invoke(cli, ["calibrate", "--resume", str(out), "--workers", "1", "--name", "data-check-2"])
+    assert result.exit_code != 2, result.output
+    assert theirs.read_bytes() == before  # the other calibration's law is untouched
+    assert load_plan(out).name == "data-check-2"
+    assert (laws / "data-check-2.toml").exists()
+    # its own law: a further resume refits and replaces it, as before
+    again = CliRunner().invoke(cli, ["calibrate", "--resume", str(out), "--workers", "1"])
+    assert again.exit_code == 0 and "law installed: data-check-2" in again.output, again.output
