@@ -53,10 +53,11 @@ def list_command(json_: bool) -> None:
 )
 @click.argument("law_id", metavar="ID")
 @click.argument("file", type=click.Path(dir_okay=True, writable=True))
+@click.option("--force", is_flag=True, help="replace FILE if it exists")
 @handles_errors
-def export_command(law_id: str, file: str) -> None:
-    """Write the law file of ID (bundled or user) to FILE, comments included."""
-    target = share.export(law_id, file)
+def export_command(law_id: str, file: str, force: bool) -> None:
+    """Write the law file of ID (bundled or user) to FILE (or DIR/ID.toml), comments included."""
+    target = share.export(law_id, file, force=force)
     click.echo(f"exported {law_id} to {target}")
 
 

@@ -113,10 +113,11 @@ def _write_atomic(path: Path, data: bytes) -> None:
         os.close(dir_fd)
 
 
-def export(law_id: str, path: str | Path) -> Path:
+def export(law_id: str, path: str | Path, *, force: bool = False) -> Path:
     """Write the law file of ``law_id`` (bundled or user) to ``path`` (a file, or a directory to hold ``ID.toml``).
 
-    The text is copied as it is, comments included, so the export parses to the same law.
+    The text is copied as it is, comments included, so the export parses to the same law.  An existing file is
+    replaced only with ``force`` (QA 2026-12-01: a token file was silently overwritten with TOML).
     """
     text = registry.bundled_text(law_id)
     if text is None:
@@ -126,9 +127,20 @@ def export(law_id: str, path: str | Path) -> Path:
             raise LrpredictError("id", law_id, f"one of [{known}]")
         text = source.read_text(encoding="utf-8")
         registry.parse_law(text, source.name)  # export only what loads
+    if not str(path).strip():
+        raise LrpredictError("path", str(path), "a file name or an existing directory")
     target = checked_path("path", path)
+    if str(path).endswith(("/", os.sep)) and not target.is_dir():  # "newdir/" was written as a file named newdir
+        raise LrpredictError("path", str(path), "an existing directory (the name ends in a separator)")
     if target.is_dir():
         target = target / f"{law_id}.toml"
+    registry_dir = registry.user_law_dir().resolve()
+    if target.resolve().parent == registry_dir:  # a file there is not installed (a bundled id is ignored): pull it
+        raise LrpredictError(
+            "path", str(target), f"a path outside the user registry {registry_dir} (to install a law: laws pull)"
+        )
+    if target.is_file() and not force:
+        raise LrpredictError("path", str(target), "a new file (it exists: --force replaces it)")
     if not target.parent.is_dir():
         raise LrpredictError("path", str(target), "a file in an existing directory")
     if target.exists() and not target.is_file():  # the atomic rename would replace a device such as /dev/null

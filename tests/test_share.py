@@ -495,3 +495,27 @@ def test_install_into_unwritable_home_is_one_error(monkeypatch):
     monkeypatch.setenv("LRPREDICT_HOME", "/proc/lrpredict-home")
     with pytest.raises(LrpredictError, match="LRPREDICT_HOME='/proc/lrpredict-home'"):
         share.install(SHARED)
+
+
+def test_export_refuses_to_overwrite_without_force(tmp_path):
+    existing = tmp_path / "tokens.bin"
+    existing.write_bytes(b"precious data")
+    assert_cli_refused(invoke("laws", "export", "steplaw-2025", str(existing)), "--force replaces it")
+    assert existing.read_bytes() == b"precious data"  # was replaced by TOML, exit 0 (QA 2026-12-01)
+    result = invoke("laws", "export", "steplaw-2025", str(existing), "--force")
+    assert result.exit_code == 0 and existing.read_text(encoding="utf-8") == STEPLAW
+
+
+@pytest.mark.parametrize("name", ["", "newdir/"])
+def test_export_refuses_an_empty_name_or_a_missing_directory(tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    assert_cli_refused(invoke("laws", "export", "steplaw-2025", name), "path=")
+    assert not (tmp_path / "newdir").exists() and not (tmp_path / "steplaw-2025.toml").exists()
+
+
+def test_export_into_the_user_registry_is_refused(tmp_path):
+    # a file there with a bundled id was ignored by every command and could not be removed
+    laws = registry.user_law_dir()
+    laws.mkdir(parents=True, exist_ok=True)
+    assert_cli_refused(invoke("laws", "export", "steplaw-2025", str(laws)), "outside the user registry")
+    assert not (laws / "steplaw-2025.toml").exists()
