@@ -62,6 +62,26 @@ class PreparedData:
     notes: list[str] = field(default_factory=list)
     held_out_tokens: int | None = None  # size of a separate held-out file; None: the tail of the data
 
+    def repetition_notes(self, horizon: int, seq_len: int) -> list[str]:
+        """What a too-small corpus does to the probes, said in the plan (QA 2026-12-01: 585 training tokens read
+        ~450 times installed a law from models whose held-out loss rose with training)."""
+        held_out = self.held_out_tokens or self.spec.eval_tokens
+        train = self.n_tokens if self.held_out_tokens else self.n_tokens - held_out
+        notes = []
+        epochs = horizon / max(train, 1)
+        if epochs > 1:
+            # up to ~4 epochs cost little loss (Muennighoff et al. 2023); far beyond, the probes overfit and their
+            # optimum is not the one-pass optimum of the run they stand for
+            severity = "the probes will overfit: use a larger --data" if epochs > 4 else "mild above 1 epoch"
+            notes.append(
+                f"the longest horizon ({horizon:,} tokens) reads the {train:,} training tokens {epochs:.3g} times: "
+                f"repeated data ({severity})"
+            )
+        windows = held_out // (seq_len + 1)
+        if windows < 8:
+            notes.append(f"the held-out split holds {windows} window(s) of {seq_len + 1} tokens: a noisy loss")
+        return notes
+
     def check_windows(self, seq_len: int) -> None:
         """Both train and held-out ranges must hold a window of ``seq_len + 1`` tokens."""
         held_out = self.held_out_tokens or self.spec.eval_tokens

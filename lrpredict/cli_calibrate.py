@@ -511,6 +511,8 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
     if prepared is not None:
         prepared.check_windows(max(p.seq_len for p in plan.probes))
         plan.notes[:0] = prepared.notes
+        longest = max(max(p.horizons) for p in plan.probes)
+        plan.notes += prepared.repetition_notes(int(longest), max(p.seq_len for p in plan.probes))
     if opts["compile_model"]:  # how probes run, not what they compute: probe ids stay the same
         plan.probes[:] = [p.model_copy(update={"compile": True}) for p in plan.probes]
     return plan

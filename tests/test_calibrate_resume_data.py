@@ -210,3 +210,25 @@ def test_resume_does_not_replace_another_calibrations_law_of_the_same_name(tmp_p
     # its own law: a further resume refits and replaces it, as before
     again = CliRunner().invoke(cli, ["calibrate", "--resume", str(out), "--workers", "1"])
     assert again.exit_code == 0 and "law installed: data-check-2" in again.output, again.output
+
+
+def test_calibrate_plan_says_when_the_probes_repeat_a_small_corpus(tmp_path: Path) -> None:
+    # 585 training tokens read ~450 times installed a law with exit 0 and no word of it (QA 2026-12-01)
+    tokens = tmp_path / "small.bin"
+    synthetic_tokens(650, VOCAB, 0).astype(np.uint16).tofile(tokens)
+    args = [
+        "calibrate",
+        "--dry-run",
+        "--data",
+        str(tokens),
+        "--sizes",
+        "32",
+        "--lrs",
+        "3",
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "reads the 585 training tokens 448 times: repeated data (the probes will overfit" in result.output
+    assert "the held-out split holds 1 window(s)" in result.output
