@@ -150,6 +150,19 @@ def batch_layout(s: Suggestion, fmt: str, *, world_size: int = 1, micro_batch_si
     wanted = s.batch_tokens / seq_len
     unit = world_size * (micro_batch_size or 1)
     sequences = max(unit, round(wanted / unit) * unit)
+    total = s.inputs.get("D")
+    if total is not None and sequences * seq_len > total:  # under one step: λ 28453 was exported (QA 2026-12-01)
+        field, value = (
+            ("micro_batch_size", micro_batch_size)
+            if micro_batch_size and unit > world_size
+            else ("world_size", world_size)
+        )
+        raise LrpredictError(
+            field,
+            value,
+            f"a layout whose global batch ({sequences} sequences × {seq_len} = {sequences * seq_len:.4g} tokens) "
+            f"fits in the run's {total:.4g} tokens",
+        )
     per_rank = sequences // world_size
     micro = micro_batch_size or _default_micro_batch(per_rank, seq_len)
     note = None

@@ -412,6 +412,22 @@ def test_cli_cluster_export_gives_a_divisible_batch_and_carries_warnings() -> No
     assert doc["optimizer"]["lr"] == at_rounded.lr
 
 
+@pytest.mark.parametrize(
+    ("extra", "named"), [([], "--world-size="), (["--micro-batch-size", "64"], "--micro-batch-size=")]
+)
+def test_cli_cluster_export_refuses_a_batch_rounded_past_the_whole_run(extra, named) -> None:
+    # 1e8 ranks rounded a 442K batch to 205B tokens, over the 20B run: λ 28453 was exported with exit 0
+    from click.testing import CliRunner
+
+    from lrpredict.cli import cli
+
+    world = "100000000" if not extra else "2000000"
+    args = ["suggest", "--params", "1B", "--tokens", "20B", "--seq-len", "2048", "--format", "torchtitan"]
+    result = CliRunner().invoke(cli, [*args, "--world-size", world, *extra])
+    assert result.exit_code == 2 and result.output.startswith(f"Error: {named}"), result.output
+    assert "fits in the run's 2e+10 tokens" in result.output
+
+
 def test_cli_cluster_export_without_micro_batch_names_only_world_size() -> None:
     from click.testing import CliRunner
 
