@@ -377,8 +377,9 @@ def fit_calibration(
         if cell.fit is not None and cell.loss_spread() <= FLAT_SPREAD * noise:
             cell.flat = True
             warnings.append(
-                f"no optimum at {where}: the loss moves by {cell.loss_spread():.2g} across the LRs, within the noise "
-                f"({noise:.2g}); left out (spread the LRs further or train the probes longer)"
+                f"no optimum at {where}: the loss moves by {cell.loss_spread():.2g} across the LRs, within "
+                f"{FLAT_SPREAD:g}× the noise sd ({noise:.2g}); left out (spread the LRs further or train the probes "
+                "longer)"
             )
         elif cell.fit is None:
             warnings.append(f"too few points at {where}: fewer than 3 LRs that did not diverge")

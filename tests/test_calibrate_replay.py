@@ -171,6 +171,7 @@ def test_cli_calibrate_replay_of_a_flat_sweep_writes_no_law_and_exits_1(tmp_path
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1, result.output
     assert result.output.count("! no optimum at N=1e+08") == 2 and "unbracketed" not in result.output
+    assert "within 2× the noise sd" in result.output  # the threshold, so "0.092 within 0.058" cannot be read
     assert result.output.strip().endswith(
         "Error: no law written: the probes measured no usable optimum (see the warnings above)"
     )
