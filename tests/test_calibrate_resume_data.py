@@ -232,3 +232,23 @@ def test_calibrate_plan_says_when_the_probes_repeat_a_small_corpus(tmp_path: Pat
     assert result.exit_code == 0, result.output
     assert "reads the 585 training tokens 448 times: repeated data (the probes will overfit" in result.output
     assert "the held-out split holds 1 window(s)" in result.output
+
+
+def test_a_run_far_off_its_estimate_rescales_the_clock_cache(tmp_path: Path, monkeypatch) -> None:
+    # a benchmark taken on a busy machine (d=32 cached at 1.09 s a step, 0.014 s unloaded) misled every later plan
+    from lrpredict.calibrate.clock import Clock, Timing, _shape_key
+    from lrpredict.cli_calibrate import _correct_clock
+
+    monkeypatch.setenv("LRPREDICT_HOME", str(tmp_path / "home"))
+    _, out, plan = _killed_run(tmp_path, ran=2)
+    results = Ledger(out).results()
+    plan.estimates = {r.probe_id: 100 * r.wall_time_s for r in results}  # the clock said 100× what it took
+    clock = Clock("cpu", threads=1)
+    key = _shape_key(plan.probes[0])
+    clock._write_cache(key, Timing(10.0, 1.0, 2.0))
+    _correct_clock({"clock_args": ("cpu", 1)}, plan, out)
+    fixed = Clock("cpu", threads=1)._read_cache()[key]
+    assert fixed["step_s"] == pytest.approx(0.01) and fixed["setup_s"] == pytest.approx(0.1)
+    plan.estimates = {r.probe_id: 2 * r.wall_time_s for r in results}  # 2× off: contention, left alone
+    _correct_clock({"clock_args": ("cpu", 1)}, plan, out)
+    assert Clock("cpu", threads=1)._read_cache()[key] == fixed
