@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -203,6 +204,9 @@ def suggest(
     """
     if isinstance(reference_tokens, str):
         reference_tokens = parse_size(reference_tokens, "reference_tokens")
+    # numpy scalars and Decimal are numbers too (sizes already take them): float them here, where the type is known,
+    # rather than fail with a TypeError inside a law (QA 2026-12-01)
+    tolerance, reference_lr, reference_tokens = (_as_float(v) for v in (tolerance, reference_lr, reference_tokens))
     return _suggest(
         coerce_config(config, fields),
         law,
@@ -211,6 +215,15 @@ def suggest(
         reference_lr=reference_lr,
         reference_tokens=reference_tokens,
     )
+
+
+def _as_float(value: Any) -> Any:
+    """A real number other than a bool as a float; anything else as it is (the checks downstream name it)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, float)):
+        return float(value)
+    if type(value).__name__ == "Decimal":
+        return float(value)
+    return value
 
 
 @checked_prediction  # config type, overflow and the finite-positive output check (issue 15)

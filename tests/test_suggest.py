@@ -163,3 +163,18 @@ def test_compare_reports_laws_that_cannot_answer() -> None:
     assert "bjorck-2024" not in rows  # relative: needs a reference
     assert isinstance(rows["ling-2025"], MissingInputError)
     assert rows["steplaw-2025"].lr > 0
+
+
+def test_suggest_takes_numpy_and_decimal_numbers_for_its_numeric_arguments() -> None:
+    # reference_lr=Decimal raised a TypeError inside the law; tolerance=np.float32(0.01) was refused (QA 2026-12-01)
+    from decimal import Decimal
+
+    import numpy as np
+
+    relative = dict(params="1B", tokens="20B", law="bjorck-2024", reference_tokens="1B")
+    assert suggest(**relative, reference_lr=Decimal("0.001")).lr == pytest.approx(
+        suggest(**relative, reference_lr=0.001).lr
+    )
+    assert suggest(params="1B", tokens="20B", tolerance=np.float32(0.01)).lr_range.tolerance == pytest.approx(0.01)
+    with pytest.raises(LrpredictError, match="tolerance=True"):
+        suggest(params="1B", tokens="20B", tolerance=True)
