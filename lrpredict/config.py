@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,16 +32,28 @@ Size = Annotated[float, BeforeValidator(_size)]
 
 
 def validation_to_error(exc: ValidationError) -> LrpredictError:
-    """Turn pydantic's report into our one-line error (first problem only: fix one thing at a time)."""
-    err = exc.errors()[0]
+    """Turn pydantic's report into our one-line error (one problem: fix one thing at a time).  An unknown field
+    comes first, with the nearest known name: {"token": "20B"} reported "tokens={...whole dict...}: Field required"
+    (QA 2026-12-01)."""
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
     original = (err.get("ctx") or {}).get("error")
     if isinstance(original, LrpredictError):
         return original
     field = ".".join(str(part) for part in err["loc"]) or "config"
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        return LrpredictError(field, err.get("input"), "unknown field")
+        known = list(ModelConfig.model_fields) + list(FIELD_ALIASES)
+        near = difflib.get_close_matches(str(err["loc"][-1]), known, n=1)
+        hint = f" (did you mean {FIELD_ALIASES.get(near[0], near[0])}?)" if near else ""
+        return LrpredictError(field, err.get("input"), f"unknown field{hint}")
+    if err["type"] == "missing":
+        return LrpredictError(field, None, "a required field")
     return LrpredictError(field, err.get("input"), message)
+
+
+# CLI spellings a Python caller may try: the field they mean
+FIELD_ALIASES = {"layers": "n_layers", "experts": "n_experts"}
 
 
 # the smallest config lrpredict answers for: below it no published run or sweep exists (docs/choosing.md)

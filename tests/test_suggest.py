@@ -178,3 +178,18 @@ def test_suggest_takes_numpy_and_decimal_numbers_for_its_numeric_arguments() -> 
     assert suggest(params="1B", tokens="20B", tolerance=np.float32(0.01)).lr_range.tolerance == pytest.approx(0.01)
     with pytest.raises(LrpredictError, match="tolerance=True"):
         suggest(params="1B", tokens="20B", tolerance=True)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"params": "1B", "token": "20B"}, "token='20B' is not valid: unknown field (did you mean tokens?)"),
+        ({"params": "1B", "tokens": "20B", "layers": 16}, "unknown field (did you mean n_layers?)"),
+        ({"params": "1B"}, "tokens is missing: a required field"),
+    ],
+)
+def test_suggest_mapping_with_a_typo_names_the_key(fields, message) -> None:
+    # was "tokens={'params': '1B', 'token': '20B'} is not valid: Field required": the whole dict, not the typo
+    with pytest.raises(LrpredictError) as caught:
+        suggest(fields)
+    assert message in str(caught.value)
