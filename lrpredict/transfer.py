@@ -519,6 +519,7 @@ def transfer(
     statuses = [groups[g].status for g in used]
     if horizon != 1.0 and horizon_rule is not None:
         statuses.append(horizon_status)
+    warnings += _sanity(lr0, wd0, [groups[g] for g in used])
     return TransferPlan(
         rule=rule,  # type: ignore[arg-type]
         alpha=alpha,
@@ -545,6 +546,25 @@ def transfer(
         warnings=warnings,
         derivation=derivation,
     )
+
+
+def _sanity(lr0: float, wd0: float, groups: list[GroupRule]) -> list[str]:
+    """Warnings on numbers no published run used (QA 2026-12-01: proxy LR 100 → 38.3, λ 5e5 and a 1-token target
+    passed without a word)."""
+    from lrpredict.suggest import LR_SANE, WEIGHT_DECAY_SANE
+
+    out = []
+    if not LR_SANE[0] <= lr0 <= LR_SANE[1]:
+        out.append(f"proxy LR {lr0:.3g} is outside {LR_SANE[0]:g}–{LR_SANE[1]:g}, where every published run lies")
+    if wd0 > WEIGHT_DECAY_SANE:
+        out.append(f"proxy weight decay {wd0:.3g} is above {WEIGHT_DECAY_SANE:g} (the published runs use 0.01–0.1)")
+    hot = sorted({g.group for g in groups if g.lr > LR_SANE[1] or g.weight_decay > WEIGHT_DECAY_SANE})
+    if hot:
+        out.append(
+            f"transferred LR above {LR_SANE[1]:g} or weight decay above {WEIGHT_DECAY_SANE:g} in {', '.join(hot)}: "
+            "check the proxy's numbers and the horizon before using them"
+        )
+    return out
 
 
 __all__ = ["GROUPS", "RULES", "ForwardRule", "GroupRule", "TransferPlan", "transfer"]

@@ -268,3 +268,21 @@ def test_transfer_without_proxy_weight_decay_says_so() -> None:
     plan = transfer(config(), {"lr": 3e-3}, config(tokens=2e9))
     assert all(g.weight_decay == 0 for g in plan.groups.values())
     assert any("proxy weight decay not given: 0 assumed" in w for w in plan.warnings)
+
+
+def test_transfer_warns_on_numbers_no_published_run_used() -> None:
+    # proxy LR 100 gave a target LR of 38.3 and λ 5e5 passed, all without a word (QA 2026-12-01)
+    from click.testing import CliRunner
+
+    from lrpredict.cli import cli
+
+    base = ["transfer", "--proxy-params", "50M", "--proxy-tokens", "1B", "--proxy-d-model", "512", "--proxy-layers",
+            "8", "--params", "1B", "--d-model", "2048", "--layers", "16", "--tokens", "20B"]  # fmt: skip
+    runner = CliRunner()
+    sane = runner.invoke(cli, [*base, "--proxy-lr", "3e-3", "--proxy-wd", "0.1"])
+    assert sane.exit_code == 0 and "where every published run lies" not in sane.output
+    assert "transferred LR above" not in sane.output
+    wild = runner.invoke(cli, [*base, "--proxy-lr", "100", "--proxy-wd", "1e6"])
+    assert wild.exit_code == 0
+    assert "proxy LR 100 is outside 1e-05–0.01" in wild.output and "proxy weight decay 1e+06 is above 1" in wild.output
+    assert "transferred LR above 0.01 or weight decay above 1 in attention" in wild.output
