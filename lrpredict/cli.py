@@ -150,6 +150,7 @@ def suggest_command(
     )
     if explain and output_format == "json":
         raise BadInput("--explain cannot be combined with --format json: --explain is for the text output")
+    _refuse_empty_plot(plot_file)
     if plot_file and not compare_:
         raise BadInput("--plot draws the --compare table: add --compare (show-law ID --plot draws one law)")
     if (world_size is not None or micro_batch_size is not None) and not exporting:
@@ -277,6 +278,12 @@ def _side_by_side(config, result, proxy_params, proxy_tokens, proxy_d_model, pro
     )
 
 
+def _refuse_empty_plot(plot_file: str | None) -> None:
+    """``--plot ""`` was falsy: no plot, exit 0, nothing said (QA 2026-12-01)."""
+    if plot_file is not None and not plot_file.strip():
+        raise BadInput("--plot='' is not valid: a file name ending in .png")
+
+
 @cli.command(
     name="show-law",
     context_settings=CONTEXT,
@@ -289,6 +296,7 @@ def _side_by_side(config, result, proxy_params, proxy_tokens, proxy_d_model, pro
 @handles_errors
 def show_law_command(law_id: str | None, json_: bool, plot_file: str | None, sweeps: str | None) -> None:
     """Without LAW_ID: a table of every law.  With it: formula, coefficients, validity, citation and a grid."""
+    _refuse_empty_plot(plot_file)
     if (plot_file or sweeps) and law_id is None:
         raise BadInput("--plot and --sweeps draw one law: give its id, e.g. show-law steplaw-2025 --plot law.png")
     if sweeps and not plot_file:

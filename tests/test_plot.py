@@ -76,3 +76,20 @@ def test_plot_footnote_names_only_what_the_law_draws() -> None:
     step, deepseek = footnote(load_law("steplaw-2025")), footnote(load_law("deepseek-llm-2024"))
     assert "shaded: fitted N range" in step and "6·N" not in step  # N and D law: no M approximation
     assert "shaded" not in deepseek and "M ≈ 6·N" in deepseek  # domain in C: nothing is shaded
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["show-law", "steplaw-2025", "--plot", ""],
+        ["suggest", "--params", "1B", "--tokens", "20B", "--compare", "--plot", ""],
+    ],
+)
+def test_cli_empty_plot_name_is_refused_not_ignored(args) -> None:
+    # an empty --plot was falsy: no plot, exit 0, nothing said (QA 2026-12-01)
+    from click.testing import CliRunner
+
+    from lrpredict.cli import cli
+
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "--plot='' is not valid" in result.output
