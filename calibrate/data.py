@@ -153,7 +153,8 @@ def _split(tokens: np.ndarray, held_out: np.ndarray | None, eval_tokens: int, vo
     if held_out is not None:
         return TokenData(train=tokens, eval=held_out, vocab_size=vocab, fingerprint=fp)
     if eval_tokens >= len(tokens):
-        raise LrpredictError("data.eval_tokens", eval_tokens, f"must be < the {len(tokens)} tokens of the data")
+        # said of the data the user gave, not of an internal field (QA 2026-12-01: "data.eval_tokens=1 … the 1 tokens")
+        raise LrpredictError("data", f"{len(tokens)} tokens", f"more than the {eval_tokens} held out for evaluation")
     cut = len(tokens) - eval_tokens
     return TokenData(train=tokens[:cut], eval=tokens[cut:], vocab_size=vocab, fingerprint=fp)
 
@@ -267,7 +268,11 @@ class Batches:
         """Up to ``n_batches`` batches of consecutive, non-overlapping held-out windows (the same on every call)."""
         n_windows = min(n_batches * self.batch_size, (len(self.data.eval) - 1) // self.seq_len)
         if n_windows < 1:
-            raise LrpredictError("data.eval_tokens", len(self.data.eval), f"must be > seq_len={self.seq_len}")
+            raise LrpredictError(
+                "data",
+                f"{len(self.data.eval)} held-out tokens",
+                f"more than {self.seq_len}, one probe sequence (seq_len): a larger --data file",
+            )
         starts = np.arange(n_windows) * self.seq_len
         for i in range(0, n_windows, self.batch_size):
             yield self._windows(self.data.eval, starts[i : i + self.batch_size])
