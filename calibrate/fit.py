@@ -452,18 +452,11 @@ def fit_calibration(
                     f"exponent of {var} not identified by the probes: it keeps the prior {prior.law_id}'s value "
                     f"(±{(prior.sd_alpha if var == 'N' else prior.sd_beta):.2g})"
                 )
-        if b_prior is not None and not measured_batch:
-            moved = batch_law is not None and batch_law.n_cells > 0
-            if batch_law is None:
-                batch_law = prior_only(b_prior)
+        if b_prior is not None and not measured_batch:  # one-sided batch bounds are listed, never fitted
+            batch_law = prior_only(b_prior)
             warnings.append(
-                "no optimal batch measured (a bracketed batch vertex needs ≥ 3 batches per cell): the batch law is "
-                + (
-                    f"{prior.law_id}'s moved by {batch_law.n_cells} one-sided bound(s) from the batches probed"
-                    if moved
-                    else f"{prior.law_id}'s"
-                )
-                + ", and each optimum was moved to its B_opt by the conditional batch law"
+                f"no optimal batch measured (a bracketed batch vertex needs ≥ 3 batches per cell): the batch law is "
+                f"{prior.law_id}'s, and each optimum was moved to its B_opt by the conditional batch law"
             )
     elif prior is None and n_points >= 2:
         points = [o for o in optima if o.bound is None]
