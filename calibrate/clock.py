@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from lrpredict.architecture import Architecture, count_parameters, flops_per_token
-from lrpredict.calibrate.spec import ProbeSpec
+from lrpredict.calibrate.spec import ProbeResult, ProbeSpec
 
 BENCH_STEPS = 3  # timed steps after the first (a few: the estimate, not the benchmark, should cost the time) …
 MIN_BENCH_S, MAX_BENCH_STEPS = 0.5, 20  # … more while they are quick, for a steadier median
@@ -47,6 +47,9 @@ METHOD = 2
 MEMORY_FRACTION = 0.5
 RUNTIME_BYTES = 512 * 2**20  # torch's own footprint and allocator slack, beyond tensors
 FIELDS = ("setup_s", "step_s", "eval_s")  # what the cache holds for a shape
+# A shape whose real probes took more than this factor off their estimate has its cached timing rescaled: inside it,
+# contention between workers and a busy machine's noise, not a wrong benchmark.
+CLOCK_OFF = 3.0
 
 
 @dataclass(frozen=True)
@@ -237,16 +240,31 @@ class Clock:
         """The notes of shapes whose probes would not fit in memory here: a run of them would be OOM-killed."""
         return [t.note for t in self._timings.values() if not t.fits]
 
-    def correct(self, spec: ProbeSpec, ratio: float) -> None:
-        """Scale the cached timing of ``spec``'s shape by ``ratio`` (actual / estimated probe time of a real run): a
-        benchmark taken while the machine was busy (QA 2026-12-01: d=32 cached at 1.09 s a step, 0.014 s unloaded)
-        would otherwise stay wrong for every later plan."""
-        key = _shape_key(spec)
-        cached = self._read_cache().get(key)
-        if cached is None or not (math.isfinite(ratio) and ratio > 0):
-            return
-        self._write_cache(key, Timing(**{f: cached[f] * ratio for f in FIELDS}))
-        self._timings.pop(key, None)
+    def learn(self, results: Iterable[ProbeResult], estimates: dict[str, float]) -> list[str]:
+        """Rescale the cached timing of each shape whose finished probes ran more than ``CLOCK_OFF``× off their
+        ``estimates`` (median actual / estimated): a benchmark taken while the machine was busy (QA 2026-12-01: d=32
+        cached at 1.09 s a step, 0.014 s unloaded) would otherwise mislead every later plan.  One line per shape."""
+        ratios: dict[str, list[float]] = {}
+        widths: dict[str, int] = {}
+        for r in results:
+            estimate = estimates.get(r.probe_id)
+            if r.status == "ok" and estimate and r.wall_time_s > 0:
+                key = _shape_key(r.spec)
+                ratios.setdefault(key, []).append(r.wall_time_s / estimate)
+                widths[key] = r.spec.arch.d_model
+        lines = []
+        for key, values in ratios.items():
+            ratio = statistics.median(values)
+            cached = self._read_cache().get(key)
+            if cached is None or 1 / CLOCK_OFF <= ratio <= CLOCK_OFF:
+                continue
+            self._write_cache(key, Timing(**{f: cached[f] * ratio for f in FIELDS}))
+            self._timings.pop(key, None)
+            lines.append(
+                f"clock: d={widths[key]} probes took {ratio:.2g}× their estimate; its cached timing is rescaled for "
+                "the next plan on this machine"
+            )
+        return lines
 
     def _new_timing(self, spec: ProbeSpec, key: str) -> Timing:
         """Measure ``spec`` (and cache it) if it fits in memory, else scale a smaller shape's timing (not cached:

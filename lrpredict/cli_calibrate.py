@@ -155,39 +155,16 @@ def _calibrate(ctx: click.Context) -> None:
     _summary(outcome)
 
 
-# A shape whose probes took more than this factor off their estimate gets its cached timing rescaled: inside it,
-# contention between workers and a busy machine's noise, not a wrong benchmark.
-CLOCK_OFF = 3.0
-
-
 def _correct_clock(opts: dict[str, Any], plan, directory: Path) -> None:
-    """Rescale the clock's cached timing of each shape whose finished probes ran > ``CLOCK_OFF``× off the plan's
-    estimate, so the next plan on this machine is not misled by a benchmark taken at a bad moment."""
-    import statistics
-
-    from lrpredict.calibrate.clock import Clock, _shape_key
+    """Let the clock learn from this run's probe times (lrpredict.calibrate.clock.Clock.learn)."""
+    from lrpredict.calibrate.clock import Clock
     from lrpredict.calibrate.ledger import Ledger
 
     if "clock_args" not in opts or not plan.estimates:
         return
-    ratios: dict[str, list[float]] = {}
-    specs = {}
-    for r in Ledger(directory).results():
-        estimate = plan.estimates.get(r.probe_id)
-        if r.status == "ok" and estimate and r.wall_time_s > 0:
-            key = _shape_key(r.spec)
-            ratios.setdefault(key, []).append(r.wall_time_s / estimate)
-            specs[key] = r.spec
     device, threads = opts["clock_args"]
-    clock = Clock(device, threads=threads)
-    for key, values in ratios.items():
-        ratio = statistics.median(values)
-        if not 1 / CLOCK_OFF <= ratio <= CLOCK_OFF:
-            clock.correct(specs[key], ratio)
-            _note(
-                f"clock: d={specs[key].arch.d_model} probes took {ratio:.2g}× their estimate; its cached timing is "
-                "rescaled for the next plan on this machine"
-            )
+    for line in Clock(device, threads=threads).learn(Ledger(directory).results(), plan.estimates):
+        _note(line)
 
 
 def _note(line: str) -> None:
