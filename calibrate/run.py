@@ -233,7 +233,7 @@ def _calibrate_torch(
         provenance["moe_routing"] = {
             "experts": spec.arch.n_experts,
             "top_k": spec.arch.top_k,
-            "active_fraction": counts.non_embedding_active / counts.non_embedding,
+            "active_fraction": counts.active_fraction,
         }
     schedule = {
         "kind": "wsd",

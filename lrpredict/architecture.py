@@ -112,6 +112,11 @@ class ParamCounts:
         return self.non_embedding - self.routed_experts + self.active_routed_experts
 
     @property
+    def active_fraction(self) -> float:
+        """Share of the non-embedding parameters a token uses (1 for a dense model)."""
+        return self.non_embedding_active / self.non_embedding
+
+    @property
     def total(self) -> int:
         return self.embedding + self.output_head + self.non_embedding
 

@@ -513,11 +513,10 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
     target = opts["target"]
     if plan.arch == "moe" and target is not None and target.active_params is not None:
         from lrpredict.architecture import count_parameters
-        from lrpredict.suggest import ROUTING_MISMATCH
+        from lrpredict.suggest import routes_differently
 
-        counts = count_parameters(plan.probes[0].arch)
-        probes, aim = counts.non_embedding_active / counts.non_embedding, target.active_params / target.params
-        if max(probes / aim, aim / probes) > ROUTING_MISMATCH:
+        probes, aim = count_parameters(plan.probes[0].arch).active_fraction, target.active_params / target.params
+        if routes_differently(probes, aim):
             plan.notes.append(
                 f"the probes activate {probes:.1%} of their parameters, the target {aim:.1%}: give --experts/--top-k "
                 "(or experts, top_k in --target-config) so they route like it"

@@ -575,6 +575,12 @@ def _posterior_range(
 ROUTING_MISMATCH = 2.0
 
 
+def routes_differently(probes_fraction: float, target_fraction: float) -> bool:
+    """Whether a target activating ``target_fraction`` of its parameters is more than ``ROUTING_MISMATCH`` off
+    probes that activated ``probes_fraction``."""
+    return max(target_fraction / probes_fraction, probes_fraction / target_fraction) > ROUTING_MISMATCH
+
+
 def _routing_warning(config: ModelConfig, law: LawFile, warnings: list[str]) -> None:
     """A calibrated MoE law carried to a target that activates a very different share of its parameters."""
     routing = law.provenance.get("moe_routing")
@@ -584,7 +590,7 @@ def _routing_warning(config: ModelConfig, law: LawFile, warnings: list[str]) -> 
     if not isinstance(probes, (int, float)) or not 0 < probes <= 1:
         return
     target = config.active_params / config.params
-    if max(target / probes, probes / target) > ROUTING_MISMATCH:
+    if routes_differently(probes, target):
         warnings.append(
             f"{law.id}'s probes activated {probes:.1%} of their parameters ({routing.get('experts')} experts, "
             f"top-{routing.get('top_k')}), this run {target:.1%}: across activation ratios its batch law and N exponent "
