@@ -10,7 +10,6 @@ and a weak prior on the offset at the probes' centre (N_ref, D_ref).
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,7 +123,7 @@ def resolve_prior(spec: str | LawFile | None, arch: str = "dense") -> Prior | No
         return prior_from_law(spec, source=spec.id)
     if spec == "none":
         return None
-    from lrpredict.registry import load_law
+    from lrpredict.registry import load_law, names_a_file
 
     if spec in (None, "default"):
         return prior_from_law(load_law(DEFAULT_PRIOR[arch]))
@@ -137,8 +136,7 @@ def resolve_prior(spec: str | LawFile | None, arch: str = "dense") -> Prior | No
             raise
         raise LrpredictError("prior", spec, f"'none', 'default' or {exc.allowed}") from None
     text = str(spec)
-    from_file = text.endswith(".toml") or os.sep in text or Path(text).is_file()  # as load_law decides
-    return prior_from_law(law, source=str(Path(text).resolve()) if from_file else text)
+    return prior_from_law(law, source=str(Path(text).resolve()) if names_a_file(text) else text)
 
 
 def batch_prior(prior: Prior | None) -> Prior | None:

@@ -170,6 +170,11 @@ def _is_file(path: Path) -> bool:
         return False
 
 
+def names_a_file(text: str) -> bool:
+    """Whether ``load_law(text)`` reads a law file rather than looking an id up."""
+    return text.endswith(".toml") or os.sep in text or _is_file(Path(text))
+
+
 def load_law(id_or_path: str | Path | LawFile) -> LawFile:
     """A law by id (bundled or user registry) or by the path of a TOML file.
 
@@ -183,7 +188,7 @@ def load_law(id_or_path: str | Path | LawFile) -> LawFile:
     if not isinstance(id_or_path, (str, Path)) or not str(id_or_path).strip():
         raise LrpredictError("law", id_or_path, "a law id, the path of a law file or a LawFile")
     text = str(id_or_path)
-    if text.endswith(".toml") or os.sep in text or _is_file(Path(text)):
+    if names_a_file(text):
         try:
             return read_law_file(text)
         except LawFileError as exc:  # an unreadable path (a folder, no such file) is a bad --law, not a bad file
