@@ -25,6 +25,7 @@ import numpy as np
 import tomllib
 
 from lrpredict.calibrate.prior import MISFIT_SD, Prior
+from lrpredict.calibrate.replay import RANGES
 from lrpredict.config import MIN_PARAMS
 from lrpredict.errors import LrpredictError
 from lrpredict.paths import checked_path
@@ -58,10 +59,10 @@ class Target:
 # Plausible targets: suggest's floor on N (lrpredict.config.MIN_PARAMS), and the replay sweep's ceilings
 # (calibrate/replay.py RANGES); tokens from 1M (below that no pre-training run exists).
 TARGET_RANGES = {
-    "params": (MIN_PARAMS, 1e15),
-    "active_params": (MIN_PARAMS, 1e15),
-    "tokens": (1e6, 1e16),
-    "batch_tokens": (1.0, 1e10),
+    "params": (MIN_PARAMS, RANGES["N"][1]),
+    "active_params": (MIN_PARAMS, RANGES["N_active"][1]),
+    "tokens": (1e6, RANGES["D"][1]),
+    "batch_tokens": RANGES["batch_tokens"][:2],
 }
 
 
@@ -108,26 +109,22 @@ def read_target(
         if values:
             raise LrpredictError("target_config", str(config), "the target's params and tokens with its experts, top_k")
         return None
-    for k in sorted(set(values) - set(ROUTING_FIELDS)):  # a typo ("7Q") is named before a missing partner field
-        parse_size(values[k], origin[k])
+    # parsed before the missing-field check: a typo ("7Q") is named before a missing partner field
+    parsed = {k: parse_size(values[k], origin[k]) for k in sorted(set(values) - set(ROUTING_FIELDS))}
     for name in ("params", "tokens"):
         if name not in values:
             raise LrpredictError(f"target_{name}", None, f"the target's {name} too (e.g. 7B params, 2T tokens)")
-    routing = {k: values.pop(k) for k in ROUTING_FIELDS if k in values}
+    routing = {k: values[k] for k in ROUTING_FIELDS if k in values}
     for k, v in routing.items():
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise LrpredictError(origin[k], v, "a whole number ≥ 1")
-    parsed = {k: parse_size(v, origin[k]) for k, v in values.items()}
-    for k, v in parsed.items():
-        if not (math.isfinite(v) and v > 0):
-            raise LrpredictError(origin[k], values[k], "a finite size > 0")
     for k, (low, high) in TARGET_RANGES.items():  # 1e40 params or 1,000 tokens: no run, and the plan would say ×1e9
         if k in parsed and not low <= parsed[k] <= high:
             raise LrpredictError(origin[k], values[k], f"{low:g} to {high:g} (a run someone could train)")
     if "active_params" in parsed and parsed["active_params"] > parsed["params"]:
         where = origin["active_params"]
         raise LrpredictError(where, values["active_params"], f"at most the target's params ({parsed['params']:.3g})")
-    if "batch_tokens" in parsed and not 1 <= parsed["batch_tokens"] <= parsed["tokens"]:
+    if "batch_tokens" in parsed and parsed["batch_tokens"] > parsed["tokens"]:
         raise LrpredictError(origin["batch_tokens"], values["batch_tokens"], "1 token to the target's tokens")
     return Target(**parsed, **routing, arch=arch)
 

@@ -65,8 +65,7 @@ class PreparedData:
     def repetition_notes(self, horizon: int, seq_len: int) -> list[str]:
         """What a too-small corpus does to the probes, said in the plan (QA 2026-12-01: 585 training tokens read
         ~450 times installed a law from models whose held-out loss rose with training)."""
-        held_out = self.held_out_tokens or self.spec.eval_tokens
-        train = self.n_tokens if self.held_out_tokens else self.n_tokens - held_out
+        train, held_out = self._split_sizes()
         notes = []
         epochs = horizon / max(train, 1)
         if epochs > 1:
@@ -82,10 +81,14 @@ class PreparedData:
             notes.append(f"the held-out split holds {windows} window(s) of {seq_len + 1} tokens: a noisy loss")
         return notes
 
+    def _split_sizes(self) -> tuple[int, int]:
+        """(training, held-out) tokens: a separate held-out file, else the data's last ``eval_tokens``."""
+        held_out = self.held_out_tokens or self.spec.eval_tokens
+        return (self.n_tokens if self.held_out_tokens else self.n_tokens - held_out), held_out
+
     def check_windows(self, seq_len: int) -> None:
         """Both train and held-out ranges must hold a window of ``seq_len + 1`` tokens."""
-        held_out = self.held_out_tokens or self.spec.eval_tokens
-        train = self.n_tokens if self.held_out_tokens else self.n_tokens - held_out
+        train, held_out = self._split_sizes()
         if min(held_out, train) <= seq_len:
             raise LrpredictError(
                 "data",
