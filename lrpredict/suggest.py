@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import math
 import numbers
 from collections.abc import Mapping
@@ -219,9 +220,7 @@ def suggest(
 
 def _as_float(value: Any) -> Any:
     """A real number other than a bool as a float; anything else as it is (the checks downstream name it)."""
-    if isinstance(value, numbers.Real) and not isinstance(value, (bool, float)):
-        return float(value)
-    if type(value).__name__ == "Decimal":
+    if isinstance(value, (numbers.Real, decimal.Decimal)) and not isinstance(value, (bool, float)):
         return float(value)
     return value
 
