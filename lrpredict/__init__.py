@@ -19,7 +19,22 @@ from lrpredict.suggest import Factor, LrRange, Suggestion, compare, suggest
 from lrpredict.transfer import TransferPlan
 from lrpredict.units import parse_size
 
-__version__ = "0.1.0"
+
+
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml); a source tree that was never installed says so."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lrpredict")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def __getattr__(name: str) -> str:  # PEP 562: importlib.metadata is read only when someone asks for the version
+    if name == "__version__":
+        return _version()
+    raise AttributeError(f"module 'lrpredict' has no attribute {name!r}")
 
 __all__ = [
     "Architecture",

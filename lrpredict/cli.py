@@ -25,7 +25,7 @@ from lrpredict.units import parse_size
     context_settings=CONTEXT,
     epilog="\b\nExamples:\n  lrpredict suggest --params 1B --tokens 20B\n  lrpredict show-law\n  lrpredict runs --arch moe",
 )
-@click.version_option(package_name="lrpredict")
+@click.version_option(package_name="lrpredict", prog_name="lrpredict")
 def cli() -> None:
     """Peak learning rate, weight decay and batch size for LLM pre-training, from published scaling laws."""
 
