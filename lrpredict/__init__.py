@@ -20,7 +20,6 @@ from lrpredict.transfer import TransferPlan
 from lrpredict.units import parse_size
 
 
-
 def _version() -> str:
     """The installed distribution's version (pyproject.toml); a source tree that was never installed says so."""
     from importlib.metadata import PackageNotFoundError, version
@@ -35,6 +34,7 @@ def __getattr__(name: str) -> str:  # PEP 562: importlib.metadata is read only w
     if name == "__version__":
         return _version()
     raise AttributeError(f"module 'lrpredict' has no attribute {name!r}")
+
 
 __all__ = [
     "Architecture",

@@ -1,9 +1,9 @@
 """What a user needs to use and report on the package: a licence, a version, a changelog."""
 
-import tomllib
 from importlib.metadata import version
 from pathlib import Path
 
+import tomllib
 from click.testing import CliRunner
 
 import lrpredict
