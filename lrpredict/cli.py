@@ -225,7 +225,7 @@ def suggest_command(
 def _hf_run(path: str, arch: str, params, active_params, tokens, shape: dict[str, Any]) -> tuple[ModelConfig, list]:
     """The run from a Hugging Face config: the file gives the shape, so --params, --active-params, --arch,
     --layers, --d-model, --n-experts, --top-k and --vocab-size would contradict it."""
-    from lrpredict.hf_config import config_from_hf
+    from lrpredict.config import config_from_hf
 
     # --arch has a default: only one the user typed contradicts the file (--arch dense on an MoE config ran as MoE)
     typed_arch = click.get_current_context().get_parameter_source("arch") != click.core.ParameterSource.DEFAULT

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from lrpredict.architecture import Architecture, Convention, ParamCounts, count_parameters, flops_per_token
-from lrpredict.errors import LrpredictError
+from lrpredict.errors import LrpredictError, error_from_validation
 from lrpredict.units import parse_size
 
 
@@ -32,24 +31,8 @@ Size = Annotated[float, BeforeValidator(_size)]
 
 
 def validation_to_error(exc: ValidationError) -> LrpredictError:
-    """Turn pydantic's report into our one-line error (one problem: fix one thing at a time).  An unknown field
-    comes first, with the nearest known name: {"token": "20B"} reported "tokens={...whole dict...}: Field required"
-    (QA 2026-12-01)."""
-    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-    err = errors[0]
-    original = (err.get("ctx") or {}).get("error")
-    if isinstance(original, LrpredictError):
-        return original
-    field = ".".join(str(part) for part in err["loc"]) or "config"
-    message = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        known = list(ModelConfig.model_fields) + list(FIELD_ALIASES)
-        near = difflib.get_close_matches(str(err["loc"][-1]), known, n=1)
-        hint = f" (did you mean {FIELD_ALIASES.get(near[0], near[0])}?)" if near else ""
-        return LrpredictError(field, err.get("input"), f"unknown field{hint}")
-    if err["type"] == "missing":
-        return LrpredictError(field, None, "a required field")
-    return LrpredictError(field, err.get("input"), message)
+    """pydantic's report as our one-line error; an unknown field gets the nearest ``ModelConfig`` field name."""
+    return error_from_validation(exc, ModelConfig.model_fields, FIELD_ALIASES)
 
 
 # CLI spellings a Python caller may try: the field they mean
@@ -270,6 +253,27 @@ def coerce_config(config: Any = None, fields: Mapping[str, Any] | None = None) -
         shown,
         "a ModelConfig, a mapping of its fields, or keyword fields, e.g. suggest(params='1B', tokens='20B')",
     )
+
+
+def config_from_hf(
+    source: str | Path | Mapping[str, Any], *, tokens: float | str, seq_len: int | None = None, **fields: Any
+) -> tuple[ModelConfig, list[str]]:
+    """``ModelConfig.from_hf_config`` plus a sequence length guessed from the file when none is given, and the
+    notes that say so (the CLI's ``--hf-config``)."""
+    from lrpredict.hf_config import hf_seq_len, read_hf_config
+
+    notes: list[str] = []
+    data = read_hf_config(source)  # read the file once: the guess and the shape both come from it
+    if seq_len is None:
+        guess = hf_seq_len(data)
+        if guess is not None:
+            seq_len, field = guess
+            notes.append(
+                f"seq_len {seq_len} read from config.json {field} (a guess at the training sequence length; "
+                "give --seq-len)"
+            )
+    config = ModelConfig.from_hf_config(data, tokens=tokens, seq_len=seq_len, **fields)
+    return config, notes
 
 
 def _own_fields(config: ModelConfig) -> dict[str, Any]:

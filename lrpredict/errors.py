@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 
@@ -32,3 +34,26 @@ class MissingInputError(LrpredictError):
         self.allowed = f"law {law_id} needs {quantity}"
         self.where = None
         ValueError.__init__(self, f"law {law_id} needs {quantity}: give {fields}")
+
+
+def error_from_validation(
+    exc: Any, known: Iterable[str] = (), aliases: Mapping[str, str] | None = None
+) -> LrpredictError:
+    """Turn pydantic's ``ValidationError`` into our one-line error (one problem: fix one thing at a time).  An
+    unknown field comes first, with the nearest of ``known`` (an alias maps to the field it means): {"token": "20B"}
+    reported "tokens={...whole dict...}: Field required" (QA 2026-12-01)."""
+    aliases = aliases or {}
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
+    original = (err.get("ctx") or {}).get("error")
+    if isinstance(original, LrpredictError):
+        return original
+    field = ".".join(str(part) for part in err["loc"]) or "config"
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        near = difflib.get_close_matches(str(err["loc"][-1]), [*known, *aliases], n=1)
+        hint = f" (did you mean {aliases.get(near[0], near[0])}?)" if near else ""
+        return LrpredictError(field, err.get("input"), f"unknown field{hint}")
+    if err["type"] == "missing":
+        return LrpredictError(field, None, "a required field")
+    return LrpredictError(field, err.get("input"), message)

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from lrpredict.errors import LrpredictError
 
 if TYPE_CHECKING:
-    from lrpredict.suggest import Suggestion
+    from lrpredict.suggestion import Suggestion
 
 FORMATS = ("json", "hf", "torchtitan", "megatron")
 

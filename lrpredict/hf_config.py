@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from lrpredict.architecture import Architecture
-from lrpredict.errors import LrpredictError
+from lrpredict.errors import LrpredictError, error_from_validation
 from lrpredict.paths import checked_path
 
 # Families whose config class defaults tie_word_embeddings to True when the file leaves it out (Gemma's configs);
@@ -155,9 +155,7 @@ def architecture_from_hf(source: str | Path | Mapping[str, Any]) -> Architecture
     try:
         return Architecture(**shape)
     except ValidationError as exc:
-        from lrpredict.config import validation_to_error
-
-        raise validation_to_error(exc) from None
+        raise error_from_validation(exc, Architecture.model_fields) from None
 
 
 def hf_seq_len(source: str | Path | Mapping[str, Any]) -> tuple[int, str] | None:
@@ -176,24 +174,3 @@ def hf_seq_len(source: str | Path | Mapping[str, Any]) -> tuple[int, str] | None
         if data.get(name):
             return int(data[name]), name
     return None
-
-
-def config_from_hf(
-    source: str | Path | Mapping[str, Any], *, tokens: float | str, seq_len: int | None = None, **fields: Any
-) -> tuple[Any, list[str]]:
-    """``ModelConfig.from_hf_config`` plus a sequence length guessed from the file when none is given, and the
-    notes that say so (the CLI's ``--hf-config``)."""
-    from lrpredict.config import ModelConfig
-
-    notes: list[str] = []
-    data = read_hf_config(source)  # read the file once: the guess and the shape both come from it
-    if seq_len is None:
-        guess = hf_seq_len(data)
-        if guess is not None:
-            seq_len, field = guess
-            notes.append(
-                f"seq_len {seq_len} read from config.json {field} (a guess at the training sequence length; "
-                "give --seq-len)"
-            )
-    config = ModelConfig.from_hf_config(data, tokens=tokens, seq_len=seq_len, **fields)
-    return config, notes

@@ -232,44 +232,34 @@ def require_config(field: str, value: Any) -> None:
         raise LrpredictError(field, shown, "a ModelConfig, e.g. ModelConfig(params='7B', tokens='2T')")
 
 
-def _law_name(law: Any, config: Any) -> str:
-    """The id of the law ``suggest`` used: with no law given, the one ``suggest.default_law`` chose for ``config``
-    (far from Step Law's domain that is a compute law, not ``registry.DEFAULT_LAW``)."""
-    if law is None:
-        from lrpredict.suggest import default_law
-
-        try:
-            return default_law(config)[0].id
-        except (LrpredictError, OverflowError, ZeroDivisionError):
-            from lrpredict.registry import DEFAULT_LAW
-
-            return DEFAULT_LAW.get(config.arch, "default")
-    return str(getattr(law, "id", law))
-
-
-def checked_prediction(func: Callable[..., Any]) -> Callable[..., Any]:
+def checked_prediction(law_name: Callable[[Any, Any], str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Wrap ``suggest``: its config must be a ModelConfig, arithmetic that overflows or divides by zero becomes an
-    error naming the law and the inputs, and the result passes :func:`check_suggestion` before anyone sees it."""
+    error naming the law and the inputs, and the result passes :func:`check_suggestion` before anyone sees it.
+    ``law_name(law, config)`` names the law ``suggest`` used: only suggest knows its default (so this checker does
+    not import suggest; issue 21)."""
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        config = args[0] if args else kwargs.get("config")
-        require_config("config", config)
-        law = args[1] if len(args) > 1 else kwargs.get("law")
-        try:
-            result = func(*args, **kwargs)
-        except (OverflowError, ZeroDivisionError) as exc:
-            inputs = f"params={config.params:.3g}, tokens={config.tokens:.3g}"
-            raise LrpredictError(
-                "law",
-                _law_name(law, config),
-                f"a law that gives finite numbers for this run ({inputs}: {exc.__class__.__name__}); "
-                "check the sizes' units",
-            ) from None
-        check_suggestion(result)
-        return result
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            config = args[0] if args else kwargs.get("config")
+            require_config("config", config)
+            law = args[1] if len(args) > 1 else kwargs.get("law")
+            try:
+                result = func(*args, **kwargs)
+            except (OverflowError, ZeroDivisionError) as exc:
+                inputs = f"params={config.params:.3g}, tokens={config.tokens:.3g}"
+                raise LrpredictError(
+                    "law",
+                    law_name(law, config),
+                    f"a law that gives finite numbers for this run ({inputs}: {exc.__class__.__name__}); "
+                    "check the sizes' units",
+                ) from None
+            check_suggestion(result)
+            return result
 
-    return wrapper
+        return wrapper
+
+    return decorate
 
 
 def checked_plan(func: Callable[..., Any]) -> Callable[..., Any]:

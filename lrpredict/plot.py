@@ -17,7 +17,7 @@ from lrpredict.paths import checked_path, shown
 
 if TYPE_CHECKING:
     from lrpredict.config import ModelConfig
-    from lrpredict.suggest import Suggestion
+    from lrpredict.suggestion import Suggestion
 
 DEFAULT_TOKENS = (1e10, 1e11, 1e12, 1e13)
 N_RANGE = (1e7, 1e12)  # non-embedding parameters shown by default: the smallest sweeps to beyond the largest runs

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lrpredict.config import ModelConfig, describe_config
 from lrpredict.errors import LrpredictError
 from lrpredict.laws import LawFile, PowerLaw
-from lrpredict.suggest import LR_SANE, Suggestion
+from lrpredict.runs import LR_SANE
 from lrpredict.units import format_size
+
+if TYPE_CHECKING:  # annotations only: Suggestion.__str__ calls render, so render must not import it back
+    from lrpredict.suggestion import Suggestion
 
 SYMBOL = {"lr": "η", "batch": "B", "weight_decay": "λ", "lr_batch": "η"}
 

@@ -33,6 +33,11 @@ RUN_STATUS_MEANING = {
     "secondary": "quoted by a third party",
 }
 
+# Output sanity (issue 13): no published run in the ledger goes outside these (suggest, transfer and the text
+# output warn beyond them).
+LR_SANE = (1e-5, 1e-2)
+WEIGHT_DECAY_SANE = 1.0
+
 # Plausible ranges: a value outside is a unit slip (millions typed as billions, tokens as sequences), not a run.
 SANE: dict[str, tuple[float, float]] = {
     "params_total": (1e5, 1e13),

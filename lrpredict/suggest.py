@@ -6,15 +6,13 @@ import decimal
 import math
 import numbers
 from collections.abc import Mapping
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from lrpredict.band import CURVATURE_SOURCE, DEFAULT_TOLERANCE, lr_band
 from lrpredict.config import ModelConfig, coerce_config, describe_config
 from lrpredict.errors import LrpredictError, MissingInputError
 from lrpredict.law_checks import checked_prediction, require_config
-from lrpredict.laws import VARIABLE_MEANING, HorizonRatio, LawFile, PowerLaw, Schedule, Status, weakest
+from lrpredict.laws import VARIABLE_MEANING, HorizonRatio, LawFile, PowerLaw, weakest
 from lrpredict.registry import (
     DEFAULT_LAW,
     DEFAULT_SWITCH_FACTOR,
@@ -25,101 +23,10 @@ from lrpredict.registry import (
     laws,
     load_law,
 )
-from lrpredict.runs import NearestRun, nearest_runs
-from lrpredict.schedule import ScheduleRecipe, recommend_schedule
+from lrpredict.runs import LR_SANE, WEIGHT_DECAY_SANE, NearestRun, nearest_runs
+from lrpredict.schedule import recommend_schedule
+from lrpredict.suggestion import Factor, LrRange, Suggestion
 from lrpredict.units import parse_size
-
-
-class Factor(BaseModel):
-    """One step of a derivation: a quantity, its value, unit and where it comes from."""
-
-    model_config = ConfigDict(frozen=True)
-    name: str
-    value: float
-    unit: str = ""
-    source: str
-
-
-class LrRange(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    low: float
-    high: float
-    tolerance: float = Field(description="relative loss above the optimum that the band allows")
-    source: str
-    meaning: str = Field(
-        default="",
-        description="what the range is, in a few words: the Eq.2 band alone, widened for extrapolation, or combined "
-        "with a calibrated law's predictive interval (the text output's label; '' = the band alone)",
-    )
-
-    def label(self) -> str:
-        return self.meaning or f"expected within {self.tolerance:.2%} of the best loss"
-
-
-class Suggestion(BaseModel):
-    """Hyperparameters for one run.  Every number states its law; ``warnings`` lists what to distrust."""
-
-    model_config = ConfigDict(frozen=True)
-
-    lr: float = Field(description="peak learning rate (AdamW) at batch_tokens")
-    lr_range: LrRange
-    lr_at_optimal_batch: float = Field(description="the law's LR, at optimal_batch_tokens")
-    weight_decay: float = Field(description="AdamW decoupled weight decay λ (PyTorch convention)")
-    weight_decay_law: str
-    weight_decay_groups: dict[str, float] = Field(description="λ per parameter group")
-    batch_tokens: float = Field(description="batch size in tokens per optimizer step that lr is for")
-    batch_source: str
-    optimal_batch_tokens: float = Field(description="the optimal batch of the law (or of its fallback)")
-    law: str
-    law_title: str
-    citation: str
-    status: Status = Field(description="the weakest status of the coefficients used")
-    domain: Literal["inside", "extrapolated"]
-    conventions: dict[str, str]
-    inputs: dict[str, float] = Field(description="the law's variables as evaluated (N, D, M, C)")
-    schedule: Schedule = Field(description="the schedule the law was fitted with")
-    recommended_schedule: ScheduleRecipe
-    batch_policy: str
-    seq_len: int | None = Field(default=None, description="the config's sequence length (exports need it)")
-    warnings: list[str]
-    derivation: list[Factor]
-    nearest_runs: list[NearestRun] = Field(
-        default_factory=list,
-        description="published runs nearest in N and D (lrpredict.runs) with suggestion/published ratios; their "
-        "LRs are the teams' choices, not measured optima",
-    )
-    law_lrs: dict[str, float] = Field(
-        default_factory=dict, description="default only: every applicable law's LR at this config and batch"
-    )
-    default_choice: str | None = Field(default=None, description="why the default law was chosen for this config")
-    run: str = Field(default="", description="the run it is for, as the summary's header describes it")
-
-    def __str__(self) -> str:
-        """The command line's summary (``lrpredict suggest``): every number with its law, units and validity."""
-        from lrpredict import render
-
-        return render.render_suggestion(None, self)
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return self.model_dump_json(indent=indent)
-
-    def to_hf(self, **kw: Any) -> dict[str, Any]:
-        """``transformers.TrainingArguments`` keyword arguments (see ``lrpredict.export.to_hf``)."""
-        from lrpredict import export
-
-        return export.to_hf(self, **kw)
-
-    def to_torchtitan(self, **kw: Any) -> str:
-        """A torchtitan TOML job-file fragment (see ``lrpredict.export.to_torchtitan``)."""
-        from lrpredict import export
-
-        return export.to_torchtitan(self, **kw)
-
-    def to_megatron(self, **kw: Any) -> list[str]:
-        """Megatron-LM command-line arguments (see ``lrpredict.export.to_megatron``)."""
-        from lrpredict import export
-
-        return export.to_megatron(self, **kw)
 
 
 def resolve_variables(
@@ -225,7 +132,18 @@ def _as_float(value: Any) -> Any:
     return value
 
 
-@checked_prediction  # config type, overflow and the finite-positive output check (issue 15)
+def law_used(law: str | LawFile | None, config: ModelConfig) -> str:
+    """The id of the law ``suggest`` uses: with no law given, the one :func:`default_law` chooses for ``config``
+    (far from Step Law's domain that is a compute law, not ``registry.DEFAULT_LAW``)."""
+    if law is not None:
+        return str(getattr(law, "id", law))
+    try:
+        return default_law(config)[0].id
+    except (LrpredictError, OverflowError, ZeroDivisionError):
+        return DEFAULT_LAW.get(config.arch, "default")
+
+
+@checked_prediction(law_used)  # config type, overflow and the finite-positive output check (issue 15)
 def _suggest(
     config: ModelConfig,
     law: str | LawFile | None = None,
@@ -489,9 +407,6 @@ DISAGREEMENT_FACTOR = 2.0
 # Octaves of LR error per decade of extrapolation, added to the band's half-width: the default law's error on the
 # published runs grows with distance from its fitted domain (benchmarks/production_runs.py, docs/log.md 2026-11-30).
 BAND_OCTAVES_PER_DECADE = 0.25
-# Output sanity (issue 13): no published run in the ledger goes outside these.
-LR_SANE = (1e-5, 1e-2)
-WEIGHT_DECAY_SANE = 1.0
 
 
 def default_law(config: ModelConfig) -> tuple[LawFile, str]:

@@ -24,7 +24,7 @@ from torch import nn
 from lrpredict.calibrate.schedule import WSDSchedule  # pure Python, the standard library only
 from lrpredict.errors import LrpredictError
 from lrpredict.schedule import ScheduleRecipe
-from lrpredict.suggest import Suggestion
+from lrpredict.suggestion import Suggestion
 from lrpredict.transfer import GROUPS, TransferPlan
 
 Classifier = Callable[[str, torch.Tensor], "str | None"]

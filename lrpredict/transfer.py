@@ -38,7 +38,7 @@ from lrpredict.errors import LrpredictError
 from lrpredict.law_checks import checked_plan, require_config
 from lrpredict.laws import HorizonRatio, Status, weakest
 from lrpredict.registry import DEFAULT_WEIGHT_DECAY_LAW, load_law
-from lrpredict.suggest import Factor, Suggestion
+from lrpredict.suggestion import Factor, Suggestion
 
 Rule = Literal["mup", "completep", "depth-mup"]
 RULES: dict[str, float | None] = {"mup": None, "completep": 1.0, "depth-mup": 0.5}  # rule -> depth exponent α
@@ -551,7 +551,7 @@ def transfer(
 def _sanity(lr0: float, wd0: float, groups: list[GroupRule]) -> list[str]:
     """Warnings on numbers no published run used (QA 2026-12-01: proxy LR 100 → 38.3, λ 5e5 and a 1-token target
     passed without a word)."""
-    from lrpredict.suggest import LR_SANE, WEIGHT_DECAY_SANE
+    from lrpredict.runs import LR_SANE, WEIGHT_DECAY_SANE
 
     out = []
     if not LR_SANE[0] <= lr0 <= LR_SANE[1]:
