@@ -133,7 +133,7 @@ def test_calibrate_cli_device_cuda_without_cuda_is_one_line_exit_2(tmp_path: Pat
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none here)")
 def test_calibrate_device_auto_picks_cuda_and_one_worker_per_gpu() -> None:
-    from lrpredict.cli_calibrate import _resolve_device, _worker_devices
+    from lrpredict.cli.calibrate import _resolve_device, _worker_devices
 
     device, count = _resolve_device("auto")
     assert device == "cuda" and count == torch.cuda.device_count()
@@ -426,7 +426,7 @@ def test_calibrate_resume_of_a_plan_with_an_invalid_name_asks_for_name_and_accep
 
 
 def test_worker_devices_cpu_takes_workers_and_cuda_needs_gpus() -> None:
-    from lrpredict.cli_calibrate import _worker_devices
+    from lrpredict.cli.calibrate import _worker_devices
 
     assert _worker_devices({"workers": 3}, "cpu") == ["cpu"] * 3
     assert _worker_devices({"workers": None}, "cpu")[0] == "cpu"
@@ -473,6 +473,6 @@ def test_calibrate_vocab_size_out_of_range_is_one_line(value: str) -> None:
 
 def test_calibrate_vocab_bound_matches_the_token_reader() -> None:
     from lrpredict.calibrate.token_sources import MAX_VOCAB
-    from lrpredict.cli_calibrate import MAX_VOCAB as CLI_MAX_VOCAB
+    from lrpredict.cli.calibrate import MAX_VOCAB as CLI_MAX_VOCAB
 
     assert CLI_MAX_VOCAB == MAX_VOCAB

@@ -237,7 +237,7 @@ def test_calibrate_plan_says_when_the_probes_repeat_a_small_corpus(tmp_path: Pat
 def test_a_run_far_off_its_estimate_rescales_the_clock_cache(tmp_path: Path, monkeypatch) -> None:
     # a benchmark taken on a busy machine (d=32 cached at 1.09 s a step, 0.014 s unloaded) misled every later plan
     from lrpredict.calibrate.clock import Clock, Timing, _shape_key
-    from lrpredict.cli_calibrate import _correct_clock
+    from lrpredict.cli.calibrate import _correct_clock
 
     monkeypatch.setenv("LRPREDICT_HOME", str(tmp_path / "home"))
     _, out, plan = _killed_run(tmp_path, ran=2)

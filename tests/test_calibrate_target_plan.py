@@ -125,7 +125,7 @@ def test_calibrate_plan_records_prior_and_resume_refuses_another(tmp_path) -> No
 def test_resume_takes_the_recorded_prior_and_accepts_the_same_one_spelled_default() -> None:
     import click
 
-    from lrpredict.cli_calibrate import _resume_prior, calibrate_command
+    from lrpredict.cli.calibrate import _resume_prior, calibrate_command
 
     plan = build([32])
     plan.prior = "steplaw-2025"
@@ -178,7 +178,7 @@ def test_calibrate_replay_with_a_prior_from_a_file_writes_its_law(tmp_path, monk
 def test_resume_finds_a_prior_from_a_file_by_its_recorded_path(tmp_path, monkeypatch) -> None:
     import click
 
-    from lrpredict.cli_calibrate import _prior_id, _resume_prior, calibrate_command
+    from lrpredict.cli.calibrate import _prior_id, _resume_prior, calibrate_command
 
     path = _path_prior(tmp_path)
     monkeypatch.chdir(tmp_path)

@@ -162,7 +162,7 @@ def test_cli_help_ends_with_examples(path: tuple[str, ...]) -> None:
 
 
 def test_laws_list_columns_align_on_long_ids() -> None:
-    from lrpredict.cli_laws import render_rows
+    from lrpredict.cli.laws import render_rows
     from lrpredict.share import LawRow
 
     rows = [

@@ -294,7 +294,7 @@ def test_bundled_laws_pass_every_check() -> None:
 def test_lrpredict_error_outside_handles_errors_is_still_one_line() -> None:
     import click
 
-    from lrpredict.cli_common import OneLineGroup
+    from lrpredict.cli.common import OneLineGroup
 
     @click.group(cls=OneLineGroup)
     def group() -> None:

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from lrpredict.cli import cli
-from lrpredict.cli_common import OneLineGroup
+from lrpredict.cli.common import OneLineGroup
 from lrpredict.errors import LrpredictError
 from lrpredict.paths import checked_path
 

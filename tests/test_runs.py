@@ -98,7 +98,7 @@ def test_runs_cli_bad_size_is_one_line_exit_2() -> None:
 
 def test_runs_module_imports_no_heavy_package() -> None:
     code = (
-        "import sys, lrpredict.runs, lrpredict.cli_runs; "
+        "import sys, lrpredict.runs, lrpredict.cli.runs; "
         "print(sorted(m for m in ('torch','numpy','scipy','requests','matplotlib','ray') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

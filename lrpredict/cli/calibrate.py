@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from lrpredict.cli_common import CONTEXT, BadInput, handles_errors
+from lrpredict.cli.common import CONTEXT, BadInput, handles_errors
 from lrpredict.errors import LrpredictError
 from lrpredict.paths import checked_path
 from lrpredict.units import parse_size

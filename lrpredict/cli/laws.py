@@ -8,7 +8,7 @@ import json
 import click
 
 from lrpredict import share
-from lrpredict.cli_common import CONTEXT, handles_errors
+from lrpredict.cli.common import CONTEXT, handles_errors
 
 
 @click.group(

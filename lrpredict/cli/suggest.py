@@ -9,11 +9,11 @@ from typing import Any
 import click
 
 from lrpredict import registry, render
-from lrpredict.cli_calibrate import calibrate_command
-from lrpredict.cli_common import CONTEXT, BadInput, OneLineGroup, handles_errors, refuse_together, with_flags
-from lrpredict.cli_laws import laws_group
-from lrpredict.cli_runs import runs_command
-from lrpredict.cli_transfer import transfer_command
+from lrpredict.cli.calibrate import calibrate_command
+from lrpredict.cli.common import CONTEXT, BadInput, OneLineGroup, handles_errors, refuse_together, with_flags
+from lrpredict.cli.laws import laws_group
+from lrpredict.cli.runs import runs_command
+from lrpredict.cli.transfer import transfer_command
 from lrpredict.config import ModelConfig
 from lrpredict.errors import LrpredictError
 from lrpredict.suggest import compare, suggest
@@ -245,7 +245,7 @@ SHAPE_FIELDS = ("n_layers", "d_model", "n_experts", "top_k", "vocab_size")
 
 def _side_by_side(config, result, proxy_params, proxy_tokens, proxy_d_model, proxy_layers, proxy_lr, proxy_wd, json_):
     """Fitting (the law) and Transfer (a tuned proxy carried over by CompleteP) for the same run."""
-    from lrpredict.cli_transfer import named_config, render_plan
+    from lrpredict.cli.transfer import named_config, render_plan
     from lrpredict.transfer import transfer
 
     for name, value in (

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from lrpredict.cli_common import CONTEXT, handles_errors
+from lrpredict.cli.common import CONTEXT, handles_errors
 from lrpredict.errors import LrpredictError
 from lrpredict.runs import PublishedRun, filter_runs, published_runs, read_ledger
 from lrpredict.units import format_size, parse_size

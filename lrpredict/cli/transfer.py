@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from lrpredict.cli_common import CONTEXT, BadInput
-from lrpredict.cli_common import handles_errors as common_handles_errors
+from lrpredict.cli.common import CONTEXT, BadInput
+from lrpredict.cli.common import handles_errors as common_handles_errors
 from lrpredict.config import ModelConfig
 from lrpredict.errors import LrpredictError
 from lrpredict.render import describe_config
@@ -44,7 +44,7 @@ OPTION_OF_FIELD = {
 
 
 def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``cli_common.handles_errors`` with the errors of ``transfer`` named by the option the user typed."""
+    """``cli.common.handles_errors`` with the errors of ``transfer`` named by the option the user typed."""
 
     @functools.wraps(command)
     def renamed(*args: Any, **kwargs: Any) -> Any:
