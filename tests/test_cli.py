@@ -2,10 +2,11 @@ import json
 import subprocess
 import sys
 
+import click
 import pytest
 from click.testing import CliRunner
 
-from lrpredict.cli import cli
+from lrpredict.cli import COMMANDS, cli
 
 MOE_ARGS = ["--arch", "moe", "--params", "12B", "--active-params", "1.3B", "--tokens", "500B"]
 
@@ -105,6 +106,32 @@ def test_import_lrpredict_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_cli_suggest_and_help_import_only_what_they_need() -> None:
+    """Each command's module loads when it runs (issue 21): `--help` lists all of them, `suggest` loads its own."""
+    code = (
+        "import sys\nfrom click.testing import CliRunner\nfrom lrpredict.cli import cli\n"
+        "listing = CliRunner().invoke(cli, ['--help']).output\nafter_help = sorted(sys.modules)\n"
+        "CliRunner().invoke(cli, ['suggest', '--params', '1B', '--tokens', '20B'])\n"
+        "print(' '.join(m for m in after_help if m.startswith('lrpredict.cli.')))\n"
+        "print(' '.join(m for m in sorted(sys.modules) if m.startswith('lrpredict.cli.')))\n"
+        "print(' '.join(line.split()[0] for line in listing.split('Commands:')[1].splitlines()[1:7]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0] == "lrpredict.cli.common"
+    assert out[1] == "lrpredict.cli.common lrpredict.cli.suggest"  # not calibrate, laws, runs, transfer, show_law
+    assert out[2] == "calibrate laws runs show-law suggest transfer"
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_cli_command_table_help_is_the_commands_own(name: str) -> None:
+    """The listing's line for a command (kept in COMMANDS so listing imports nothing) is its docstring's."""
+    command = cli.get_command(click.Context(cli), name)
+    assert command is not None
+    for width in (45, 300):
+        listed = click.Command(name, help=COMMANDS[name][1]).get_short_help_str(width)
+        assert listed == command.get_short_help_str(width)
 
 
 def test_cli_suggest_lr_at_small_batch_is_lower() -> None:

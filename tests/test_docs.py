@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -143,7 +144,9 @@ def _commands() -> list[tuple[str, ...]]:
     from lrpredict.cli import cli
 
     out: list[tuple[str, ...]] = [()]  # `lrpredict --help` itself
-    for name, command in cli.commands.items():
+    context = click.Context(cli)
+    for name in cli.list_commands(context):  # the group loads each command on demand (issue 21)
+        command = cli.get_command(context, name)
         out.append((name,))
         out += [(name, sub) for sub in getattr(command, "commands", {})]
     return out

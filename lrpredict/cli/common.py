@@ -156,3 +156,9 @@ def refuse_together(given: dict[str, bool], conflicts: list[tuple[str, str, str]
     for first, second, why in conflicts:
         if given.get(first) and given.get(second):
             raise BadInput(f"{first} cannot be combined with {second}: {why}")
+
+
+def refuse_empty_plot(plot_file: str | None) -> None:
+    """``--plot ""`` was falsy: no plot, exit 0, nothing said (QA 2026-12-01)."""
+    if plot_file is not None and not plot_file.strip():
+        raise BadInput("--plot='' is not valid: a file name ending in .png")

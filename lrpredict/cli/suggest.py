@@ -1,40 +1,25 @@
-"""The ``lrpredict`` command: a thin client of the Python API (parse → call → render)."""
+"""``lrpredict suggest``: a thin client of the Python API (parse → call → render)."""
 
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
 
-from lrpredict import registry, render
-from lrpredict.cli.calibrate import calibrate_command
-from lrpredict.cli.common import CONTEXT, BadInput, OneLineGroup, handles_errors, refuse_together, with_flags
-from lrpredict.cli.laws import laws_group
-from lrpredict.cli.runs import runs_command
-from lrpredict.cli.transfer import transfer_command
+from lrpredict import render
+from lrpredict.cli.common import CONTEXT, BadInput, handles_errors, refuse_empty_plot, refuse_together, with_flags
 from lrpredict.config import ModelConfig
 from lrpredict.errors import LrpredictError
 from lrpredict.suggest import compare, suggest
 from lrpredict.units import parse_size
 
 
-@click.group(
-    cls=OneLineGroup,
-    context_settings=CONTEXT,
-    epilog="\b\nExamples:\n  lrpredict suggest --params 1B --tokens 20B\n  lrpredict show-law\n  lrpredict runs --arch moe",
-)
-@click.version_option(package_name="lrpredict", prog_name="lrpredict")
-def cli() -> None:
-    """Peak learning rate, weight decay and batch size for LLM pre-training, from published scaling laws."""
-
-
 def _size_or_none(value: str | None, field: str) -> float | None:
     return None if value is None else parse_size(value, field)
 
 
-@cli.command(
+@click.command(
     name="suggest",
     context_settings=CONTEXT,
     epilog="\b\nExamples:\n  lrpredict suggest --params 1B --tokens 20B --explain\n  lrpredict suggest --hf-config config.json --tokens 2T --compare\n  lrpredict suggest --hf-config config.json --tokens 2T --batch-tokens 4M --world-size 256 --micro-batch-size 4 --format torchtitan",
@@ -150,7 +135,7 @@ def suggest_command(
     )
     if explain and output_format == "json":
         raise BadInput("--explain cannot be combined with --format json: --explain is for the text output")
-    _refuse_empty_plot(plot_file)
+    refuse_empty_plot(plot_file)
     if plot_file and not compare_:
         raise BadInput("--plot draws the --compare table: add --compare (show-law ID --plot draws one law)")
     if (world_size is not None or micro_batch_size is not None) and not exporting:
@@ -276,64 +261,3 @@ def _side_by_side(config, result, proxy_params, proxy_tokens, proxy_d_model, pro
         f"({hidden.lr / result.lr:.2g}× the law). arXiv 2601.05049 finds Fitting scales better at large scale "
         "(docs/transfer.md)."
     )
-
-
-def _refuse_empty_plot(plot_file: str | None) -> None:
-    """``--plot ""`` was falsy: no plot, exit 0, nothing said (QA 2026-12-01)."""
-    if plot_file is not None and not plot_file.strip():
-        raise BadInput("--plot='' is not valid: a file name ending in .png")
-
-
-@cli.command(
-    name="show-law",
-    context_settings=CONTEXT,
-    epilog="\b\nExamples:\n  lrpredict show-law\n  lrpredict show-law steplaw-2025 --json\n  lrpredict show-law steplaw-2025 --plot steplaw.png --sweeps DIR",
-)
-@click.argument("law_id", required=False)
-@click.option("json_", "--json", is_flag=True, help="the law file as JSON")
-@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="also write LR and batch vs N to FILE.png")
-@click.option("--sweeps", type=click.Path(file_okay=False), help="with --plot: Step Law sweeps folder, optima drawn")
-@handles_errors
-def show_law_command(law_id: str | None, json_: bool, plot_file: str | None, sweeps: str | None) -> None:
-    """Without LAW_ID: a table of every law.  With it: formula, coefficients, validity, citation and a grid."""
-    _refuse_empty_plot(plot_file)
-    if (plot_file or sweeps) and law_id is None:
-        raise BadInput("--plot and --sweeps draw one law: give its id, e.g. show-law steplaw-2025 --plot law.png")
-    if sweeps and not plot_file:
-        raise BadInput("--sweeps is read only with --plot FILE.png")
-    if law_id is None:
-        all_laws = registry.laws()
-        if json_:
-            click.echo(json.dumps([law.model_dump(mode="json") for law in all_laws], indent=2))
-        else:
-            click.echo(render.render_law_table(all_laws))
-        return
-    try:
-        law = registry.load_law(law_id)
-        if plot_file:
-            from lrpredict.plot import plot_law
-
-            written = plot_law(law, plot_file, sweeps=sweeps)
-            click.echo(f"plot written: {written}", err=True)
-    except LrpredictError as exc:  # the law is the LAW_ID argument here, not the --law option
-        if exc.field != "law":
-            raise
-        raise BadInput(f"LAW_ID={exc.value!r} is not valid: {exc.allowed}") from None
-    click.echo(law.model_dump_json(indent=2) if json_ else render.render_law(law))
-
-
-cli.add_command(laws_group)
-cli.add_command(transfer_command)
-cli.add_command(calibrate_command)
-cli.add_command(runs_command)
-
-
-def main() -> None:
-    try:
-        cli(prog_name="lrpredict")
-    except KeyboardInterrupt:  # pragma: no cover
-        sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,49 @@
+"""``lrpredict show-law``: the table of every law, or one law's formula, coefficients, validity and grid."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from lrpredict import registry, render
+from lrpredict.cli.common import CONTEXT, BadInput, handles_errors, refuse_empty_plot
+from lrpredict.errors import LrpredictError
+
+
+@click.command(
+    name="show-law",
+    context_settings=CONTEXT,
+    epilog="\b\nExamples:\n  lrpredict show-law\n  lrpredict show-law steplaw-2025 --json\n  lrpredict show-law steplaw-2025 --plot steplaw.png --sweeps DIR",
+)
+@click.argument("law_id", required=False)
+@click.option("json_", "--json", is_flag=True, help="the law file as JSON")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="also write LR and batch vs N to FILE.png")
+@click.option("--sweeps", type=click.Path(file_okay=False), help="with --plot: Step Law sweeps folder, optima drawn")
+@handles_errors
+def show_law_command(law_id: str | None, json_: bool, plot_file: str | None, sweeps: str | None) -> None:
+    """Without LAW_ID: a table of every law.  With it: formula, coefficients, validity, citation and a grid."""
+    refuse_empty_plot(plot_file)
+    if (plot_file or sweeps) and law_id is None:
+        raise BadInput("--plot and --sweeps draw one law: give its id, e.g. show-law steplaw-2025 --plot law.png")
+    if sweeps and not plot_file:
+        raise BadInput("--sweeps is read only with --plot FILE.png")
+    if law_id is None:
+        all_laws = registry.laws()
+        if json_:
+            click.echo(json.dumps([law.model_dump(mode="json") for law in all_laws], indent=2))
+        else:
+            click.echo(render.render_law_table(all_laws))
+        return
+    try:
+        law = registry.load_law(law_id)
+        if plot_file:
+            from lrpredict.plot import plot_law
+
+            written = plot_law(law, plot_file, sweeps=sweeps)
+            click.echo(f"plot written: {written}", err=True)
+    except LrpredictError as exc:  # the law is the LAW_ID argument here, not the --law option
+        if exc.field != "law":
+            raise
+        raise BadInput(f"LAW_ID={exc.value!r} is not valid: {exc.allowed}") from None
+    click.echo(law.model_dump_json(indent=2) if json_ else render.render_law(law))
