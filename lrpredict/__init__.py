@@ -9,14 +9,19 @@
 proxy's hyperparameters to a target (the Transfer paradigm, docs/transfer.md).
 """
 
-from lrpredict import transfer
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# What suggest needs is imported now (suggest loads all of it anyway); the rest of the API when first used (PEP 562
+# __getattr__ below), so `import lrpredict` and `lrpredict suggest` do not build the transfer models (issue 21).
 from lrpredict.architecture import Architecture, ParamCounts, count_parameters
 from lrpredict.config import ModelConfig
 from lrpredict.errors import LawFileError, LrpredictError, MissingInputError
 from lrpredict.laws import LawFile
 from lrpredict.registry import laws, load_law
 from lrpredict.suggest import Factor, LrRange, Suggestion, compare, suggest
-from lrpredict.transfer import TransferPlan
 from lrpredict.units import parse_size
 
 
@@ -30,10 +35,25 @@ def _version() -> str:
         return "0+unknown"
 
 
-def __getattr__(name: str) -> str:  # PEP 562: importlib.metadata is read only when someone asks for the version
-    if name == "__version__":
+# name -> (module, attribute; None: the module itself, e.g. lrpredict.transfer is a callable module)
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "transfer": ("lrpredict.transfer", None),
+    "TransferPlan": ("lrpredict.transfer", "TransferPlan"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":  # importlib.metadata is read only when someone asks for the version
         return _version()
+    if name in _LAZY:
+        module_name, attribute = _LAZY[name]
+        module = importlib.import_module(module_name)
+        return module if attribute is None else getattr(module, attribute)
     raise AttributeError(f"module 'lrpredict' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, "__version__"})
 
 
 __all__ = [

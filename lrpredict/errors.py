@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -42,6 +41,8 @@ def error_from_validation(
     """Turn pydantic's ``ValidationError`` into our one-line error (one problem: fix one thing at a time).  An
     unknown field comes first, with the nearest of ``known`` (an alias maps to the field it means): {"token": "20B"}
     reported "tokens={...whole dict...}: Field required" (QA 2026-12-01)."""
+    import difflib  # only on the error path: it is not free to import
+
     aliases = aliases or {}
     errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
     err = errors[0]

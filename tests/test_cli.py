@@ -108,6 +108,16 @@ def test_import_lrpredict_stays_light() -> None:
     assert out.stdout.strip() == ""
 
 
+def test_import_lrpredict_loads_the_rest_of_the_api_on_first_use() -> None:
+    """PEP 562 (issue 21): transfer is not built by `import lrpredict`, and is there when asked for."""
+    code = (
+        "import sys, lrpredict\nprint('lrpredict.transfer' in sys.modules)\n"
+        "print(lrpredict.TransferPlan.__name__, callable(lrpredict.transfer), 'lrpredict.transfer' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "TransferPlan", "True", "True"]
+
+
 def test_cli_suggest_and_help_import_only_what_they_need() -> None:
     """Each command's module loads when it runs (issue 21): `--help` lists all of them, `suggest` loads its own."""
     code = (
