@@ -29,6 +29,7 @@ import math
 import sys
 import types
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -235,20 +236,90 @@ def transfer(
     require_config("target", target)
     if rule not in RULES:
         raise LrpredictError("rule", rule, f"one of {list(RULES)}")
-    alpha = RULES[rule]
     hp = _hyperparameters(proxy_hparams)
-    lr0, wd0, emb_wd0, eps0, std0 = (
-        hp[k] for k in ("lr", "weight_decay", "embedding_weight_decay", "adam_eps", "init_std")
-    )
-    assert lr0 is not None and wd0 is not None and emb_wd0 is not None and eps0 is not None
-    warnings: list[str] = []
+    warnings = _input_warnings(proxy_hparams)
     derivation: list[Factor] = []
+    # the rule steps (arXiv 2601.05049 §Transfer): width and depth, horizon LR, weight decay, groups (MoE), forward
+    shape = _width_and_depth(proxy, target, rule, base_width, base_depth, warnings, derivation)
+    horizon = target.tokens / proxy.tokens
+    horizon_lr, horizon_status = _horizon_lr(proxy, target, horizon_rule, warnings, derivation)
+    horizon_wd = _horizon_weight_decay(proxy, target, horizon_lr, weight_decay_rule, warnings, derivation)
+    steps = _Steps(alpha=RULES[rule], m_d=shape.m_d, m_L=shape.m_L, horizon_lr=horizon_lr, horizon_wd=horizon_wd)
+    groups = _group_rules(hp, steps)
+    moe = target.arch == "moe" or proxy.arch == "moe"
+    forward = _forward_rules(steps, moe)
+    warnings += _scale_warnings(proxy, target, shape)
+    # the groups this target has ("other" is a fallback, not a rule); the horizon's status when it moved the LR
+    used = [groups[g] for g in GROUPS if g != "other" and (moe or g not in ("expert_ffn", "router"))]
+    statuses = [g.status for g in used] + ([horizon_status] if horizon != 1.0 and horizon_rule is not None else [])
+    warnings += _sanity(hp["lr"], hp["weight_decay"], used)  # type: ignore[arg-type]
+    return TransferPlan(
+        rule=rule,  # type: ignore[arg-type]
+        alpha=steps.alpha,
+        status=weakest(statuses),
+        proxy=proxy,
+        target=target,
+        proxy_lr=hp["lr"],
+        proxy_weight_decay=hp["weight_decay"],
+        proxy_adam_eps=hp["adam_eps"],
+        **shape.plan_fields(),
+        horizon_ratio=horizon,
+        horizon_lr_factor=horizon_lr,
+        horizon_weight_decay_factor=horizon_wd,
+        weight_decay_rule=weight_decay_rule,
+        residual_multiplier=forward[0].multiplier,  # type: ignore[arg-type]
+        output_logit_multiplier=forward[1].multiplier,  # type: ignore[arg-type]
+        groups=groups,
+        forward=forward,
+        warnings=warnings,
+        derivation=derivation,
+    )
+
+
+def _input_warnings(proxy_hparams: Mapping[str, Any] | Suggestion) -> list[str]:
     if isinstance(proxy_hparams, Mapping) and "weight_decay" not in proxy_hparams:
-        warnings.append(
+        return [
             "proxy weight decay not given: 0 assumed, so every group trains without weight decay; pass the λ tuned "
             "on the proxy (weight_decay, --proxy-wd; 0 if it used none)"
-        )
+        ]
+    return []
 
+
+@dataclass(frozen=True)
+class _Shape:
+    """What the width and depth steps give: the multipliers over the base model and the ratios over the proxy."""
+
+    width0: float
+    m_d: float
+    width_ratio: float
+    depth0: float
+    m_L: float
+    depth_ratio: float
+
+    def plan_fields(self) -> dict[str, float]:
+        """The ``TransferPlan`` fields the width and depth steps fill."""
+        return {
+            "base_width": self.width0,
+            "base_depth": self.depth0,
+            "width_multiplier": self.m_d,
+            "depth_multiplier": self.m_L,
+            "width_ratio": self.width_ratio,
+            "depth_ratio": self.depth_ratio,
+        }
+
+
+def _width_and_depth(
+    proxy: ModelConfig,
+    target: ModelConfig,
+    rule: str,
+    base_width: float | None,
+    base_depth: float | None,
+    warnings: list[str],
+    derivation: list[Factor],
+) -> _Shape:
+    """Width step (μP, Yang et al. arXiv 2203.03466): m_d = d_model / base_width.  Depth step (CompleteP, Dey et
+    al. arXiv 2505.01618, α = 1; depth-μP α = 0.5): m_L = n_layers / base_depth; width-only μP keeps m_L = 1."""
+    alpha = RULES[rule]
     d_proxy = _shape(proxy, "proxy", "d_model", rule)
     d_target = _shape(target, "target", "d_model", rule)
     width0 = float(d_proxy) if base_width is None else _positive("base_width", base_width)
@@ -265,9 +336,6 @@ def transfer(
         l_target = _shape(target, "target", "n_layers", rule)
         depth0 = float(l_proxy) if base_depth is None else _positive("base_depth", base_depth)
         m_L = l_target / depth0
-    width_ratio = d_target / d_proxy
-    depth_ratio = (target.n_layers / proxy.n_layers) if (target.n_layers and proxy.n_layers) else 1.0
-    rule_source = MUP if alpha is None else COMPLETEP
     derivation += [
         Factor(name="m_d = d_model / base_width", value=m_d, source=f"{d_target} / {width0:g}"),
         Factor(
@@ -276,34 +344,57 @@ def transfer(
             source="rule 'mup': depth not transferred" if alpha is None else f"{target.n_layers} / {depth0:g}",
         ),
     ]
+    depth_ratio = (target.n_layers / proxy.n_layers) if (target.n_layers and proxy.n_layers) else 1.0
+    return _Shape(width0, m_d, d_target / d_proxy, depth0, m_L, depth_ratio)
 
-    # Token horizon, in one block (nanochat style): η moves by the relative law at a fixed batch; λ keeps the AdamW
-    # timescale as a fraction of training, τ = B/(η·λ·D), constant, so λ ∝ B/(η·D).
+
+def _horizon_lr(
+    proxy: ModelConfig,
+    target: ModelConfig,
+    horizon_rule: str | None,
+    warnings: list[str],
+    derivation: list[Factor],
+) -> tuple[float, Status]:
+    """Horizon step, LR: η moves by a relative law at a fixed batch (default Bjorck et al. arXiv 2409.19913,
+    η ∝ D^-0.32, secondary); returns the LR factor and the status of the exponent used."""
     horizon = target.tokens / proxy.tokens
-    horizon_lr, horizon_status = 1.0, "confirmed"
-    if horizon != 1.0:
-        if horizon_rule is None:
-            warnings.append(f"target trains {horizon:.3g}× the proxy's tokens and horizon_rule=None: LR not moved")
-        else:
-            law = load_law(horizon_rule)
-            if not isinstance(law.lr, HorizonRatio):
-                raise LrpredictError(
-                    "horizon_rule", horizon_rule, "a relative law that moves the LR with D, e.g. bjorck-2024"
-                )
-            horizon_lr = law.lr.evaluate_relative(1.0, proxy.tokens, target.tokens)
-            horizon_status = law.lr.exponent.status
-            derivation.append(
-                Factor(
-                    name=f"(D/D_proxy)^{law.lr.exponent.value:g}",
-                    value=horizon_lr,
-                    source=f"{law.id} ({horizon_status}): D {proxy.tokens:.3g} → {target.tokens:.3g}, fixed batch",
-                )
-            )
-            if target.arch not in law.architectures:
-                warnings.append(
-                    f"{law.id} (horizon) was fitted on {'/'.join(law.architectures)} models; target is {target.arch}"
-                )
-            warnings += law.domain_status({"N": target.params, "D": target.tokens})
+    if horizon == 1.0:
+        return 1.0, "confirmed"
+    if horizon_rule is None:
+        warnings.append(f"target trains {horizon:.3g}× the proxy's tokens and horizon_rule=None: LR not moved")
+        return 1.0, "confirmed"
+    law = load_law(horizon_rule)
+    if not isinstance(law.lr, HorizonRatio):
+        raise LrpredictError("horizon_rule", horizon_rule, "a relative law that moves the LR with D, e.g. bjorck-2024")
+    horizon_lr = law.lr.evaluate_relative(1.0, proxy.tokens, target.tokens)
+    status = law.lr.exponent.status
+    derivation.append(
+        Factor(
+            name=f"(D/D_proxy)^{law.lr.exponent.value:g}",
+            value=horizon_lr,
+            source=f"{law.id} ({status}): D {proxy.tokens:.3g} → {target.tokens:.3g}, fixed batch",
+        )
+    )
+    if target.arch not in law.architectures:
+        warnings.append(
+            f"{law.id} (horizon) was fitted on {'/'.join(law.architectures)} models; target is {target.arch}"
+        )
+    warnings += law.domain_status({"N": target.params, "D": target.tokens})
+    return horizon_lr, status
+
+
+def _horizon_weight_decay(
+    proxy: ModelConfig,
+    target: ModelConfig,
+    horizon_lr: float,
+    weight_decay_rule: str,
+    warnings: list[str],
+    derivation: list[Factor],
+) -> float:
+    """Weight-decay step: λ keeps the AdamW timescale as a fraction of training, τ = B/(η·λ·D) constant, so
+    λ ∝ B/(η·D) (Wang & Aitchison arXiv 2405.13698); with "powerlines" τ also moves with tokens per parameter as
+    suggest's default law has it, τ ∝ (D/N)^-0.527 (Power Lines arXiv 2505.13738).  Returns the λ factor."""
+    horizon = target.tokens / proxy.tokens
     batch_factor = 1.0
     if proxy.batch_tokens and target.batch_tokens and proxy.batch_tokens != target.batch_tokens:
         batch_factor = target.batch_tokens / proxy.batch_tokens
@@ -336,173 +427,244 @@ def transfer(
                 f"{proxy.tokens / proxy.params:.3g} → {target.tokens / target.params:.3g} (N as given, non-embedding)",
             )
         )
+    return horizon_wd
 
-    depth_lr = 1.0 if alpha is None else m_L ** (alpha - 1.0)
-    depth_eps = 1.0 if alpha is None else m_L ** (-alpha)
-    hidden_notes = "init σ/√m_d; Adam LR η·m_d^-1·m_L^(α-1); λ·m_d (η·λ width-invariant); ε·m_d^-1·m_L^-α"
-    if alpha is None:
-        hidden_notes += (
-            "; λ·m_d is lrpredict's choice for 'mup' (CompleteP's rule; nanoGPT-mup's width-only branch keeps λ)"
-        )
 
-    def group(
-        name: str,
-        lr_mult: float,
-        wd_mult: float,
-        std_mult: float,
-        eps_mult: float,
-        status: Status,
-        source: str,
-        notes: str,
-        *,
-        base_wd: float = wd0,
-        decays: bool = True,
-    ) -> GroupRule:
-        lr_mult *= horizon_lr
-        wd_mult *= horizon_wd
-        return GroupRule(
-            group=name,
-            lr=lr0 * lr_mult,
-            lr_multiplier=lr_mult,
-            weight_decay=base_wd * wd_mult if decays else 0.0,
-            weight_decay_multiplier=wd_mult,
-            decays=decays,
-            init_std_multiplier=std_mult,
-            init_std=None if std0 is None else std0 * std_mult,
-            adam_eps=eps0 * eps_mult,
-            adam_eps_multiplier=eps_mult,
-            status=status,
-            source=source,
-            notes=notes,
-        )
+@dataclass(frozen=True)
+class _Steps:
+    """The factors every group shares: width and depth multipliers, and the horizon's LR and λ factors."""
 
-    hidden = (1.0 / m_d * depth_lr, m_d, 1.0 / math.sqrt(m_d), 1.0 / m_d * depth_eps)
-    groups = {
-        "embedding": group(
-            "embedding",
-            1.0,
-            1.0,
-            1.0,
-            1.0 / m_d,
-            "confirmed",
-            rule_source,
-            "LR η, λ, init unchanged; forward ×α_input; ε·m_d^-1 (emb/unemb ε, nanoGPT-mup's Eq. 40 fix)",
-            base_wd=emb_wd0,
-            decays=emb_wd0 > 0,
+    alpha: float | None
+    m_d: float
+    m_L: float
+    horizon_lr: float
+    horizon_wd: float
+
+    @property
+    def depth_lr(self) -> float:  # CompleteP: hidden Adam LR × m_L^(α-1)
+        return 1.0 if self.alpha is None else self.m_L ** (self.alpha - 1.0)
+
+    @property
+    def depth_eps(self) -> float:  # CompleteP: hidden ε × m_L^-α
+        return 1.0 if self.alpha is None else self.m_L ** (-self.alpha)
+
+    @property
+    def source(self) -> str:
+        return MUP if self.alpha is None else COMPLETEP
+
+
+def _group_rule(
+    name: str,
+    multipliers: tuple[float, float, float, float],
+    hp: dict[str, float | None],
+    steps: _Steps,
+    status: Status,
+    source: str,
+    notes: str,
+    *,
+    embedding: bool = False,
+    decays: bool = True,
+) -> GroupRule:
+    """One group: the proxy's values × the group's (LR, λ, init std, ε) multipliers × the horizon factors."""
+    lr_mult, wd_mult, std_mult, eps_mult = multipliers
+    lr_mult *= steps.horizon_lr
+    wd_mult *= steps.horizon_wd
+    base_wd, std0, eps0 = hp["embedding_weight_decay" if embedding else "weight_decay"], hp["init_std"], hp["adam_eps"]
+    assert hp["lr"] is not None and base_wd is not None and eps0 is not None
+    return GroupRule(
+        group=name,
+        lr=hp["lr"] * lr_mult,
+        lr_multiplier=lr_mult,
+        weight_decay=base_wd * wd_mult if decays else 0.0,
+        weight_decay_multiplier=wd_mult,
+        decays=decays,
+        init_std_multiplier=std_mult,
+        init_std=None if std0 is None else std0 * std_mult,
+        adam_eps=eps0 * eps_mult,
+        adam_eps_multiplier=eps_mult,
+        status=status,
+        source=source,
+        notes=notes,
+    )
+
+
+def _hidden_notes(steps: _Steps) -> str:
+    notes = "init σ/√m_d; Adam LR η·m_d^-1·m_L^(α-1); λ·m_d (η·λ width-invariant); ε·m_d^-1·m_L^-α"
+    if steps.alpha is None:
+        notes += "; λ·m_d is lrpredict's choice for 'mup' (CompleteP's rule; nanoGPT-mup's width-only branch keeps λ)"
+    return notes
+
+
+def _hidden_multipliers(steps: _Steps) -> tuple[float, float, float, float]:
+    """Hidden matrices (μP / CompleteP): LR η·m_d^-1·m_L^(α-1), λ·m_d, init σ/√m_d, ε·m_d^-1·m_L^-α."""
+    m_d = steps.m_d
+    return (1.0 / m_d * steps.depth_lr, m_d, 1.0 / math.sqrt(m_d), 1.0 / m_d * steps.depth_eps)
+
+
+def _group_rules(hp: dict[str, float | None], steps: _Steps) -> dict[str, GroupRule]:
+    """Every group of the target, in ``GROUPS`` order: the hidden matrices, the MoE groups, and the groups at the
+    model's edges (embedding, output head, norms and biases)."""
+    notes, hidden = _hidden_notes(steps), _hidden_multipliers(steps)
+    made = {
+        "attention": _group_rule(
+            "attention", hidden, hp, steps, "confirmed", steps.source, notes + "; logits scaled 1/d_head"
         ),
-        "attention": group("attention", *hidden, "confirmed", rule_source, hidden_notes + "; logits scaled 1/d_head"),
-        "dense_ffn": group("dense_ffn", *hidden, "confirmed", rule_source, hidden_notes + "; shared experts too"),
-        "expert_ffn": group(
+        "dense_ffn": _group_rule(
+            "dense_ffn", hidden, hp, steps, "confirmed", steps.source, notes + "; shared experts too"
+        ),
+        "other": _group_rule(
+            "other",
+            hidden,
+            hp,
+            steps,
+            "open",
+            "lrpredict default",
+            "parameters no pattern recognises are treated as hidden matrices: an assumption; classify them",
+        ),
+        **_moe_groups(hp, steps),
+        **_edge_groups(hp, steps),
+    }
+    return {name: made[name] for name in GROUPS}
+
+
+def _moe_groups(hp: dict[str, float | None], steps: _Steps) -> dict[str, GroupRule]:
+    """MoE step (Complete-muE, Peng et al. arXiv 2605.23893): experts are hidden matrices with no multiplier for
+    n_experts, top_k or granularity; the router follows μP as an output-like matrix (arXiv 2601.20205, 2508.09752)."""
+    m_d = steps.m_d
+    return {
+        "expert_ffn": _group_rule(
             "expert_ffn",
-            *hidden,
+            _hidden_multipliers(steps),
+            hp,
+            steps,
             "confirmed",
-            f"{COMPLETE_MUE} + {rule_source}",
+            f"{COMPLETE_MUE} + {steps.source}",
             "experts are hidden matrices: no LR/WD multiplier for n_experts, top_k or granularity (Complete-muE); "
-            "assumes the expert width grows with d_model; " + hidden_notes,
+            "assumes the expert width grows with d_model; " + _hidden_notes(steps),
         ),
-        "router": group(
+        "router": _group_rule(
             "router",
-            1.0 / m_d * depth_lr,
-            m_d,
-            1.0 / m_d,
-            1.0 / m_d * depth_eps,
+            (1.0 / m_d * steps.depth_lr, m_d, 1.0 / m_d, 1.0 / m_d * steps.depth_eps),
+            hp,
+            steps,
             "secondary",
             ROUTER_SOURCES,
             "μP output-like matrix (fan-out n_experts is finite): init and Adam LR ∝ 1/d_model; λ·m_d keeps η·λ "
             "width-invariant (lrpredict's choice: open); depth factors as for hidden tensors (open)",
         ),
-        "output_head": group(
-            "output_head",
-            1.0,
-            1.0,
-            1.0,
-            1.0 / m_d,
+    }
+
+
+def _edge_groups(hp: dict[str, float | None], steps: _Steps) -> dict[str, GroupRule]:
+    """Embedding, output head, norms and biases (μP / CompleteP, nanoGPT-mup): LR, λ and init unchanged but for
+    the depth factor on norms; ε·m_d^-1 on all three (the code's Eq. 40 fix)."""
+    eps = 1.0 / steps.m_d
+    assert hp["embedding_weight_decay"] is not None
+    return {
+        "embedding": _group_rule(
+            "embedding",
+            (1.0, 1.0, 1.0, eps),
+            hp,
+            steps,
             "confirmed",
-            rule_source,
+            steps.source,
+            "LR η, λ, init unchanged; forward ×α_input; ε·m_d^-1 (emb/unemb ε, nanoGPT-mup's Eq. 40 fix)",
+            embedding=True,
+            decays=hp["embedding_weight_decay"] > 0,
+        ),
+        "output_head": _group_rule(
+            "output_head",
+            (1.0, 1.0, 1.0, eps),
+            hp,
+            steps,
+            "confirmed",
+            steps.source,
             "LR η, λ and init unchanged; forward ×α_output/m_d; ε·m_d^-1 (in the code the head is tied to wte)",
         ),
-        "norms_and_biases": group(
+        "norms_and_biases": _group_rule(
             "norms_and_biases",
-            depth_lr,
-            1.0,
-            1.0,
-            1.0 / m_d * depth_eps,
+            (steps.depth_lr, 1.0, 1.0, 1.0 / steps.m_d * steps.depth_eps),
+            hp,
+            steps,
             "confirmed",
-            rule_source,
+            steps.source,
             "LR η·m_L^(α-1), λ = 0; the code keeps the final norm at LR η and ε·m_d^-1 (differs only for α < 1)",
             decays=False,
         ),
-        "other": group(
-            "other",
-            *hidden,
-            "open",
-            "lrpredict default",
-            "parameters no pattern recognises are treated as hidden matrices: an assumption; classify them",
-        ),
     }
 
-    residual = 1.0 if alpha is None else m_L ** (-alpha)
-    output_logit = 1.0 / m_d
+
+def _forward_rules(steps: _Steps, moe: bool) -> list[ForwardRule]:
+    """Forward multipliers (CompleteP / μP): residual branches m_L^-α first, output logits 1/m_d second (the plan
+    reads them from there), input embedding and attention logits; MoE adds Complete-muE's A and R (secondary)."""
+    alpha, source = steps.alpha, steps.source
     forward = [
         ForwardRule(
             name="residual_branch",
             formula="h ← h + m_L^-α·F(h)" if alpha is not None else "h ← h + F(h) (no depth scaling)",
-            multiplier=residual,
+            multiplier=1.0 if alpha is None else steps.m_L ** (-alpha),
             status="confirmed",
-            source=rule_source,
+            source=source,
         ),
         ForwardRule(
             name="output_logits",
             formula="logits = (α_output/m_d)·W_out·h",
-            multiplier=output_logit,
+            multiplier=1.0 / steps.m_d,
             status="confirmed",
-            source=rule_source,
+            source=source,
         ),
         ForwardRule(
             name="input_embedding",
             formula="h_0 = α_input·W_emb[x] (α_input tuned on the proxy, unchanged)",
             multiplier=1.0,
             status="confirmed",
-            source=rule_source,
+            source=source,
         ),
         ForwardRule(
             name="attention_logits",
             formula="q·k/d_head instead of q·k/√d_head (unchanged when d_head is fixed)",
             multiplier=None,
             status="confirmed",
-            source=rule_source,
+            source=source,
         ),
     ]
-    moe = target.arch == "moe" or proxy.arch == "moe"
-    if moe:
-        forward += [
-            ForwardRule(
-                name="moe_expert_down_projection",
-                formula="output ×A = d/H_act, init σ_down·√(H_act/d); H_act = top_k·d_expert (active width), "
-                "d = the dense reference FFN width",
-                multiplier=None,
-                status="secondary",
-                source=f"{COMPLETE_MUE}; the reading of d and of top_k in H_act is lrpredict's",
-            ),
-            ForwardRule(
-                name="moe_route_scale",
-                formula="routed sum with normalised top-k weights, ×R = top_k",
-                multiplier=None,
-                status="secondary",
-                source=f"{COMPLETE_MUE}; whether R counts experts or the activated fraction: open",
-            ),
-        ]
+    return forward + _moe_forward_rules() if moe else forward
 
-    warnings.append(
+
+def _moe_forward_rules() -> list[ForwardRule]:
+    """Complete-muE's forward multipliers for experts (arXiv 2605.23893, secondary): as formulas, not values."""
+    return [
+        ForwardRule(
+            name="moe_expert_down_projection",
+            formula="output ×A = d/H_act, init σ_down·√(H_act/d); H_act = top_k·d_expert (active width), "
+            "d = the dense reference FFN width",
+            multiplier=None,
+            status="secondary",
+            source=f"{COMPLETE_MUE}; the reading of d and of top_k in H_act is lrpredict's",
+        ),
+        ForwardRule(
+            name="moe_route_scale",
+            formula="routed sum with normalised top-k weights, ×R = top_k",
+            multiplier=None,
+            status="secondary",
+            source=f"{COMPLETE_MUE}; whether R counts experts or the activated fraction: open",
+        ),
+    ]
+
+
+def _scale_warnings(proxy: ModelConfig, target: ModelConfig, shape: _Shape) -> list[str]:
+    """How far the plan reaches: the seed paper's finding (arXiv 2601.05049 §Transfer), extrapolation in width,
+    transfer downwards, and Complete-muE's bridges between dense and MoE."""
+    warnings = [
         f"{SEED_PAPER} (secondary) finds the Transfer paradigm scales worse than Fitting at large scale, which it "
         "explains by training stability and feature learning: check the transferred LR against `lrpredict suggest`"
-    )
-    if width_ratio > WIDTH_EXTRAPOLATION_WARN:
+    ]
+    if shape.width_ratio > WIDTH_EXTRAPOLATION_WARN:
         warnings.append(
-            f"width extrapolation {width_ratio:.3g}× exceeds {WIDTH_EXTRAPOLATION_WARN:g}×: transfer is rarely "
+            f"width extrapolation {shape.width_ratio:.3g}× exceeds {WIDTH_EXTRAPOLATION_WARN:g}×: transfer is rarely "
             "verified that far; tune an intermediate proxy"
         )
-    if width_ratio < 1 or depth_ratio < 1:
+    if shape.width_ratio < 1 or shape.depth_ratio < 1:
         warnings.append("target is narrower or shallower than the proxy: transfer downwards is unusual")
     if target.arch == "moe" and proxy.arch == "dense":
         warnings.append(
@@ -514,38 +676,7 @@ def transfer(
             "top_k or n_experts change: Complete-muE's Bridge II leaves no LR/WD correction but reports a small "
             "residual drift of the optimum (secondary)"
         )
-
-    used = [g for g in GROUPS if g != "other" and (moe or g not in ("expert_ffn", "router"))]
-    statuses = [groups[g].status for g in used]
-    if horizon != 1.0 and horizon_rule is not None:
-        statuses.append(horizon_status)
-    warnings += _sanity(lr0, wd0, [groups[g] for g in used])
-    return TransferPlan(
-        rule=rule,  # type: ignore[arg-type]
-        alpha=alpha,
-        status=weakest(statuses),
-        proxy=proxy,
-        target=target,
-        proxy_lr=lr0,
-        proxy_weight_decay=wd0,
-        proxy_adam_eps=eps0,
-        base_width=width0,
-        base_depth=depth0,
-        width_multiplier=m_d,
-        depth_multiplier=m_L,
-        width_ratio=width_ratio,
-        depth_ratio=depth_ratio,
-        horizon_ratio=horizon,
-        horizon_lr_factor=horizon_lr,
-        horizon_weight_decay_factor=horizon_wd,
-        weight_decay_rule=weight_decay_rule,
-        residual_multiplier=residual,
-        output_logit_multiplier=output_logit,
-        groups=groups,
-        forward=forward,
-        warnings=warnings,
-        derivation=derivation,
-    )
+    return warnings
 
 
 def _sanity(lr0: float, wd0: float, groups: list[GroupRule]) -> list[str]:
