@@ -43,111 +43,12 @@ FIELD_ALIASES = {"layers": "n_layers", "experts": "n_experts"}
 MIN_PARAMS = 1e5
 
 
-class ModelConfig(BaseModel):
-    """A pre-training run to predict hyperparameters for.
-
-    ``params`` is the non-embedding parameter count (for MoE, all experts); ``active_params`` the non-embedding
-    parameters active per token (MoE).  Width, depth and sequence length are optional; laws written in compute
-    (DeepSeek, Ling) need them to form M, and say so.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    arch: Literal["dense", "moe"] = Field(default="dense", description="dense or mixture-of-experts")
-    params: Size = Field(description="non-embedding parameters (MoE: total over all experts)")
-    tokens: Size = Field(description="training tokens D")
-    active_params: Size | None = Field(default=None, description="MoE: non-embedding parameters active per token")
-    n_layers: int | None = Field(default=None, gt=0, description="transformer blocks")
-    d_model: int | None = Field(default=None, gt=0, description="hidden width")
-    seq_len: int | None = Field(default=None, gt=0, description="training sequence length in tokens")
-    batch_tokens: Size | None = Field(default=None, description="the batch you will use, in tokens per step")
-    n_experts: int | None = Field(default=None, gt=0, description="MoE: routed experts per layer")
-    top_k: int | None = Field(default=None, gt=0, description="MoE: routed experts active per token")
-    vocab_size: int | None = Field(default=None, gt=0, description="vocabulary size")
-    schedule: Literal["wsd", "cosine", "linear", "multistep", "constant"] | None = Field(
-        default=None, description="the LR schedule you will train with (warns when the law assumed another)"
-    )
-    shape: Architecture | None = Field(
-        default=None,
-        description="the model shape when known (from_architecture, from_hf_config): each law then counts N from "
-        "it in its own convention (Step Law: attention as 4·d²)",
-    )
-
-    def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise validation_to_error(exc) from None
-
-    @model_validator(mode="after")
-    def _check(self) -> ModelConfig:
-        for name in ("params", "tokens", "active_params", "batch_tokens"):
-            value = getattr(self, name)
-            if value is not None and (not math.isfinite(value) or value <= 0):
-                raise LrpredictError(name, value, "a finite number > 0")
-        if self.active_params is not None and self.active_params > self.params:
-            raise LrpredictError("active_params", self.active_params, f"must be <= params={self.params:.4g}")
-        if self.arch == "dense":
-            if self.active_params is not None and self.active_params != self.params:
-                raise LrpredictError("active_params", self.active_params, "dense models have active = params")
-            if self.n_experts or self.top_k:
-                raise LrpredictError("arch", self.arch, "'moe' when n_experts or top_k is given")
-        if self.top_k is not None and self.n_experts is not None and self.top_k > self.n_experts:
-            raise LrpredictError("top_k", self.top_k, f"must be <= n_experts={self.n_experts}")
-        self._check_plausible()
-        return self
-
-    def _check_plausible(self) -> None:
-        """Refuse a run no one could train (issue 13): a law evaluated there answers nonsense, e.g. LR 2.7e3 at N=7."""
-        for name in ("params", "active_params"):
-            value = getattr(self, name)
-            if value is not None and value < MIN_PARAMS:
-                raise LrpredictError(
-                    name, value, f">= {MIN_PARAMS:g} non-embedding parameters (no real run is smaller)"
-                )
-        if self.batch_tokens is not None:
-            if self.batch_tokens > self.tokens:
-                raise LrpredictError(
-                    "batch_tokens", self.batch_tokens, f"at most tokens={self.tokens:.4g} (one batch is one step)"
-                )
-            if self.seq_len is not None and self.batch_tokens < self.seq_len:
-                raise LrpredictError(
-                    "batch_tokens", self.batch_tokens, f"at least one sequence, seq_len={self.seq_len} tokens"
-                )
-        if self.seq_len is not None and self.tokens < self.seq_len:
-            raise LrpredictError("tokens", self.tokens, f"at least one sequence, seq_len={self.seq_len} tokens")
-
-    @property
-    def n_active(self) -> float | None:
-        """Active non-embedding parameters (dense: all of them)."""
-        return self.params if self.arch == "dense" else self.active_params
-
-    def params_for(self, convention: Convention = "exact") -> tuple[float, float | None]:
-        """(N, N_active) counted the way a law counts them (``LawFile.conventions.count``).  Without a shape the
-        numbers you gave serve every convention.
-
-        >>> config = ModelConfig.from_architecture(d_model=8192, n_layers=80, d_ffn=28672, n_heads=64,
-        ...     n_kv_heads=8, vocab_size=128256, tokens="15T")  # Llama-3-70B's shape
-        >>> exact, _ = config.params_for("exact")
-        >>> steplaw, _ = config.params_for("steplaw")
-        >>> round(steplaw / exact, 3)  # Step Law counts attention as 4·d² even with GQA
-        1.137
-        """
-        if self.shape is None or convention == "exact":
-            return self.params, self.n_active
-        counts = count_parameters(self.shape, convention)
-        head = self.shape.vocab_size * self.shape.d_model if convention == "with-head" else 0
-        return float(counts.non_embedding + head), float(counts.non_embedding_active + head)
-
-    def flops_per_token(self) -> float | None:
-        """M, DeepSeek convention, or None when width, depth, sequence length or active params are missing."""
-        if None in (self.n_active, self.n_layers, self.d_model, self.seq_len):
-            return None
-        return flops_per_token(self.n_active, self.n_layers, self.d_model, self.seq_len)  # type: ignore[arg-type]
+class _FromShape:
+    """``ModelConfig``'s constructors from a model's shape: N, N_active and the MoE fields derived, not typed."""
 
     @classmethod
     def from_architecture(
-        cls,
+        cls: type[ModelConfig],
         architecture: Architecture | None = None,
         *,
         tokens: float | str,
@@ -191,7 +92,7 @@ class ModelConfig(BaseModel):
 
     @classmethod
     def from_hf_config(
-        cls,
+        cls: type[ModelConfig],
         source: str | Path | Mapping[str, Any],
         *,
         tokens: float | str,
@@ -216,6 +117,113 @@ class ModelConfig(BaseModel):
         return cls.from_architecture(
             architecture_from_hf(source), tokens=tokens, seq_len=seq_len, batch_tokens=batch_tokens, extra=extra
         )
+
+
+class ModelConfig(_FromShape, BaseModel):
+    """A pre-training run to predict hyperparameters for.
+
+    ``params`` is the non-embedding parameter count (for MoE, all experts); ``active_params`` the non-embedding
+    parameters active per token (MoE).  Width, depth and sequence length are optional; laws written in compute
+    (DeepSeek, Ling) need them to form M, and say so.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    arch: Literal["dense", "moe"] = Field(default="dense", description="dense or mixture-of-experts")
+    params: Size = Field(description="non-embedding parameters (MoE: total over all experts)")
+    tokens: Size = Field(description="training tokens D")
+    active_params: Size | None = Field(default=None, description="MoE: non-embedding parameters active per token")
+    n_layers: int | None = Field(default=None, gt=0, description="transformer blocks")
+    d_model: int | None = Field(default=None, gt=0, description="hidden width")
+    seq_len: int | None = Field(default=None, gt=0, description="training sequence length in tokens")
+    batch_tokens: Size | None = Field(default=None, description="the batch you will use, in tokens per step")
+    n_experts: int | None = Field(default=None, gt=0, description="MoE: routed experts per layer")
+    top_k: int | None = Field(default=None, gt=0, description="MoE: routed experts active per token")
+    vocab_size: int | None = Field(default=None, gt=0, description="vocabulary size")
+    schedule: Literal["wsd", "cosine", "linear", "multistep", "constant"] | None = Field(
+        default=None, description="the LR schedule you will train with (warns when the law assumed another)"
+    )
+    shape: Architecture | None = Field(
+        default=None,
+        description="the model shape when known (from_architecture, from_hf_config): each law then counts N from "
+        "it in its own convention (Step Law: attention as 4·d²)",
+    )
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise validation_to_error(exc) from None
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelConfig:
+        _check_consistent(self)
+        _check_plausible(self)
+        return self
+
+    @property
+    def n_active(self) -> float | None:
+        """Active non-embedding parameters (dense: all of them)."""
+        return self.params if self.arch == "dense" else self.active_params
+
+    def params_for(self, convention: Convention = "exact") -> tuple[float, float | None]:
+        """(N, N_active) counted the way a law counts them (``LawFile.conventions.count``).  Without a shape the
+        numbers you gave serve every convention.
+
+        >>> config = ModelConfig.from_architecture(d_model=8192, n_layers=80, d_ffn=28672, n_heads=64,
+        ...     n_kv_heads=8, vocab_size=128256, tokens="15T")  # Llama-3-70B's shape
+        >>> exact, _ = config.params_for("exact")
+        >>> steplaw, _ = config.params_for("steplaw")
+        >>> round(steplaw / exact, 3)  # Step Law counts attention as 4·d² even with GQA
+        1.137
+        """
+        if self.shape is None or convention == "exact":
+            return self.params, self.n_active
+        counts = count_parameters(self.shape, convention)
+        head = self.shape.vocab_size * self.shape.d_model if convention == "with-head" else 0
+        return float(counts.non_embedding + head), float(counts.non_embedding_active + head)
+
+    def flops_per_token(self) -> float | None:
+        """M, DeepSeek convention, or None when width, depth, sequence length or active params are missing."""
+        if None in (self.n_active, self.n_layers, self.d_model, self.seq_len):
+            return None
+        return flops_per_token(self.n_active, self.n_layers, self.d_model, self.seq_len)  # type: ignore[arg-type]
+
+
+def _check_consistent(config: ModelConfig) -> None:
+    """Sizes finite and > 0; active parameters within the total; no MoE fields on a dense run."""
+    for name in ("params", "tokens", "active_params", "batch_tokens"):
+        value = getattr(config, name)
+        if value is not None and (not math.isfinite(value) or value <= 0):
+            raise LrpredictError(name, value, "a finite number > 0")
+    if config.active_params is not None and config.active_params > config.params:
+        raise LrpredictError("active_params", config.active_params, f"must be <= params={config.params:.4g}")
+    if config.arch == "dense":
+        if config.active_params is not None and config.active_params != config.params:
+            raise LrpredictError("active_params", config.active_params, "dense models have active = params")
+        if config.n_experts or config.top_k:
+            raise LrpredictError("arch", config.arch, "'moe' when n_experts or top_k is given")
+    if config.top_k is not None and config.n_experts is not None and config.top_k > config.n_experts:
+        raise LrpredictError("top_k", config.top_k, f"must be <= n_experts={config.n_experts}")
+
+
+def _check_plausible(config: ModelConfig) -> None:
+    """Refuse a run no one could train (issue 13): a law evaluated there answers nonsense, e.g. LR 2.7e3 at N=7."""
+    for name in ("params", "active_params"):
+        value = getattr(config, name)
+        if value is not None and value < MIN_PARAMS:
+            raise LrpredictError(name, value, f">= {MIN_PARAMS:g} non-embedding parameters (no real run is smaller)")
+    if config.batch_tokens is not None:
+        if config.batch_tokens > config.tokens:
+            raise LrpredictError(
+                "batch_tokens", config.batch_tokens, f"at most tokens={config.tokens:.4g} (one batch is one step)"
+            )
+        if config.seq_len is not None and config.batch_tokens < config.seq_len:
+            raise LrpredictError(
+                "batch_tokens", config.batch_tokens, f"at least one sequence, seq_len={config.seq_len} tokens"
+            )
+    if config.seq_len is not None and config.tokens < config.seq_len:
+        raise LrpredictError("tokens", config.tokens, f"at least one sequence, seq_len={config.seq_len} tokens")
 
 
 def describe_config(config: ModelConfig) -> str:
