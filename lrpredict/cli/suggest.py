@@ -106,8 +106,58 @@ def suggest_command(
     **shape: Any,
 ) -> None:
     """Suggest peak LR, weight decay and batch size for one run."""
+    _refuse_conflicts(
+        compare_,
+        law,
+        explain,
+        json_,
+        output_format,
+        paradigm,
+        plot_file,
+        world_size,
+        micro_batch_size,
+        proxy_given=any(v is not None for v in (proxy_params, proxy_tokens, proxy_d_model, proxy_layers, proxy_lr)),
+    )
+    config, notes = _run_config(hf_config, arch, params, active_params, tokens, shape)
+    json_ = json_ or output_format == "json"
+    extra: dict[str, Any] = {"tolerance": tolerance}
+    if reference_lr is not None or reference_tokens is not None:
+        extra["reference_lr"] = reference_lr  # type: ignore[assignment]
+        extra["reference_tokens"] = _size_or_none(reference_tokens, "reference_tokens")  # type: ignore[assignment]
+    if compare_:
+        _compare(config, extra, json_, plot_file)
+        return
+    result = suggest(config, law, weight_decay_law=weight_decay_law, **extra)
+    if notes:
+        result = result.model_copy(update={"warnings": [*notes, *result.warnings]})
+    if paradigm == "transfer":
+        _side_by_side(
+            config, result, proxy_params, proxy_tokens, proxy_d_model, proxy_layers, proxy_lr, proxy_wd, json_
+        )
+        return
+    if output_format in ("hf", "torchtitan", "megatron"):
+        _export(config, result, output_format, world_size, micro_batch_size, notes, law, weight_decay_law, extra)
+    elif json_:
+        click.echo(result.to_json())
+    else:
+        click.echo(render.render_suggestion(config, result, explain=explain))
+
+
+def _refuse_conflicts(
+    compare_: bool,
+    law: str | None,
+    explain: bool,
+    json_: bool,
+    output_format: str,
+    paradigm: str,
+    plot_file: str | None,
+    world_size: int | None,
+    micro_batch_size: int | None,
+    *,
+    proxy_given: bool,
+) -> None:
+    """Refuse options that contradict each other or that the command would ignore, naming both (issue 15)."""
     exporting = output_format in ("hf", "torchtitan", "megatron")
-    proxy_given = any(v is not None for v in (proxy_params, proxy_tokens, proxy_d_model, proxy_layers, proxy_lr))
     given = {
         "--compare": compare_,
         "--law": law is not None,
@@ -140,6 +190,12 @@ def suggest_command(
         raise BadInput("--plot draws the --compare table: add --compare (show-law ID --plot draws one law)")
     if (world_size is not None or micro_batch_size is not None) and not exporting:
         raise BadInput("--world-size and --micro-batch-size shape an export: add --format hf, torchtitan or megatron")
+
+
+def _run_config(
+    hf_config: str | None, arch: str, params, active_params, tokens, shape: dict[str, Any]
+) -> tuple[ModelConfig, list[str]]:
+    """The run from --hf-config or from the size options, and the notes to print with it (what was guessed)."""
     notes: list[str] = []
     if hf_config is not None:
         config, notes = _hf_run(hf_config, arch, params, active_params, tokens, shape)
@@ -154,57 +210,56 @@ def suggest_command(
             active_params=active_params,
             **{k: v for k, v in shape.items() if v is not None},
         )
-    json_ = json_ or output_format == "json"
-    extra: dict[str, Any] = {"tolerance": tolerance}
-    if reference_lr is not None or reference_tokens is not None:
-        extra["reference_lr"] = reference_lr  # type: ignore[assignment]
-        extra["reference_tokens"] = _size_or_none(reference_tokens, "reference_tokens")  # type: ignore[assignment]
-    if compare_:
-        rows = compare(config, **extra)
-        if json_:
-            payload = [
-                {"law": law_.id, "error": str(r)} if isinstance(r, LrpredictError) else r.model_dump(mode="json")
-                for law_, r in rows
-            ]
-            click.echo(json.dumps(payload, indent=2))
-        else:
-            click.echo(with_flags(render.render_compare(config, rows)))
-        if plot_file:
-            from lrpredict.plot import plot_compare
+    return config, notes
 
-            click.echo(f"plot written: {plot_compare(config, rows, plot_file)}", err=True)
-        return
-    result = suggest(config, law, weight_decay_law=weight_decay_law, **extra)
-    if notes:
-        result = result.model_copy(update={"warnings": [*notes, *result.warnings]})
-    if paradigm == "transfer":
-        _side_by_side(
-            config, result, proxy_params, proxy_tokens, proxy_d_model, proxy_layers, proxy_lr, proxy_wd, json_
-        )
-        return
-    if output_format in ("hf", "torchtitan", "megatron"):
-        from lrpredict.export import export_for_cluster
 
-        def at_batch(batch_tokens: float) -> Any:  # the same suggestion at the batch the cluster can run
-            moved = config.model_copy(update={"batch_tokens": batch_tokens})
-            again = suggest(moved, law, weight_decay_law=weight_decay_law, **extra)
-            return again.model_copy(update={"warnings": [*notes, *again.warnings]})
-
-        text, messages = export_for_cluster(
-            result,
-            output_format,
-            world_size=1 if world_size is None else world_size,  # 0 is refused, not read as 1
-            micro_batch_size=micro_batch_size,
-            schedule=config.schedule,
-            rederive=at_batch,
-        )
-        for message in messages:  # stderr, one line each: stdout stays pasteable
-            click.echo(f"warning: {message}", err=True)
-        click.echo(text)
-    elif json_:
-        click.echo(result.to_json())
+def _compare(config: ModelConfig, extra: dict[str, Any], json_: bool, plot_file: str | None) -> None:
+    """--compare: every applicable law side by side (a table, or JSON; --plot draws it)."""
+    rows = compare(config, **extra)
+    if json_:
+        payload = [
+            {"law": law_.id, "error": str(r)} if isinstance(r, LrpredictError) else r.model_dump(mode="json")
+            for law_, r in rows
+        ]
+        click.echo(json.dumps(payload, indent=2))
     else:
-        click.echo(render.render_suggestion(config, result, explain=explain))
+        click.echo(with_flags(render.render_compare(config, rows)))
+    if plot_file:
+        from lrpredict.plot import plot_compare
+
+        click.echo(f"plot written: {plot_compare(config, rows, plot_file)}", err=True)
+
+
+def _export(
+    config: ModelConfig,
+    result: Any,
+    output_format: str,
+    world_size: int | None,
+    micro_batch_size: int | None,
+    notes: list[str],
+    law: str | None,
+    weight_decay_law: str | None,
+    extra: dict[str, Any],
+) -> None:
+    """--format hf/torchtitan/megatron: the training config on stdout, its warnings on stderr."""
+    from lrpredict.export import export_for_cluster
+
+    def at_batch(batch_tokens: float) -> Any:  # the same suggestion at the batch the cluster can run
+        moved = config.model_copy(update={"batch_tokens": batch_tokens})
+        again = suggest(moved, law, weight_decay_law=weight_decay_law, **extra)
+        return again.model_copy(update={"warnings": [*notes, *again.warnings]})
+
+    text, messages = export_for_cluster(
+        result,
+        output_format,
+        world_size=1 if world_size is None else world_size,  # 0 is refused, not read as 1
+        micro_batch_size=micro_batch_size,
+        schedule=config.schedule,
+        rederive=at_batch,
+    )
+    for message in messages:  # stderr, one line each: stdout stays pasteable
+        click.echo(f"warning: {message}", err=True)
+    click.echo(text)
 
 
 def _hf_run(path: str, arch: str, params, active_params, tokens, shape: dict[str, Any]) -> tuple[ModelConfig, list]:
