@@ -12,7 +12,7 @@ proxy's hyperparameters to a target (the Transfer paradigm, docs/transfer.md).
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # What suggest needs is imported now (suggest loads all of it anyway); the rest of the API when first used (PEP 562
 # __getattr__ below), so `import lrpredict` and `lrpredict suggest` do not build the transfer models (issue 21).
@@ -21,8 +21,13 @@ from lrpredict.config import ModelConfig
 from lrpredict.errors import LawFileError, LrpredictError, MissingInputError
 from lrpredict.laws import LawFile
 from lrpredict.registry import laws, load_law
-from lrpredict.suggest import Factor, LrRange, Suggestion, compare, suggest
+from lrpredict.suggest import compare, suggest
+from lrpredict.suggestion import Factor, LrRange, Suggestion
 from lrpredict.units import parse_size
+
+if TYPE_CHECKING:  # what __getattr__ loads on first use, for type checkers and editors
+    from lrpredict import transfer
+    from lrpredict.transfer import TransferPlan
 
 
 def _version() -> str:
