@@ -79,9 +79,12 @@ def test_unbracketed_cell_enters_as_a_bound_not_dropped() -> None:
     edge = [o for o in obs if o.lr < math.exp(world(4e7, 8e8))]  # only LRs below the optimum: best at the top edge
     fit = fit_calibration(edge, bootstrap=0)
     assert fit.optima and fit.optima[0].bound == "high"
-    assert fit.optima[0].ln_y > math.log(max(o.lr for o in edge))  # a step beyond the edge it lies past
+    # issue 20: a bound at the midpoint of the edge LR and its neighbour, entered as an inequality (not a point)
+    top, below = sorted(math.log(o.lr) for o in edge)[-1:-3:-1]
+    assert fit.optima[0].ln_y == pytest.approx((top + below) / 2)
     assert any("one-sided bound" in w for w in fit.warnings)
-    assert fit.lr_law.posterior.unbracketed_cells == 1
+    assert fit.lr_law.posterior.unbracketed_cells == 1 and fit.lr_law.posterior.censored_cells == 1
+    assert math.log(fit.lr_law.lr(4e7, 8e8)) > fit.optima[0].ln_y  # the posterior respects the inequality
     free = fit_calibration(edge, bootstrap=0, prior=None)
     assert free.lr_law is None and any("left out of the free fit" in w for w in free.warnings)
 
@@ -186,18 +189,47 @@ def test_default_moe_prior_counts_active_n_like_the_moe_probes() -> None:
 
 
 def test_calibrated_law_under_a_compute_prior_needs_no_model_shape(tmp_path) -> None:
-    """A prior in C (ling-2025) hands its B_opt to the calibrated law in N and D (C read as 6·N·D, like the prior)."""
+    """A prior in C (deepseek-llm-2024) hands its B_opt to the calibrated law in N and D (C read as 6·N·D, like the
+    prior).  (Was ling-2025 under MoE; since issue 20 an MoE calibration takes a D-only batch prior instead.)"""
+    fit = fit_calibration(probes([4e7]), bootstrap=0, prior="deepseek-llm-2024")
+    text = calibrated_law(
+        fit, name="anchored-c", arch="dense", schedule={"kind": "wsd", "description": "t"}, provenance={"b": "t"}
+    )
+    law = install_calibrated(text, "anchored-c")
+    deepseek = load_law("deepseek-llm-2024").batch
+    assert set(law.batch.exponents) == {"N", "D"}
+    n, d = 1.2e9, 1e11
+    assert law.batch.evaluate({"N": n, "D": d}) == pytest.approx(deepseek.evaluate({"C": 6 * n * d}), rel=1e-9)
+    s = suggest(ModelConfig(params=n, tokens=d), law)
+    assert math.isfinite(s.lr) and s.lr > 0
+
+
+def test_moe_batch_prior_is_a_d_only_law_not_lings(tmp_path) -> None:
+    """Issue 20: Ling's B_opt grows with active N and sat ×1.4–8.5 above the MoE sweep's best batches; the MoE batch
+    prior is Step Law's B = 0.58·D^0.571, and with fewer than 3 probe batches no MoE batch law is fitted."""
     fit = fit_calibration(probes([4e7]), bootstrap=0, arch="moe")
+    assert fit.lr_law.posterior.prior == "ling-2025" and fit.batch_prior.law_id == "steplaw-2025"
+    assert any("an MoE batch law needs ≥ 3" in w for w in fit.warnings)
     text = calibrated_law(
         fit, name="anchored-moe", arch="moe", schedule={"kind": "wsd", "description": "t"}, provenance={"b": "t"}
     )
     law = install_calibrated(text, "anchored-moe")
-    ling = load_law("ling-2025").batch
-    assert set(law.batch.exponents) == {"N", "D"}
-    n, d = 1.2e9, 1e11
-    assert law.batch.evaluate({"N": n, "D": d}) == pytest.approx(ling.evaluate({"C": 6 * n * d}), rel=1e-9)
-    s = suggest(ModelConfig(params=2e9, active_params=n, arch="moe", tokens=d), law)
+    assert set(law.batch.exponents) == {"D"} and law.provenance["batch_law_from"] == "steplaw-2025"
+    d = 1e11
+    assert law.batch.evaluate({"N": 1.2e9, "D": d}) == pytest.approx(STEPLAW.batch.evaluate({"D": d}), rel=1e-9)
+    s = suggest(ModelConfig(params=2e9, active_params=1.2e9, arch="moe", tokens=d), law)
     assert math.isfinite(s.lr) and s.lr > 0
+
+
+def test_moe_batch_law_not_fitted_from_two_batches() -> None:
+    # two batches per cell, the smaller clearly better (an edge): for MoE the batch law stays the prior's
+    obs = []
+    for o in probes([2e7, 4e7], horizons=(10.0, 40.0)):
+        obs.append(Observation(o.n, o.tokens, o.lr, o.loss, o.batch_tokens / 4))
+        obs.append(Observation(o.n, o.tokens, o.lr, o.loss + 0.02, o.batch_tokens))
+    fit = fit_calibration(obs, bootstrap=0, arch="moe")
+    assert fit.batch_law.n_cells == 0  # prior_only: nothing fitted
+    assert any("2 probe batches: an MoE batch law needs ≥ 3" in w for w in fit.warnings)
 
 
 def test_unbracketed_batch_is_listed_with_its_direction_and_the_disagreement() -> None:
