@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import random
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -426,12 +426,13 @@ def fit_calibration(
     lr_law = batch_law = None
     b_prior = batch_prior(prior, arch)
     measured_batch = [o for o in batch_rows if o.bound is None]
-    if arch == "moe" and measured_batch and len(probe_batches) < MIN_MOE_BATCHES:
-        # an MoE batch law from two batches is an edge, not a vertex: keep the prior's (issue 20)
+    per_cell = Counter((c.n, c.tokens) for c in cells)
+    most = max(per_cell.values(), default=0)  # the most batches probed at one (N, D)
+    if arch == "moe" and b_prior is not None and most < MIN_MOE_BATCHES:
+        # issue 20: an MoE batch law needs a batch vertex, ≥ 3 batches at one (N, D); else the prior's is kept
         measured_batch = []
-    if arch == "moe" and b_prior is not None and len(probe_batches) < MIN_MOE_BATCHES:
         warnings.append(
-            f"{len(probe_batches)} probe batch{'es' if len(probe_batches) != 1 else ''}: an MoE batch law needs "
+            f"{most} probe batch{'es' if most != 1 else ''} per (N, D) cell: an MoE batch law needs "
             f"≥ {MIN_MOE_BATCHES}; the batch law is {b_prior.law_id}'s (B_opt from D only), not fitted"
         )
     if b_prior is not None and measured_batch:

@@ -229,7 +229,7 @@ def test_moe_batch_law_not_fitted_from_two_batches() -> None:
         obs.append(Observation(o.n, o.tokens, o.lr, o.loss + 0.02, o.batch_tokens))
     fit = fit_calibration(obs, bootstrap=0, arch="moe")
     assert fit.batch_law.n_cells == 0  # prior_only: nothing fitted
-    assert any("2 probe batches: an MoE batch law needs ≥ 3" in w for w in fit.warnings)
+    assert any("2 probe batches per (N, D) cell: an MoE batch law needs ≥ 3" in w for w in fit.warnings)
 
 
 def test_unbracketed_batch_is_listed_with_its_direction_and_the_disagreement() -> None:
