@@ -268,8 +268,10 @@ def fit_anchored(
     mean, cov = solve_posterior(design[point], y[point], var[point], m0, used.covariance(), bounds)
     resid = y - design @ mean
     sd, sd0 = np.sqrt(np.diag(cov)), np.array(used.sd())
-    # probes "set" an exponent when they carry at least as much information as the prior (precision ratio ≥ 2)
-    set_by = {var: "probes" if sd[i] <= sd0[i] / math.sqrt(2) else "prior" for i, var in ((1, "N"), (2, "D"))}
+    # probes "set" an exponent when they carry at least as much information on it as the prior (precision ratio ≥ 2),
+    # judged with the prior's correlation removed: an α moved only through cov(α, β) was not measured
+    alone = np.linalg.inv(np.diag(1 / sd0**2) + design[point].T @ (design[point] / var[point][:, None]))
+    set_by = {v: "probes" if alone[i, i] <= sd0[i] ** 2 / 2 else "prior" for i, v in ((1, "N"), (2, "D"))}
     to_raw = np.array([1.0, -ref_n, -ref_d])  # ln c = offset − α·ln N_ref − β·ln D_ref
     ln_c = float(to_raw @ mean)
     sd_ln_c = float(np.sqrt(max(to_raw @ cov @ to_raw, 0.0)))

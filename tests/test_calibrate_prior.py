@@ -41,7 +41,9 @@ def probes(sizes, horizons=(10.0, 20.0, 40.0), noise=0.002, seed=0, lrs=7, truth
 def test_prior_from_law_reads_exponents_and_widths() -> None:
     prior = prior_from_law(STEPLAW)
     assert (prior.alpha, prior.beta) == (-0.713, 0.307)
-    assert (prior.sd_alpha, prior.sd_beta) == (0.1, 0.1)
+    # issue 20: a correlated prior, α+β ±0.1 and α−β ±0.4 (was ±0.1 on each, independent)
+    assert prior.sd_alpha == prior.sd_beta == pytest.approx(math.sqrt(0.1**2 + 0.4**2) / 2)
+    assert prior.cov_alpha_beta == pytest.approx((0.1**2 - 0.4**2) / 4)
     assert prior.ln_value(1e9, 1e11) == pytest.approx(math.log(STEPLAW.lr.evaluate({"N": 1e9, "D": 1e11})))
     with pytest.raises(LrpredictError, match="prior widths"):
         prior_from_law(load_law("porian-2024"))  # no prior_sd written: it cannot anchor a calibration
@@ -51,7 +53,9 @@ def test_prior_from_law_reads_exponents_and_widths() -> None:
 def test_anchored_one_size_keeps_the_prior_exponent_never_zero() -> None:
     fit = fit_calibration(probes([4e7]), bootstrap=0)
     law = fit.lr_law
-    assert law.alpha == pytest.approx(-0.713, abs=1e-6)  # nothing identifies it: the prior's value, not 0
+    # nothing identifies α: the prior's, not 0 — conditioned on the measured β through the prior's correlation
+    # (issue 20), E[α | β] = α0 + cov(α, β)/var(β)·(β − β0)
+    assert law.alpha == pytest.approx(-0.713 + PRIOR.cov_alpha_beta / PRIOR.sd_beta**2 * (law.beta - 0.307), abs=1e-6)
     assert law.posterior.set_by["N"] == "prior" and law.posterior.set_by["D"] == "probes"
     assert any("exponent of N not identified" in w for w in fit.warnings)
     # the offset is learned: at the probe size the fit lands on this stack's optimum, ×3 off the prior
@@ -100,7 +104,9 @@ def test_law_file_carries_posterior_and_who_set_each_coefficient(tmp_path) -> No
     )
     law = install_calibrated(text, "anchored-one")
     assert law.schema_version == 2 and law.posterior.prior == "steplaw-2025"
-    assert law.lr.exponents["N"].value == pytest.approx(-0.713) and law.lr.exponents["N"].status == "secondary"
+    assert (
+        law.lr.exponents["N"].value == pytest.approx(fit.lr_law.alpha) and law.lr.exponents["N"].status == "secondary"
+    )
     assert "set by the prior" in law.lr.exponents["N"].note and "set by the probes" in law.lr.coefficient.note
     assert law.batch is not None and law.batch_policy == "optimal"  # the prior's B_opt the optima were moved to
     assert law.provenance["batch_law_from"] == "steplaw-2025"  # labelled as copied, not as the calibration's own
@@ -163,14 +169,16 @@ def test_every_bundled_law_with_widths_anchors_a_finite_fit(law_id: str) -> None
     prior = prior_from_law(law)
     if "C" in law.lr.exponents:
         assert prior.alpha == prior.beta == law.lr.exponents["C"].value
-        assert prior.sd_alpha == prior.sd_beta == law.lr.exponents["C"].prior_sd
+        width = law.lr.exponents["C"].prior_sd or math.hypot(law.lr.prior_sd_sum, law.lr.prior_sd_difference) / 2
+        assert prior.sd_alpha == prior.sd_beta == pytest.approx(width)
     fitted = fit_calibration(probes([2e7, 4e7]), bootstrap=0, prior=law_id).lr_law
     assert fitted.posterior.prior == law_id
     assert all(math.isfinite(v) for v in (fitted.alpha, fitted.beta, math.log(fitted.lr(7e9, 2e12))))
     assert math.isfinite(fitted.ln_sd(7e9, 2e12)) and fitted.ln_sd(7e9, 2e12) > 0
-    # one size: N is not identified and keeps this prior's exponent, never 0
+    # one size: N is not identified and keeps this prior's exponent (given β, through a correlated prior), never 0
     one = fit_calibration(probes([4e7]), bootstrap=0, prior=law_id).lr_law
-    assert one.alpha == pytest.approx(prior.alpha, abs=1e-6) and one.alpha != 0.0
+    expected = prior.alpha + prior.cov_alpha_beta / prior.sd_beta**2 * (one.beta - prior.beta)
+    assert one.alpha == pytest.approx(expected, abs=1e-6) and one.alpha != 0.0
 
 
 def test_prior_with_open_units_gets_a_weak_offset() -> None:
