@@ -67,7 +67,7 @@ class Prior:
     # what load_law resolves it from: the id of a bundled or user law, else the law file's absolute path (an id
     # read from a file is in no registry: looking it up after the probes ran failed, QA 2026-12-01)
     source: str = ""
-    cov_alpha_beta: float = 0.0  # prior covariance of α and β (0: independent, the older files)
+    corr_alpha_beta: float = 0.0  # prior correlation of α and β (0: independent, the older files)
 
     def law(self) -> LawFile:
         from lrpredict.registry import load_law
@@ -84,6 +84,10 @@ class Prior:
     def sd(self) -> tuple[float, float, float]:
         return (self.sd_offset, self.sd_alpha, self.sd_beta)
 
+    @property
+    def cov_alpha_beta(self) -> float:
+        return self.corr_alpha_beta * self.sd_alpha * self.sd_beta
+
     def covariance(self) -> np.ndarray:
         """3×3 prior covariance over (offset, α, β); the offset independent of the exponents."""
         cov = np.diag(np.square(self.sd()))
@@ -93,9 +97,7 @@ class Prior:
     def widened(self, scale: float) -> Prior:
         """The same prior with its exponent covariance multiplied by ``scale`` (prior–data conflict)."""
         root = math.sqrt(scale)
-        return replace(
-            self, sd_alpha=self.sd_alpha * root, sd_beta=self.sd_beta * root, cov_alpha_beta=self.cov_alpha_beta * scale
-        )
+        return replace(self, sd_alpha=self.sd_alpha * root, sd_beta=self.sd_beta * root)
 
 
 def sum_difference_covariance(sd_sum: float, sd_difference: float) -> tuple[float, float]:
@@ -152,7 +154,7 @@ def prior_from_law(law: LawFile, quantity: str = "lr", source: str = "") -> Prio
         batch_policy=law.batch_policy,
         note="; ".join(notes),
         source=source or law.id,
-        cov_alpha_beta=cov,
+        corr_alpha_beta=cov / (sd["N"] * sd["D"]),
     )
 
 
@@ -186,12 +188,13 @@ def batch_prior(prior: Prior | None, arch: str = "dense") -> Prior | None:
     law = prior.law()
     if law.batch is None:
         return None
+    source = prior.source  # a prior read from a file is found again by its path, not its id
     if arch == "moe" and set(law.batch.exponents) != {"D"}:
         from lrpredict.registry import load_law
 
-        law = load_law(MOE_BATCH_PRIOR)
+        law, source = load_law(MOE_BATCH_PRIOR), MOE_BATCH_PRIOR
     try:
-        return prior_from_law(law, "batch")
+        return prior_from_law(law, "batch", source=source)
     except LrpredictError:
         return None
 

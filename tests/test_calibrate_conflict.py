@@ -23,7 +23,7 @@ from lrpredict.suggest import suggest
 STEPLAW = load_law("steplaw-2025")
 PRIOR = resolve_prior("default")
 # the prior as it was before issue 20: independent ±0.1 on α and β
-INDEPENDENT = dataclasses.replace(PRIOR, sd_alpha=0.1, sd_beta=0.1, cov_alpha_beta=0.0)
+INDEPENDENT = dataclasses.replace(PRIOR, sd_alpha=0.1, sd_beta=0.1, corr_alpha_beta=0.0)
 SIZES = (2e7, 4e7, 8e7)
 HORIZONS = (10.0, 20.0, 40.0)
 CENTRE = (math.log(4e7), math.log(4e7) + math.log(20.0))  # the probes' centre (ln N̄, ln D̄)
