@@ -99,12 +99,13 @@ def _cells():
 
 def _truth_law(prior, rng: random.Random, lo: float, hi: float):
     """ln η* = prior + shift + Δα·(ln N − ln N̄) + Δβ·(ln D − ln D̄): a power law, shift ~ U(lo, hi), Δα, Δβ drawn from
-    the prior's widths and centred on the probes, so the shift alone sets how far the prior-placed grid is off."""
+    the prior's covariance and centred on the probes, so the shift alone sets how far the prior-placed grid is off."""
     cells = _cells()
     ref_n = float(np.mean([math.log(n) for n, _, _ in cells]))
     ref_d = float(np.mean([math.log(d) for _, d, _ in cells]))
     shift = rng.uniform(lo, hi)
-    d_alpha, d_beta = rng.gauss(0, prior.sd_alpha), rng.gauss(0, prior.sd_beta)
+    # drawn from the prior's own covariance (correlated since issue 20): the prior is honest here
+    d_alpha, d_beta = np.linalg.cholesky(prior.covariance()[1:, 1:]) @ np.array([rng.gauss(0, 1), rng.gauss(0, 1)])
 
     def truth(n: float, d: float) -> float:
         return prior.ln_value(n, d) + shift + d_alpha * (math.log(n) - ref_n) + d_beta * (math.log(d) - ref_d)
