@@ -105,7 +105,8 @@ def _truth_law(prior, rng: random.Random, lo: float, hi: float):
     ref_d = float(np.mean([math.log(d) for _, d, _ in cells]))
     shift = rng.uniform(lo, hi)
     # drawn from the prior's own covariance (correlated since issue 20): the prior is honest here
-    d_alpha, d_beta = np.linalg.cholesky(prior.covariance()[1:, 1:]) @ np.array([rng.gauss(0, 1), rng.gauss(0, 1)])
+    draw = np.linalg.cholesky(prior.covariance()[1:, 1:]) @ np.array([rng.gauss(0, 1), rng.gauss(0, 1)])
+    d_alpha, d_beta = float(draw[0]), float(draw[1])
 
     def truth(n: float, d: float) -> float:
         return prior.ln_value(n, d) + shift + d_alpha * (math.log(n) - ref_n) + d_beta * (math.log(d) - ref_d)

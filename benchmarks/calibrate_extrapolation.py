@@ -99,13 +99,14 @@ TRUTH_COV = np.array([[0.17, -0.15], [-0.15, 0.17]]) / 4  # α = (s + d)/2, β =
 def _exponent_offset(rng: random.Random, prior, kind: str) -> tuple[float, float]:
     cov = TRUTH_COV
     if kind == "prior":
-        return tuple(np.linalg.cholesky(cov) @ np.array([rng.gauss(0, 1), rng.gauss(0, 1)]))  # type: ignore[return-value]
+        draw = np.linalg.cholesky(cov) @ np.array([rng.gauss(0, 1), rng.gauss(0, 1)])
+        return float(draw[0]), float(draw[1])
     if kind == "deepseek":
         return -0.125 - prior.alpha, -0.125 - prior.beta
     sign = 1.0 if kind.endswith("+") else -1.0
     along = np.array([1.0, 1.0]) if kind.startswith("sum") else np.array([1.0, -1.0])
     sd = math.sqrt(along @ cov @ along)  # sd of α+β or α−β under the prior
-    return tuple(sign * 1.5 * sd * along / 2)  # type: ignore[return-value]  # Δ(α±β) = ±1.5 sd
+    return float(sign * 1.5 * sd / 2), float(sign * 1.5 * sd * along[1] / 2)  # Δ(α±β) = ±1.5 sd
 
 
 def _truth_law(rng: random.Random, prior, spec: Truth, sizes):
