@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from lrpredict.calibrate.fit import Observation, fit_calibration
+from lrpredict.calibrate.fit import LOSS_NOISE_FLOOR, Observation, fit_calibration, fit_parabola
 from lrpredict.calibrate.prior import resolve_prior
 from lrpredict.calibrate.replay import ReplayBackend
 from lrpredict.registry import load_law
@@ -284,6 +284,7 @@ def replay(
     targets = sizes[-1:] if arch == "dense" else sizes[n_probe_sizes:]
     out: dict[str, float] = {"flops_fraction": backend.probe_flops(probes) / backend.grid_flops()}
     fit_floors: list[float] = []
+    vertex_errors: dict[str, list[tuple[float, float]]] = {"anchored": [], "free": []}
     for name, spec in (("anchored", prior), ("free", None)):
         fit = fit_calibration(observations, prior=spec, bootstrap=0, arch=arch)
         if fit.lr_law is None:
@@ -296,6 +297,12 @@ def replay(
                 m = to_n[n]
                 batch = fit.batch_law.lr(m, cell.tokens) if fit.batch_law else steplaw.batch.evaluate(values)
                 scores.append(regrets(cell, fit.lr_law.lr(m, cell.tokens), batch)[:2])
+                vertex = _held_out_vertex(cell, batch)
+                if vertex is not None:  # |ln η error| to the cell's own Eq.2 optimum, and z with both sds
+                    pred, _, sd = _predict(name, fit, m, cell.tokens)
+                    vertex_errors[name].append(
+                        (abs(pred - vertex[0]), abs(pred - vertex[0]) / math.hypot(sd, vertex[1]))
+                    )
                 if name == "anchored":  # the best recorded LR at the fit's own batch: what its batch law costs
                     curve = cell.curve(nearest_batch(cell, batch))
                     fit_floors.append(min(loss for _, loss in curve) / cell.best().loss - 1)
@@ -321,7 +328,21 @@ def replay(
             floors.append(min(loss for _, loss in curve) / cell.best().loss - 1)
     out["floor_max"], out["floor_median"] = max(floors), statistics.median(floors)
     out["fit_floor_max"] = max(fit_floors) if fit_floors else math.nan
+    for name, pairs in vertex_errors.items():
+        out[f"vertex_err_{name}"] = statistics.median(e for e, _ in pairs) if pairs else math.nan
+        out[f"vertex_cover_{name}"] = sum(z <= Z90 for _, z in pairs) / len(pairs) if pairs else math.nan
+        out[f"vertex_cells_{name}"] = len(pairs)
     return out
+
+
+def _held_out_vertex(cell, batch: float) -> tuple[float, float] | None:
+    """A held-out cell's own optimum: the Eq.2 vertex on its recorded curve nearest ``batch`` and its se (delta method
+    with the loss-noise floor, 0.1% of the loss; the sweeps record one run per point); None when unbracketed."""
+    curve = cell.curve(nearest_batch(cell, batch))
+    fit = fit_parabola([lr for lr, _ in curve], [loss for _, loss in curve])
+    if fit is None or not fit.bracketed:
+        return None
+    return fit.log_lr_opt, min(LOSS_NOISE_FLOOR * fit.loss_min * fit.vertex_se_per_noise, 2 * fit.spacing)
 
 
 def basin_regret(cell, within: float):
@@ -456,6 +477,20 @@ def main() -> None:
             f"{r.get('alpha_free', math.nan):.3f}, {r.get('beta_free', math.nan):.3f} |"
         )
         rows.append((label, k, r))
+    print(
+        "\n(b′) the same replays scored against each held-out cell's own Eq.2 optimum (the vertex on its recorded curve "
+        "nearest the fit's batch; bracketed vertices only), with that optimum's se (delta method, loss-noise floor)"
+    )
+    print(
+        "| sweep | probe sizes | cells | median abs ln η error anchored | free | share within the 90% interval "
+        "(prediction sd ⊕ vertex se) anchored | free |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for label, k, r in rows:
+        print(
+            f"| {label} | {k} smallest | {r['vertex_cells_anchored']} | {r['vertex_err_anchored']:.3f} | "
+            f"{r['vertex_err_free']:.3f} | {r['vertex_cover_anchored']:.0%} | {r['vertex_cover_free']:.0%} |"
+        )
     print("\n(e) what the replay regret is made of (max over held-out cells)")
     print(
         "| sweep | probe sizes | LR-only regret anchored | free | Step Law | floor: best recorded LR at Step Law's B_opt "
