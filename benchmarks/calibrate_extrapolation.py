@@ -412,6 +412,36 @@ def replay_noise(sweeps: Path, seeds: int, noise: float) -> dict[str, float]:
     }
 
 
+def _replay_breakdown(rows) -> None:
+    """(b′) and (e): the replays of (b) scored against each held-out cell's own optimum, and decomposed."""
+    print(
+        "\n(b′) the same replays scored against each held-out cell's own Eq.2 optimum (the vertex on its recorded curve "
+        "nearest the fit's batch; bracketed vertices only), with that optimum's se (delta method, loss-noise floor)"
+    )
+    print(
+        "| sweep | probe sizes | cells | median abs ln η error anchored | free | share within the 90% interval "
+        "(prediction sd ⊕ vertex se) anchored | free |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for label, k, r in rows:
+        print(
+            f"| {label} | {k} smallest | {r['vertex_cells_anchored']} | {r['vertex_err_anchored']:.3f} | "
+            f"{r['vertex_err_free']:.3f} | {r['vertex_cover_anchored']:.0%} | {r['vertex_cover_free']:.0%} |"
+        )
+    print("\n(e) what the replay regret is made of (max over held-out cells)")
+    print(
+        "| sweep | probe sizes | LR-only regret anchored | free | Step Law | floor: best recorded LR at Step Law's B_opt "
+        "| floor at the anchored fit's batch |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for label, k, r in rows:
+        print(
+            f"| {label} | {k} smallest | {r['lr_max_anchored']:.3%} | {r['lr_max_free']:.3%} | "
+            f"{r['lr_max_steplaw']:.3%} | {r['floor_max']:.3%} (median {r['floor_median']:.3%}) | "
+            f"{r['fit_floor_max']:.3%} |"
+        )
+
+
 def _synthetic_table(seeds: int) -> None:
     print(
         f"(a) synthetic, {seeds} seeds, target 100× the largest probe (N 8e9, D 1.6e11), prior steplaw-2025 "
@@ -477,32 +507,7 @@ def main() -> None:
             f"{r.get('alpha_free', math.nan):.3f}, {r.get('beta_free', math.nan):.3f} |"
         )
         rows.append((label, k, r))
-    print(
-        "\n(b′) the same replays scored against each held-out cell's own Eq.2 optimum (the vertex on its recorded curve "
-        "nearest the fit's batch; bracketed vertices only), with that optimum's se (delta method, loss-noise floor)"
-    )
-    print(
-        "| sweep | probe sizes | cells | median abs ln η error anchored | free | share within the 90% interval "
-        "(prediction sd ⊕ vertex se) anchored | free |"
-    )
-    print("|---|---|---|---|---|---|---|")
-    for label, k, r in rows:
-        print(
-            f"| {label} | {k} smallest | {r['vertex_cells_anchored']} | {r['vertex_err_anchored']:.3f} | "
-            f"{r['vertex_err_free']:.3f} | {r['vertex_cover_anchored']:.0%} | {r['vertex_cover_free']:.0%} |"
-        )
-    print("\n(e) what the replay regret is made of (max over held-out cells)")
-    print(
-        "| sweep | probe sizes | LR-only regret anchored | free | Step Law | floor: best recorded LR at Step Law's B_opt "
-        "| floor at the anchored fit's batch |"
-    )
-    print("|---|---|---|---|---|---|---|")
-    for label, k, r in rows:
-        print(
-            f"| {label} | {k} smallest | {r['lr_max_anchored']:.3%} | {r['lr_max_free']:.3%} | "
-            f"{r['lr_max_steplaw']:.3%} | {r['floor_max']:.3%} (median {r['floor_median']:.3%}) | "
-            f"{r['fit_floor_max']:.3%} |"
-        )
+    _replay_breakdown(rows)
     q = replay_noise(args.sweeps, args.noise_seeds, args.noise)
     print(f"\n(f) dense, 2 smallest sizes, {args.noise_seeds} draws of extra probe noise {args.noise:g} (relative)")
     print(
