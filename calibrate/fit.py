@@ -5,10 +5,11 @@
   dropped; an optimum at the grid's edge is *unbracketed* and says so.
 * Eq.4: under WSD, at fixed (N, η), L(D) = L0 + A·D^(−γ); with ≥ 3 horizons it extrapolates each LR's loss to a
   horizon not trained.
-* Eq.6: ln η*(N, D) = ln c + α·ln N + β·ln D.  Anchored (default): a conjugate-Gaussian linear model with a
-  bundled law as the prior (``fit_anchored``, lrpredict.calibrate.prior); each cell weighs by its vertex's standard
-  error (Eq.2 curvature and residuals); an unbracketed cell enters as an inequality (censored likelihood,
-  lrpredict.calibrate.censored); a prior the probes contradict is widened and said so (lrpredict.calibrate.conflict).  Free (``--prior none``): least squares with a bootstrap over cells for intervals.
+* Eq.6: ln η*(N, D) = ln c + α·ln N + β·ln D.  Anchored (default): a Gaussian linear model with a bundled law as
+  the prior (``fit_anchored``, lrpredict.calibrate.prior); each cell weighs by its vertex's standard error (Eq.2
+  curvature and residuals); an unbracketed cell enters as an inequality (censored likelihood,
+  lrpredict.calibrate.censored); a prior the probes contradict is widened and said so
+  (lrpredict.calibrate.conflict).  Free (``--prior none``): least squares with a bootstrap over cells for intervals.
 * B_opt(D) = c_B·D^b where several batches were probed (Step Law's form, arXiv 2503.04715).
 """
 
