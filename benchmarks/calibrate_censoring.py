@@ -21,7 +21,9 @@ k = 0.0099 and ε ~ N(0, σ²) absolute; LRs ×2 apart; every cell goes through 
     ×3–6 or ×12–24 above for the smallest size only (the grids of the two larger sizes re-centred within ±½ step of
     the truth, as a planner that learned from the first size would).  Target 100× the largest probe (N 8e9, D 20·N):
     coverage of the anchored 90% predictive interval (posterior ``ln_sd``, as in (a)) and |ln error| for
-    (i) the current soft bound (``fit_calibration`` as is: a pseudo-observation one step past the edge, se one step);
+    (c) the censored likelihood (``fit_calibration`` as is since issue 20: the optimum past the midpoint of the edge
+    LR and its neighbour, a probit term, lrpredict.calibrate.censored);
+    (i) the soft bound used before issue 20 (a pseudo-observation one step past the edge, se one step);
     (i′) the same rows with the bound's se doubled (two steps);
     (ii) unbracketed cells dropped (``fit_anchored`` on the rows with bound None);
     (iii) an active-set inequality: fit without the unbracketed cells; every bound the fit breaks (its prediction on
@@ -97,12 +99,14 @@ def _cells():
 
 def _truth_law(prior, rng: random.Random, lo: float, hi: float):
     """ln η* = prior + shift + Δα·(ln N − ln N̄) + Δβ·(ln D − ln D̄): a power law, shift ~ U(lo, hi), Δα, Δβ drawn from
-    the prior's widths and centred on the probes, so the shift alone sets how far the prior-placed grid is off."""
+    the prior's covariance and centred on the probes, so the shift alone sets how far the prior-placed grid is off."""
     cells = _cells()
     ref_n = float(np.mean([math.log(n) for n, _, _ in cells]))
     ref_d = float(np.mean([math.log(d) for _, d, _ in cells]))
     shift = rng.uniform(lo, hi)
-    d_alpha, d_beta = rng.gauss(0, prior.sd_alpha), rng.gauss(0, prior.sd_beta)
+    # drawn from the prior's own covariance (correlated since issue 20): the prior is honest here
+    draw = np.linalg.cholesky(prior.covariance()[1:, 1:]) @ np.array([rng.gauss(0, 1), rng.gauss(0, 1)])
+    d_alpha, d_beta = float(draw[0]), float(draw[1])
 
     def truth(n: float, d: float) -> float:
         return prior.ln_value(n, d) + shift + d_alpha * (math.log(n) - ref_n) + d_beta * (math.log(d) - ref_d)
@@ -191,7 +195,29 @@ SCENARIOS = {
     "smallest ×3–6": (math.log(3.0), math.log(6.0), True),
     "smallest ×12–24": (math.log(12.0), math.log(24.0), True),
 }
-METHODS = ("(i) soft bound", "(i′) soft, se 2 steps", "(ii) dropped", "(iii-edge)", "(iii-beyond)")
+METHODS = (
+    "(c) censored likelihood",
+    "(i) soft bound",
+    "(i′) soft, se 2 steps",
+    "(ii) dropped",
+    "(iii-edge)",
+    "(iii-beyond)",
+)
+
+
+def _edge(o: Optimum) -> tuple[float, float]:
+    """(the edge LR's ln, the grid step) of a bound row: since issue 20 ``ln_y`` is the midpoint of the edge and its
+    inner neighbour and ``se`` half a step (calibrate/fit.py ``_cell_optimum``)."""
+    step = 2 * o.se
+    return (o.ln_y + step / 2 if o.bound == "high" else o.ln_y - step / 2), step
+
+
+def _soft(o: Optimum, widen: float = 1.0) -> Optimum:
+    """The pre-issue-20 row: a point one grid step past the edge, se one step (× ``widen``)."""
+    if o.bound not in ("low", "high"):
+        return o
+    edge, step = _edge(o)
+    return Optimum(o.n, o.tokens, edge + (step if o.bound == "high" else -step), widen * step, None)
 
 
 def _prior_row(prior) -> Optimum:
@@ -210,8 +236,7 @@ def _active_set(optima: list[Optimum], prior, where: str) -> tuple[object, int]:
         law = fit_anchored(rows or [_prior_row(prior)], prior)
         new = []
         for o in pending:
-            step = o.se  # the soft bound's se is one grid step; its ln_y is one step past the edge
-            edge = o.ln_y - step if o.bound == "high" else o.ln_y + step
+            edge, step = _edge(o)
             bound = edge + (0.5 * step if where == "beyond" else 0.0) * (1 if o.bound == "high" else -1)
             pred = math.log(law.lr(o.n, o.tokens))
             if (o.bound == "high" and pred < bound) or (o.bound == "low" and pred > bound):
@@ -247,10 +272,11 @@ def censoring(seeds: int, scenario: str, extend: bool, noise: float = 0.002) -> 
         bounds = [o for o in fit.optima if o.bound in ("low", "high")]
         unbracketed.append(len(bounds))
         for o in bounds:
-            pseudo.append(((truth(o.n, o.tokens) - o.ln_y) / o.se) * (1 if o.bound == "high" else -1))
-        laws = {"(i) soft bound": fit.lr_law}
-        wide = [replace(o, se=2 * o.se) if o.bound in ("low", "high") else o for o in fit.optima]
-        laws["(i′) soft, se 2 steps"] = fit_anchored(wide, prior)
+            soft = _soft(o)
+            pseudo.append(((truth(o.n, o.tokens) - soft.ln_y) / soft.se) * (1 if o.bound == "high" else -1))
+        laws = {"(c) censored likelihood": fit.lr_law}
+        laws["(i) soft bound"] = fit_anchored([_soft(o) for o in fit.optima], prior)
+        laws["(i′) soft, se 2 steps"] = fit_anchored([_soft(o, 2.0) for o in fit.optima], prior)
         kept = [o for o in fit.optima if o.bound is None]
         laws["(ii) dropped"] = fit_anchored(kept or [_prior_row(prior)], prior)
         for m, where in (("(iii-edge)", "edge"), ("(iii-beyond)", "beyond")):

@@ -29,7 +29,7 @@ def run(sweeps: Path, arch: str, n_lrs: int, n_batches: int, max_tokens: float =
     sizes = backend.sizes()
     steplaw = load_law("steplaw-2025")
     probes = backend.plan(sizes[:-1], steplaw, lrs=n_lrs, batches=n_batches, max_tokens=max_tokens)
-    fit = fit_calibration([backend.run(p) for p in probes])
+    fit = fit_calibration([backend.run(p) for p in probes], arch=arch)  # the arch's default prior (MoE: ling-2025)
     ours = backend.held_out_regret(fit, sizes[-1:])
     if not ours:
         raise ValueError("no joint LR and batch law")

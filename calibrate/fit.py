@@ -5,10 +5,11 @@
   dropped; an optimum at the grid's edge is *unbracketed* and says so.
 * Eq.4: under WSD, at fixed (N, η), L(D) = L0 + A·D^(−γ); with ≥ 3 horizons it extrapolates each LR's loss to a
   horizon not trained.
-* Eq.6: ln η*(N, D) = ln c + α·ln N + β·ln D.  Anchored (default): a conjugate-Gaussian linear model with a
-  bundled law as the prior (``fit_anchored``, lrpredict.calibrate.prior); each cell weighs by its vertex's standard
-  error (Eq.2 curvature and residuals); an unbracketed cell enters as an inflated pseudo-observation one grid step
-  beyond its edge.  Free (``--prior none``): least squares with a bootstrap over cells for intervals.
+* Eq.6: ln η*(N, D) = ln c + α·ln N + β·ln D.  Anchored (default): a Gaussian linear model with a bundled law as
+  the prior (``fit_anchored``, lrpredict.calibrate.prior); each cell weighs by its vertex's standard error (Eq.2
+  curvature and residuals); an unbracketed cell enters as an inequality (censored likelihood,
+  lrpredict.calibrate.censored); a prior the probes contradict is widened and said so
+  (lrpredict.calibrate.conflict).  Free (``--prior none``): least squares with a bootstrap over cells for intervals.
 * B_opt(D) = c_B·D^b where several batches were probed (Step Law's form, arXiv 2503.04715).
 """
 
@@ -17,13 +18,22 @@ from __future__ import annotations
 import math
 import random
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from lrpredict.calibrate.prior import MISFIT_SD, Prior, batch_prior, ln_batch_factor, resolve_prior
-from lrpredict.laws import Posterior
+from lrpredict.calibrate.censored import Bound, solve_posterior
+from lrpredict.calibrate.conflict import ConflictCheck, check_conflict
+from lrpredict.calibrate.prior import (
+    MIN_MOE_BATCHES,
+    MISFIT_SD,
+    Prior,
+    batch_prior,
+    ln_batch_factor,
+    resolve_prior,
+)
+from lrpredict.laws import Posterior, PriorConflict
 
 # An exponent whose bootstrap 90% interval is wider than this is reported as unstable and marked open.
 UNSTABLE_EXPONENT_WIDTH = 0.3
@@ -207,10 +217,16 @@ def fit_power(rows: list[tuple[float, float, float]], bootstrap: int = 1000, see
     return JointFit(_exp(best["c"]), best["alpha"], best["beta"], intervals, rms, len(rows), tuple(names))
 
 
+# An unbracketed optimum's row: "high" (the best LR is the grid's top) says ln η* ≥ ln_y, "low" says ≤; a censored
+# (probit) term in the anchored fit (lrpredict.calibrate.censored, issue 20)
+CENSORED = ("low", "high")
+
+
 @dataclass(frozen=True)
 class Optimum:
-    """One row of the Eq.6 regression: ln y at (N, D) with its standard error; ``bound`` marks an unbracketed
-    optimum entered one grid step beyond the edge it lies past, with a one-step se (a soft one-sided bound)."""
+    """One row of the Eq.6 regression: ln y at (N, D) with its standard error.  ``bound`` "low"/"high" marks an
+    unbracketed optimum: ``ln_y`` is then a bound (the midpoint of the edge LR and its inner neighbour, past which a
+    convex loss puts the optimum) and ``se`` its blur; "flat": an interior best point with no convex vertex."""
 
     n: float
     tokens: float
@@ -228,39 +244,35 @@ def fit_anchored(
     probe_batch_tokens: float | None = None,
     probe_batch_policy: str = "fixed",
 ) -> JointFit:
-    """Conjugate-Gaussian Bayesian regression ln y = offset + α·(ln N − ln N_ref) + β·(ln D − ln D_ref).
+    """Bayesian regression ln y = offset + α·(ln N − ln N_ref) + β·(ln D − ln D_ref), Gaussian prior from ``prior``.
 
-    Each row's variance is se² + misfit²; when the residuals say the rows scatter more than that (χ²/dof > 1, dof
-    counted as n − tr(hat), so prior-held directions do not count) every variance is scaled up by the ratio
-    (Birge ratio).  Closed form: Σ = (Σ0⁻¹ + XᵀWX)⁻¹, μ = Σ(Σ0⁻¹μ0 + XᵀWy).  An exponent the rows cannot
-    identify keeps its prior (never 0)."""
+    Each point row's variance is se² + misfit², scaled by the Birge ratio of a *data-only* fit's residuals; the
+    prior's exponent covariance is widened when the probes alone disagree with it (lrpredict.calibrate.conflict);
+    bound rows enter as censored (probit) terms (lrpredict.calibrate.censored).  Without bounds the posterior is the
+    closed form Σ = (Σ0⁻¹ + XᵀWX)⁻¹, μ = Σ(Σ0⁻¹μ0 + XᵀWy).  An exponent the rows cannot identify keeps its prior."""
     ln_n = np.log([r.n for r in rows])
     ln_d = np.log([r.tokens for r in rows])
     y = np.array([r.ln_y for r in rows])
-    se = np.array([r.se for r in rows])
+    base = np.array([r.se for r in rows]) ** 2 + misfit_sd**2
     ref_n, ref_d = float(np.mean(ln_n)), float(np.mean(ln_d))
     design = np.stack([np.ones(len(rows)), ln_n - ref_n, ln_d - ref_d], axis=1)
     m0 = np.array(prior.mean_at(ref_n, ref_d))
-    sd0 = np.array(prior.sd())
-    p0 = np.diag(1.0 / sd0**2)
-    base = se**2 + misfit_sd**2
-    scale = 1.0
-    for _ in range(20):
-        weights = 1.0 / (scale * base)
-        cov = np.linalg.inv(p0 + design.T @ (weights[:, None] * design))
-        mean = cov @ (p0 @ m0 + design.T @ (weights * y))
-        resid = y - design @ mean
-        chi2 = float(np.sum(resid**2 * weights))
-        dof = len(rows) - float(np.trace(design @ cov @ design.T * weights[None, :]))
-        if dof < 0.5:
-            break
-        new = max(1.0, scale * chi2 / dof)
-        if abs(new - scale) < 1e-6 * scale:
-            break
-        scale = new
-    sd = np.sqrt(np.diag(cov))
-    # probes "set" an exponent when they carry at least as much information as the prior (precision ratio ≥ 2)
-    set_by = {var: "probes" if sd[i] <= sd0[i] / math.sqrt(2) else "prior" for i, var in ((1, "N"), (2, "D"))}
+    point = np.array([r.bound not in CENSORED for r in rows])
+    check = check_conflict(design[point], y[point], base[point], m0, prior.covariance())
+    used = prior.widened(check.prior_scale)
+    var = check.scatter * base
+    bounds = [
+        Bound(design[i], float(y[i]), 1.0 if r.bound == "high" else -1.0, math.sqrt(var[i]))
+        for i, r in enumerate(rows)
+        if r.bound in CENSORED
+    ]
+    mean, cov = solve_posterior(design[point], y[point], var[point], m0, used.covariance(), bounds)
+    resid = y - design @ mean
+    sd, sd0 = np.sqrt(np.diag(cov)), np.array(used.sd())
+    # probes "set" an exponent when they carry at least as much information on it as the prior (precision ratio ≥ 2),
+    # judged with the prior's correlation removed: an α moved only through cov(α, β) was not measured
+    alone = np.linalg.inv(np.diag(1 / sd0**2) + design[point].T @ (design[point] / var[point][:, None]))
+    set_by = {v: "probes" if alone[i, i] <= sd0[i] ** 2 / 2 else "prior" for i, v in ((1, "N"), (2, "D"))}
     to_raw = np.array([1.0, -ref_n, -ref_d])  # ln c = offset − α·ln N_ref − β·ln D_ref
     ln_c = float(to_raw @ mean)
     sd_ln_c = float(np.sqrt(max(to_raw @ cov @ to_raw, 0.0)))
@@ -273,15 +285,18 @@ def fit_anchored(
         reference={"N": math.exp(ref_n), "D": math.exp(ref_d)},
         mean=tuple(float(v) for v in mean),  # type: ignore[arg-type]
         covariance=tuple(tuple(float(v) for v in row) for row in cov),  # type: ignore[arg-type]
-        misfit_sd=misfit_sd * math.sqrt(scale),
+        misfit_sd=misfit_sd * math.sqrt(check.scatter),
         prior=prior.law_id,
         prior_mean=tuple(float(v) for v in m0),  # type: ignore[arg-type]
-        prior_sd=tuple(float(v) for v in sd0),  # type: ignore[arg-type]
+        prior_sd=tuple(float(v) for v in prior.sd()),  # type: ignore[arg-type]
         set_by=set_by,  # type: ignore[arg-type]
         probe_batch_tokens=probe_batch_tokens,
         probe_batch_policy=probe_batch_policy,  # type: ignore[arg-type]
         unbracketed_cells=sum(r.bound is not None for r in rows),
         cells=len(rows),
+        censored_cells=len(bounds),
+        prior_covariance_exponents=tuple(tuple(float(v) for v in r) for r in used.covariance()[1:, 1:]),  # type: ignore[arg-type]
+        conflict=_conflict_record(check, prior.law_id),
     )
     points = [i for i, r in enumerate(rows) if r.bound is None] or list(range(len(rows)))
     fitted = ("c", *(name for name, var in (("alpha", "N"), ("beta", "D")) if set_by[var] == "probes"))
@@ -294,6 +309,18 @@ def fit_anchored(
         len(rows),
         fitted,
         posterior,
+    )
+
+
+def _conflict_record(check: ConflictCheck, law_id: str) -> PriorConflict:
+    return PriorConflict(
+        chi2=check.chi2,
+        dof=check.dof,
+        p_value=min(max(check.p_value, 0.0), 1.0),
+        prior_scale=check.prior_scale,
+        scatter=check.scatter,
+        flagged=check.flagged,
+        message=check.message(law_id),
     )
 
 
@@ -334,6 +361,7 @@ class CalibrationFit:
     horizon_fits: dict[tuple[float, float, float], HorizonFit]
     prior: Prior | None = None
     optima: list[Optimum] = field(default_factory=list)  # the Eq.6 rows (ln η*, normalised to B_opt if anchored)
+    batch_prior: Prior | None = None  # where the batch law comes from when no B_opt was measured (MoE: D only)
 
 
 def fit_calibration(
@@ -385,7 +413,8 @@ def fit_calibration(
             warnings.append(f"too few points at {where}: fewer than 3 LRs that did not diverge")
         elif not cell.fit.bracketed:
             fate = (
-                "enters the anchored fit as a one-sided bound (one grid step beyond the edge, se one step)"
+                "enters the anchored fit as a one-sided bound (a censored likelihood: the optimum lies past the midpoint of "
+                "the edge LR and its neighbour)"
                 if prior is not None
                 else "is left out of the free fit"
             )
@@ -398,10 +427,21 @@ def fit_calibration(
     probe_batches = sorted({c.batch_tokens for c in cells})
     probe_batch = probe_batches[0] if len(probe_batches) == 1 else None
     lr_law = batch_law = None
-    b_prior = batch_prior(prior)
+    b_prior = batch_prior(prior, arch)
     measured_batch = [o for o in batch_rows if o.bound is None]
+    per_cell = Counter((c.n, c.tokens) for c in cells)
+    most = max(per_cell.values(), default=0)  # the most batches probed at one (N, D)
+    if arch == "moe" and b_prior is not None and most < MIN_MOE_BATCHES:
+        # issue 20: an MoE batch law needs a batch vertex, ≥ 3 batches at one (N, D); else the prior's is kept
+        measured_batch = []
+        warnings.append(
+            f"{most} probe batch{'es' if most != 1 else ''} per (N, D) cell: an MoE batch law needs "
+            f"≥ {MIN_MOE_BATCHES}; the batch law is {b_prior.law_id}'s (B_opt from D only), not fitted"
+        )
     if b_prior is not None and measured_batch:
         batch_law = fit_anchored(measured_batch, b_prior, probe_batch_policy="optimal")
+        if batch_law.posterior.conflict.flagged:  # type: ignore[union-attr]
+            warnings.append("batch law: " + batch_law.posterior.conflict.message)  # type: ignore[union-attr]
     used_batch_law = batch_law or (prior_only(b_prior) if b_prior is not None else None)
     for o in batch_rows:
         if o.bound is not None:
@@ -424,7 +464,8 @@ def fit_calibration(
         def at_optimum(o: Optimum) -> Optimum:
             if o.batch is None:
                 return o
-            optimal = batch_law.lr(o.n, o.tokens) if batch_law is not None else None
+            # the calibrated batch law, else the batch prior's (for MoE a D-only law, not the LR prior's)
+            optimal = used_batch_law.lr(o.n, o.tokens) if used_batch_law is not None else None
             shift = ln_batch_factor(prior, o.n, o.tokens, o.batch, arch, optimal=optimal)
             return Optimum(o.n, o.tokens, o.ln_y - shift, o.se, o.bound)
 
@@ -446,6 +487,15 @@ def fit_calibration(
         )
     if prior is not None and optima:
         lr_law = fit_anchored(optima, prior, probe_batch_tokens=probe_batch, probe_batch_policy=policy)
+        conflict = lr_law.posterior.conflict  # type: ignore[union-attr]
+        if conflict is not None and conflict.flagged:
+            warnings.append(conflict.message)
+        censored = lr_law.posterior.censored_cells  # type: ignore[union-attr]
+        if censored:
+            warnings.append(
+                f"{censored} of {len(optima)} (N, D) cells censored: entered as inequalities, not as points (extend "
+                "their LR grids past the edge to measure them)"
+            )
         for var, by in lr_law.posterior.set_by.items():  # type: ignore[union-attr]
             if by == "prior":
                 warnings.append(
@@ -456,7 +506,7 @@ def fit_calibration(
             batch_law = prior_only(b_prior)
             warnings.append(
                 f"no optimal batch measured (a bracketed batch vertex needs ≥ 3 batches per cell): the batch law is "
-                f"{prior.law_id}'s, and each optimum was moved to its B_opt by the conditional batch law"
+                f"{b_prior.law_id}'s, and each optimum was moved to its B_opt by the conditional batch law"
             )
     elif prior is None and n_points >= 2:
         points = [o for o in optima if o.bound is None]
@@ -474,7 +524,7 @@ def fit_calibration(
             warnings.append("one horizon only: the D exponent is not identified (probe ≥ 2 horizons)")
         if len({round(math.log(o.n), 6) for o in optima}) < 2:
             warnings.append("one model size only: the N exponent is not identified (probe ≥ 2 sizes)")
-    return CalibrationFit(cells, lr_law, batch_law, warnings, horizon_fits, prior, optima)
+    return CalibrationFit(cells, lr_law, batch_law, warnings, horizon_fits, prior, optima, b_prior)
 
 
 def _horizon_fits(observations: list[Observation]) -> dict[tuple[float, float, float], HorizonFit]:
@@ -507,8 +557,10 @@ def _cell_optimum(cell: Cell, noise: float) -> Optimum:
         )
     if fit.edge is None:  # interior best point but no convex parabola: the best point, uncertain by a grid step
         return Optimum(cell.n, cell.tokens, fit.log_lr_opt, fit.spacing, "flat", b)
-    step = fit.spacing if fit.edge == "high" else -fit.spacing
-    return Optimum(cell.n, cell.tokens, fit.log_lr_opt + step, fit.spacing, fit.edge, b)
+    # a convex loss whose best point is the edge puts the optimum past the midpoint of the edge and its neighbour;
+    # half a step of blur (noise, a non-parabolic curve), as for the batch bound (_batch_bound)
+    inward = -fit.spacing / 2 if fit.edge == "high" else fit.spacing / 2
+    return Optimum(cell.n, cell.tokens, fit.log_lr_opt + inward, fit.spacing / 2, fit.edge, b)
 
 
 def _optima_per_nd(

@@ -118,7 +118,7 @@ def calibrated_law(
         if posterior.probe_batch_policy == "optimal":
             law["batch_policy"] = "optimal"
             if fit.batch_law is None or fit.batch_law.n_cells == 0:
-                source = fit.prior.law() if fit.prior else load_law(posterior.prior)
+                source = (fit.batch_prior or fit.prior).law() if fit.prior else load_law(posterior.prior)
                 law["batch"], law["provenance"]["batch_law_from"] = _prior_batch(source)
         law["notes"] += (
             f" Anchored fit: prior {posterior.prior}; each exponent's note says whether the probes or the prior set"

@@ -155,8 +155,7 @@ def vertex_sd(n_lrs: int, spacing: float = math.log(2.0)) -> float:
 
 def predictive_sd(cells: list[tuple[float, float]], n_lrs: int, prior: Prior, n: float, tokens: float) -> float:
     """Expected posterior predictive sd of ln η* at (n, tokens) after probing ``cells`` [(N, D)], under ``prior``."""
-    sd0 = np.array(prior.sd())
-    precision = np.diag(1.0 / sd0**2)
+    precision = np.linalg.inv(prior.covariance())  # correlated exponents (issue 20) carry over to the plan
     if cells:
         ln_n = np.log([c[0] for c in cells])
         ln_d = np.log([c[1] for c in cells])

@@ -68,8 +68,22 @@ class PowerLaw(_Strict):
     coefficient: Coefficient
     exponents: dict[Variable, Coefficient]
     scales: dict[Variable, Coefficient] = Field(default_factory=dict)
+    # A correlated prior on the N and D exponents (lrpredict.calibrate.prior): 1-sd widths of α+β, the exponent along
+    # the compute-optimal line D ∝ N (where published laws agree), and of α−β, the split between N and D (where they
+    # do not).  Given together; they replace the exponents' own prior_sd (docs/log.md 2026-12-04 — correlated priors).
+    prior_sd_sum: Number | None = Field(default=None, gt=0, le=3.0)
+    prior_sd_difference: Number | None = Field(default=None, gt=0, le=3.0)
 
     relative: bool = False
+
+    @model_validator(mode="after")
+    def _correlated_prior_complete(self) -> PowerLaw:
+        given = (self.prior_sd_sum is None, self.prior_sd_difference is None)
+        if given[0] != given[1]:
+            raise ValueError("prior_sd_sum and prior_sd_difference come together (or neither)")
+        if not given[0] and set(self.exponents) not in ({"N", "D"}, {"C"}):
+            raise ValueError("prior_sd_sum/prior_sd_difference need exponents of N and D (or of C alone)")
+        return self
 
     def variables(self) -> list[str]:
         return list(self.exponents)
@@ -176,6 +190,21 @@ FORM_TAGS = frozenset(
 )
 
 
+class PriorConflict(_Strict):
+    """How far the probes' own exponents (a data-only fit) sit from the prior's, and what the fit did about it
+    (lrpredict.calibrate.conflict)."""
+
+    chi2: Number = Field(
+        ge=0, description="(θ̂ − θ0)ᵀ(Σ0 + V)⁻¹(θ̂ − θ0) over the exponent directions the probes identify"
+    )
+    dof: int = Field(ge=0, description="exponent directions the probes identify (0–2)")
+    p_value: Number = Field(ge=0, le=1)
+    prior_scale: Number = Field(ge=1, description="factor on the prior's exponent covariance (1: not widened)")
+    scatter: Number = Field(default=1.0, ge=1, description="Birge ratio of a data-only fit's residuals")
+    flagged: bool = Field(default=False, description="p below the conflict threshold: said loudly")
+    message: str = ""
+
+
 class Posterior(_Strict):
     """A calibrated LR law's Gaussian posterior (lrpredict.calibrate.prior): ln η* = offset + α·(ln N − ln N_ref) +
     β·(ln D − ln D_ref), with ``mean`` and ``covariance`` over (offset, α, β).  Pure Python: suggest reads it."""
@@ -195,6 +224,11 @@ class Posterior(_Strict):
     probe_batch_policy: Literal["fixed", "optimal"] = "fixed"
     unbracketed_cells: int = Field(default=0, ge=0)
     cells: int | None = Field(default=None, ge=1, description="rows of the fit, bracketed or not (absent: older files)")
+    # rows entered as inequalities (censored likelihood), a subset of unbracketed_cells (absent: older files)
+    censored_cells: int | None = Field(default=None, ge=0)
+    # the prior's α–β covariance as used (after any widening); absent: independent (older files)
+    prior_covariance_exponents: tuple[tuple[Number, Number], tuple[Number, Number]] | None = None
+    conflict: PriorConflict | None = None
 
     @model_validator(mode="after")
     def _bounds_within_cells(self) -> Posterior:

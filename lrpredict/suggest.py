@@ -464,6 +464,9 @@ def _posterior_range(
             f"(prior {posterior.prior}; {', '.join(f'{k} exponent set by the {v}' for k, v in posterior.set_by.items())}); "
             f"{probe} would narrow it most"
         )
+    if posterior.conflict is not None and posterior.conflict.flagged:
+        # issue 20: the probes contradicted the prior's exponents; the fit widened the prior (lrpredict.calibrate.conflict)
+        warnings.append(f"{law.id}: {posterior.conflict.message}")
     if posterior.unbracketed_cells and (posterior.cells is None or 2 * posterior.unbracketed_cells >= posterior.cells):
         # most rows one-sided bounds: the 90% interval covered 70–87% (benchmarks/calibrate_censoring.py (B))
         of = f" of {posterior.cells}" if posterior.cells else ""

@@ -41,7 +41,9 @@ def probes(sizes, horizons=(10.0, 20.0, 40.0), noise=0.002, seed=0, lrs=7, truth
 def test_prior_from_law_reads_exponents_and_widths() -> None:
     prior = prior_from_law(STEPLAW)
     assert (prior.alpha, prior.beta) == (-0.713, 0.307)
-    assert (prior.sd_alpha, prior.sd_beta) == (0.1, 0.1)
+    # issue 20: a correlated prior, α+β ±0.1 and α−β ±0.4 (was ±0.1 on each, independent)
+    assert prior.sd_alpha == prior.sd_beta == pytest.approx(math.sqrt(0.1**2 + 0.4**2) / 2)
+    assert prior.cov_alpha_beta == pytest.approx((0.1**2 - 0.4**2) / 4)
     assert prior.ln_value(1e9, 1e11) == pytest.approx(math.log(STEPLAW.lr.evaluate({"N": 1e9, "D": 1e11})))
     with pytest.raises(LrpredictError, match="prior widths"):
         prior_from_law(load_law("porian-2024"))  # no prior_sd written: it cannot anchor a calibration
@@ -51,7 +53,9 @@ def test_prior_from_law_reads_exponents_and_widths() -> None:
 def test_anchored_one_size_keeps_the_prior_exponent_never_zero() -> None:
     fit = fit_calibration(probes([4e7]), bootstrap=0)
     law = fit.lr_law
-    assert law.alpha == pytest.approx(-0.713, abs=1e-6)  # nothing identifies it: the prior's value, not 0
+    # nothing identifies α: the prior's, not 0 — conditioned on the measured β through the prior's correlation
+    # (issue 20), E[α | β] = α0 + cov(α, β)/var(β)·(β − β0)
+    assert law.alpha == pytest.approx(-0.713 + PRIOR.cov_alpha_beta / PRIOR.sd_beta**2 * (law.beta - 0.307), abs=1e-6)
     assert law.posterior.set_by["N"] == "prior" and law.posterior.set_by["D"] == "probes"
     assert any("exponent of N not identified" in w for w in fit.warnings)
     # the offset is learned: at the probe size the fit lands on this stack's optimum, ×3 off the prior
@@ -79,9 +83,12 @@ def test_unbracketed_cell_enters_as_a_bound_not_dropped() -> None:
     edge = [o for o in obs if o.lr < math.exp(world(4e7, 8e8))]  # only LRs below the optimum: best at the top edge
     fit = fit_calibration(edge, bootstrap=0)
     assert fit.optima and fit.optima[0].bound == "high"
-    assert fit.optima[0].ln_y > math.log(max(o.lr for o in edge))  # a step beyond the edge it lies past
+    # issue 20: a bound at the midpoint of the edge LR and its neighbour, entered as an inequality (not a point)
+    top, below = sorted(math.log(o.lr) for o in edge)[-1:-3:-1]
+    assert fit.optima[0].ln_y == pytest.approx((top + below) / 2)
     assert any("one-sided bound" in w for w in fit.warnings)
-    assert fit.lr_law.posterior.unbracketed_cells == 1
+    assert fit.lr_law.posterior.unbracketed_cells == 1 and fit.lr_law.posterior.censored_cells == 1
+    assert math.log(fit.lr_law.lr(4e7, 8e8)) > fit.optima[0].ln_y  # the posterior respects the inequality
     free = fit_calibration(edge, bootstrap=0, prior=None)
     assert free.lr_law is None and any("left out of the free fit" in w for w in free.warnings)
 
@@ -97,7 +104,9 @@ def test_law_file_carries_posterior_and_who_set_each_coefficient(tmp_path) -> No
     )
     law = install_calibrated(text, "anchored-one")
     assert law.schema_version == 2 and law.posterior.prior == "steplaw-2025"
-    assert law.lr.exponents["N"].value == pytest.approx(-0.713) and law.lr.exponents["N"].status == "secondary"
+    assert (
+        law.lr.exponents["N"].value == pytest.approx(fit.lr_law.alpha) and law.lr.exponents["N"].status == "secondary"
+    )
     assert "set by the prior" in law.lr.exponents["N"].note and "set by the probes" in law.lr.coefficient.note
     assert law.batch is not None and law.batch_policy == "optimal"  # the prior's B_opt the optima were moved to
     assert law.provenance["batch_law_from"] == "steplaw-2025"  # labelled as copied, not as the calibration's own
@@ -160,14 +169,16 @@ def test_every_bundled_law_with_widths_anchors_a_finite_fit(law_id: str) -> None
     prior = prior_from_law(law)
     if "C" in law.lr.exponents:
         assert prior.alpha == prior.beta == law.lr.exponents["C"].value
-        assert prior.sd_alpha == prior.sd_beta == law.lr.exponents["C"].prior_sd
+        width = law.lr.exponents["C"].prior_sd or math.hypot(law.lr.prior_sd_sum, law.lr.prior_sd_difference) / 2
+        assert prior.sd_alpha == prior.sd_beta == pytest.approx(width)
     fitted = fit_calibration(probes([2e7, 4e7]), bootstrap=0, prior=law_id).lr_law
     assert fitted.posterior.prior == law_id
     assert all(math.isfinite(v) for v in (fitted.alpha, fitted.beta, math.log(fitted.lr(7e9, 2e12))))
     assert math.isfinite(fitted.ln_sd(7e9, 2e12)) and fitted.ln_sd(7e9, 2e12) > 0
-    # one size: N is not identified and keeps this prior's exponent, never 0
+    # one size: N is not identified and keeps this prior's exponent (given β, through a correlated prior), never 0
     one = fit_calibration(probes([4e7]), bootstrap=0, prior=law_id).lr_law
-    assert one.alpha == pytest.approx(prior.alpha, abs=1e-6) and one.alpha != 0.0
+    expected = prior.alpha + prior.cov_alpha_beta / prior.sd_beta**2 * (one.beta - prior.beta)
+    assert one.alpha == pytest.approx(expected, abs=1e-6) and one.alpha != 0.0
 
 
 def test_prior_with_open_units_gets_a_weak_offset() -> None:
@@ -186,18 +197,47 @@ def test_default_moe_prior_counts_active_n_like_the_moe_probes() -> None:
 
 
 def test_calibrated_law_under_a_compute_prior_needs_no_model_shape(tmp_path) -> None:
-    """A prior in C (ling-2025) hands its B_opt to the calibrated law in N and D (C read as 6·N·D, like the prior)."""
+    """A prior in C (deepseek-llm-2024) hands its B_opt to the calibrated law in N and D (C read as 6·N·D, like the
+    prior).  (Was ling-2025 under MoE; since issue 20 an MoE calibration takes a D-only batch prior instead.)"""
+    fit = fit_calibration(probes([4e7]), bootstrap=0, prior="deepseek-llm-2024")
+    text = calibrated_law(
+        fit, name="anchored-c", arch="dense", schedule={"kind": "wsd", "description": "t"}, provenance={"b": "t"}
+    )
+    law = install_calibrated(text, "anchored-c")
+    deepseek = load_law("deepseek-llm-2024").batch
+    assert set(law.batch.exponents) == {"N", "D"}
+    n, d = 1.2e9, 1e11
+    assert law.batch.evaluate({"N": n, "D": d}) == pytest.approx(deepseek.evaluate({"C": 6 * n * d}), rel=1e-9)
+    s = suggest(ModelConfig(params=n, tokens=d), law)
+    assert math.isfinite(s.lr) and s.lr > 0
+
+
+def test_moe_batch_prior_is_a_d_only_law_not_lings(tmp_path) -> None:
+    """Issue 20: Ling's B_opt grows with active N and sat ×1.4–8.5 above the MoE sweep's best batches; the MoE batch
+    prior is Step Law's B = 0.58·D^0.571, and with fewer than 3 probe batches no MoE batch law is fitted."""
     fit = fit_calibration(probes([4e7]), bootstrap=0, arch="moe")
+    assert fit.lr_law.posterior.prior == "ling-2025" and fit.batch_prior.law_id == "steplaw-2025"
+    assert any("an MoE batch law needs ≥ 3" in w for w in fit.warnings)
     text = calibrated_law(
         fit, name="anchored-moe", arch="moe", schedule={"kind": "wsd", "description": "t"}, provenance={"b": "t"}
     )
     law = install_calibrated(text, "anchored-moe")
-    ling = load_law("ling-2025").batch
-    assert set(law.batch.exponents) == {"N", "D"}
-    n, d = 1.2e9, 1e11
-    assert law.batch.evaluate({"N": n, "D": d}) == pytest.approx(ling.evaluate({"C": 6 * n * d}), rel=1e-9)
-    s = suggest(ModelConfig(params=2e9, active_params=n, arch="moe", tokens=d), law)
+    assert set(law.batch.exponents) == {"D"} and law.provenance["batch_law_from"] == "steplaw-2025"
+    d = 1e11
+    assert law.batch.evaluate({"N": 1.2e9, "D": d}) == pytest.approx(STEPLAW.batch.evaluate({"D": d}), rel=1e-9)
+    s = suggest(ModelConfig(params=2e9, active_params=1.2e9, arch="moe", tokens=d), law)
     assert math.isfinite(s.lr) and s.lr > 0
+
+
+def test_moe_batch_law_not_fitted_from_two_batches() -> None:
+    # two batches per cell, the smaller clearly better (an edge): for MoE the batch law stays the prior's
+    obs = []
+    for o in probes([2e7, 4e7], horizons=(10.0, 40.0)):
+        obs.append(Observation(o.n, o.tokens, o.lr, o.loss, o.batch_tokens / 4))
+        obs.append(Observation(o.n, o.tokens, o.lr, o.loss + 0.02, o.batch_tokens))
+    fit = fit_calibration(obs, bootstrap=0, arch="moe")
+    assert fit.batch_law.n_cells == 0  # prior_only: nothing fitted
+    assert any("2 probe batches per (N, D) cell: an MoE batch law needs ≥ 3" in w for w in fit.warnings)
 
 
 def test_unbracketed_batch_is_listed_with_its_direction_and_the_disagreement() -> None:
