@@ -11,6 +11,7 @@ import click
 from lrpredict import registry, render
 from lrpredict.cli_calibrate import calibrate_command
 from lrpredict.cli_common import CONTEXT, BadInput, OneLineGroup, handles_errors, refuse_together, with_flags
+from lrpredict.cli_explore import explore_command
 from lrpredict.cli_laws import laws_group
 from lrpredict.cli_runs import runs_command
 from lrpredict.cli_transfer import transfer_command
@@ -326,6 +327,7 @@ cli.add_command(laws_group)
 cli.add_command(transfer_command)
 cli.add_command(calibrate_command)
 cli.add_command(runs_command)
+cli.add_command(explore_command)
 
 
 def main() -> None:
