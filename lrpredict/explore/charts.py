@@ -15,7 +15,7 @@ from lrpredict.units import format_size
 KIND = {
     "lr": ("lr", "peak learning rate (AdamW)", "LR"),
     "batch": ("batch", "optimal batch (tokens per step)", "batch"),
-    "weight_decay": ("weight_decay", "weight decay λ (powerlines-2025, at the law's LR and batch)", "λ"),
+    "weight_decay": ("weight_decay", "weight decay λ (powerlines-2025)", "λ"),
 }
 PALETTE = qualitative.D3
 FONT = {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12}
@@ -100,14 +100,14 @@ def law_chart(kind: str, grids: list[LawGrid], runs: list[dict[str, Any]], arch:
                 visible[index] = g is members
         steps.append({"method": "restyle", "label": format_size(HORIZONS[h]), "args": [{"visible": visible}]})
     _, ylabel, _ = KIND[kind]
-    which = "total (MoE: N_active = N/8 for the laws' curves)" if arch == "moe" else "non-embedding"
+    which = "total; curves at N_active = N/8" if arch == "moe" else "non-embedding parameters"
     fig.update_layout(
         sliders=[{"active": start, "steps": steps, "currentvalue": {"prefix": "law curves at horizon D = "},
                   "pad": {"t": 40}, "len": 0.9}],
-        xaxis={"type": "log", "title": f"N ({which} parameters)", "exponentformat": "SI"},
+        xaxis={"type": "log", "title": f"N ({which})", "exponentformat": "SI"},
         yaxis={"type": "log", "title": ylabel, "exponentformat": "power" if kind != "batch" else "SI"},
         template="plotly_white", font=FONT, height=460, margin={"l": 70, "r": 20, "t": 30, "b": 40},
-        legend={"font": {"size": 10}, "bgcolor": "rgba(255,255,255,0.7)"},
+        legend={"font": {"size": 10}, "bgcolor": "rgba(255,255,255,0.7)"}, showlegend=kind == "lr",
     )  # fmt: skip
     return fig
 

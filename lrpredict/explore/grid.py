@@ -4,8 +4,8 @@ log N_active/N), read back in the page by multilinear interpolation in log space
 One source of truth: every number the page shows is ``suggest``'s at the grid's nodes, never a JavaScript copy of a
 law.  The laws are power laws, linear in log space, so log-space interpolation is exact inside one law's smooth
 piece; the default law's switch (Step Law near its data, a compute law beyond ``DEFAULT_SWITCH_FACTOR``×) is a jump,
-so each switch edge gets two nodes a relative ``JUMP_EPS`` apart and no cell straddles it; the laws' own domain
-edges (where the band starts widening) are nodes too.  A fixed batch is gridded as B/B_opt, not B: the conditional
+so each switch edge gets two nodes a relative ``JUMP_EPS`` apart and no cell straddles it; so do the laws' own
+domain edges (where the band starts widening and the domain warnings start).  A fixed batch is gridded as B/B_opt, not B: the conditional
 batch law (lrpredict-batch-*-2026) has its kink at B = B_opt, a diagonal in (N, D, B) but a node in B/B_opt.  What is
 left (compute domains on the diagonal N·D) is measured: ``measure_error`` (docs/log.md, explorer entry).
 """
@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import bisect
 import math
+import os
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from lrpredict.config import ModelConfig
@@ -47,15 +49,16 @@ class Axes:
         return (len(self.ratio), len(self.n), len(self.d), len(self.batch) + 1)
 
 
-def _axis(low: float, high: float, per_decade: int, edges: Sequence[float], jumps: Sequence[float]) -> list[float]:
-    """log10 nodes: ``per_decade`` a decade from low to high, each edge, and each jump twice (JUMP_EPS apart)."""
+def _axis(low: float, high: float, per_decade: int, edges: Sequence[float]) -> list[float]:
+    """log10 nodes: ``per_decade`` a decade from low to high, and each edge twice, JUMP_EPS either side: no cell
+    straddles it, and the node nearest any point lies on the point's side (the page shows that node's domain and
+    warnings; a node on the edge itself would be inside or out by rounding)."""
     lo, hi = math.log10(low), math.log10(high)
     count = max(1, round((hi - lo) * per_decade))
     nodes = {round(lo + (hi - lo) * i / count, 9) for i in range(count + 1)}
-    nodes |= {math.log10(e) for e in edges if low < e < high}
-    for j in jumps:
-        if low < j < high:
-            nodes |= {math.log10(j * (1 - JUMP_EPS)), math.log10(j * (1 + JUMP_EPS))}
+    for edge in edges:
+        if low < edge < high:
+            nodes |= {math.log10(edge * (1 - JUMP_EPS)), math.log10(edge * (1 + JUMP_EPS))}
     return sorted(nodes)
 
 
@@ -84,9 +87,9 @@ def make_axes(arch: str, per_decade: int = 4) -> Axes:
     ratios = [math.log10(r) for r in MOE_RATIOS] if arch == "moe" else [0.0]
     return Axes(
         ratio=ratios,
-        n=_axis(*N_RANGE, per_decade, edges["N"], jumps["N"]),
-        d=_axis(*D_RANGE, per_decade, edges["D"], jumps["D"]),
-        batch=_axis(*BATCH_RATIO_RANGE, 1, ratio_edges, []),
+        n=_axis(*N_RANGE, per_decade, edges["N"] + jumps["N"]),
+        d=_axis(*D_RANGE, per_decade, edges["D"] + jumps["D"]),
+        batch=_axis(*BATCH_RATIO_RANGE, 1, ratio_edges),
     )
 
 
@@ -129,29 +132,43 @@ def _label(s: Suggestion) -> dict[str, str]:
     }  # fmt: skip
 
 
-def evaluate(arch: str, axes: Axes, progress: Callable[[int, int], None] | None = None) -> SuggestionGrid:
-    """``suggest`` (the default law, as ``lrpredict suggest`` without --law) at every node of ``axes``."""
+Row = list[tuple[list[float], dict[str, str], list[str]]]
+
+
+def _row(arch: str, axes: Axes, ratio: float, n: float) -> Row:
+    """``suggest`` at every (D, batch) node of one (ratio, N): (log10 values, labels, warnings) in grid order."""
+    out: Row = []
+    for d in axes.d:
+        optimal = suggest(config_at(arch, 10**ratio, 10**n, 10**d, None))
+        for batch in [None, *axes.batch]:
+            at = None if batch is None else optimal.optimal_batch_tokens * 10**batch
+            s = optimal if at is None else suggest(config_at(arch, 10**ratio, 10**n, 10**d, at))
+            out.append((values_of(s), _label(s), s.warnings))
+    return out
+
+
+def evaluate(arch: str, axes: Axes, workers: int | None = None) -> SuggestionGrid:
+    """``suggest`` (the default law, as ``lrpredict suggest`` without --law) at every node of ``axes``, one
+    (ratio, N) row per task over ``workers`` processes (default: the CPUs, at most 8)."""
+    rows = [(ratio, n) for ratio in axes.ratio for n in axes.n]
+    workers = min(os.cpu_count() or 1, 8) if workers is None else workers
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            results = list(pool.map(_row, *zip(*((arch, axes, r, n) for r, n in rows), strict=True)))
+    else:
+        results = [_row(arch, axes, r, n) for r, n in rows]
     grid = SuggestionGrid(arch=arch, axes=axes, values={q: [] for q in QUANTITIES})
     labels: dict[str, int] = {}
     texts: dict[str, int] = {}
-    total, done = math.prod(axes.shape()), 0
-    for ratio in axes.ratio:
-        for n in axes.n:
-            for d in axes.d:
-                optimal = suggest(config_at(arch, 10**ratio, 10**n, 10**d, None))
-                for batch in [None, *axes.batch]:
-                    at = None if batch is None else optimal.optimal_batch_tokens * 10**batch
-                    s = optimal if at is None else suggest(config_at(arch, 10**ratio, 10**n, 10**d, at))
-                    for q, v in zip(QUANTITIES, values_of(s), strict=True):
-                        grid.values[q].append(v)
-                    key = repr(sorted(_label(s).items()))
-                    grid.labels.append(labels.setdefault(key, len(labels)))
-                    if labels[key] == len(grid.label_table):
-                        grid.label_table.append(_label(s))
-                    grid.warnings.append([texts.setdefault(w, len(texts)) for w in s.warnings])
-                    done += 1
-                    if progress is not None and done % 500 == 0:
-                        progress(done, total)
+    for values, label, warnings in (point for row in results for point in row):
+        for q, v in zip(QUANTITIES, values, strict=True):
+            grid.values[q].append(v)
+        key = repr(sorted(label.items()))
+        if key not in labels:
+            labels[key] = len(grid.label_table)
+            grid.label_table.append(label)
+        grid.labels.append(labels[key])
+        grid.warnings.append([texts.setdefault(w, len(texts)) for w in warnings])
     grid.warning_table = list(texts)
     return grid
 
