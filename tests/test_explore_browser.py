@@ -23,7 +23,8 @@ from click.testing import CliRunner
 
 from lrpredict.cli import cli
 from lrpredict.explore import write_explorer
-from lrpredict.explore.grid import D_RANGE, N_RANGE
+from lrpredict.explore.grid import D_RANGE, N_RANGE, make_axes
+from lrpredict.explore.sources import calibrated_data, chart_laws, law_grid
 
 pytest.importorskip("plotly")
 
@@ -74,6 +75,37 @@ def test_explore_refuses_to_overwrite(tmp_path: Path) -> None:
 def test_explore_refuses_a_name_that_is_not_html(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["explore", "--out", str(tmp_path / "x.png")])
     assert result.exit_code == 2 and ".html" in result.output
+
+
+def test_explore_draws_only_the_laws_asked_for() -> None:
+    assert [law.id for law in chart_laws("dense", ("steplaw-2025",))] == ["steplaw-2025"]
+    every = [law.id for law in chart_laws("moe")]
+    assert "steplaw-2025" in every and "deepseek-llm-2024" not in every  # fitted on dense only
+
+
+def test_explore_shows_an_installed_calibrated_law_with_its_interval() -> None:
+    from test_calibrate_report_html import _observations
+
+    from lrpredict.calibrate.fit import fit_calibration
+    from lrpredict.calibrate.lawfile import calibrated_law, install_calibrated
+
+    fit = fit_calibration(_observations(), bootstrap=0, prior="default")
+    schedule = {"kind": "wsd", "description": "test"}
+    install_calibrated(calibrated_law(fit, name="team-x", arch="dense", schedule=schedule, provenance={}), "team-x")
+    rows = calibrated_data("dense")
+    assert [r["id"] for r in rows] == ["team-x"] and rows[0]["prior"] == "steplaw-2025"
+    assert rows[0]["validation"] is None  # no [validation] table in this file
+    assert calibrated_data("moe") == []
+    grid = law_grid("dense", next(law for law in chart_laws("dense") if law.id == "team-x"))
+    lr, low, high = (grid.curve(0, 2, q)[10][1] for q in ("lr", "lr_low", "lr_high"))
+    assert low < lr < high  # the posterior's 90% interval, drawn as the band
+
+
+def test_explore_switch_edges_are_node_pairs() -> None:
+    axes = make_axes("dense", 2)
+    gaps = [b - a for a, b in zip(axes.n, axes.n[1:], strict=False)]
+    assert sum(g < 1e-4 for g in gaps) >= 4  # Step Law's N domain edges and the switch to the compute law, each twice
+    assert 0.0 in [round(b, 9) for b in axes.batch] or any(abs(b) < 1e-5 for b in axes.batch)  # the hinge B = B_opt
 
 
 def _browser():
