@@ -206,6 +206,8 @@ def test_explore_browser_numbers_equal_suggest_json(page: Path, browser) -> None
     if os.environ.get("EXPLORER_SCREENSHOT"):
         _type(browser, "in-n", "1B")
         _type(browser, "in-d", "100B")
+        _type(browser, "in-batch", "4M")
         browser.find_element("id", "in-batch-optimal").click()
+        browser.execute_script("window.scrollTo(0, 0)")
         time.sleep(1)
         browser.save_screenshot(os.environ["EXPLORER_SCREENSHOT"])

@@ -220,7 +220,8 @@ def build_page(
         "calibrated": _calibrated_html(calibrated_data(arch)),
         "sweep_note": (
             f'<p class="note">Loss over LR × batch of the recorded cell nearest your run (<span id="sweep-distance"></span>), '
-            f"from {html.escape(str(folder))}; ★ the recorded optimum, the other marks each law's LR and optimal batch there.</p>"
+            f"from steplaw_{arch}.csv (Step Law, arXiv 2503.04715; --sweeps); ★ the recorded optimum, the other marks "
+            "each law's LR and optimal batch there.</p>"
             if cells
             else '<p class="note">No Step Law sweeps available: <code>lrpredict explore --sweeps DIR</code> with a folder '
             f"holding steplaw_{arch}.csv (the Step Law LR × batch sweeps) draws the recorded cell nearest your run.</p>"
