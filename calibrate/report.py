@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 
 from lrpredict.calibrate.fit import CalibrationFit, Observation
+from lrpredict.calibrate.report_html import write_report_html
 
 
 def write_report(
@@ -60,6 +61,7 @@ def write_report(
         )
     if fit.warnings:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in fit.warnings]
+    lines += ["", write_report_html(out_dir, fit, observations, title=title)]
     lines += [""] + ([f"![{name}]({name})" for name in figures] or ["(install lrpredict[plot] for figures)"])
     path = out_dir / "report.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -126,12 +126,12 @@ def test_cli_suggest_and_help_import_only_what_they_need() -> None:
         "CliRunner().invoke(cli, ['suggest', '--params', '1B', '--tokens', '20B'])\n"
         "print(' '.join(m for m in after_help if m.startswith('lrpredict.cli.')))\n"
         "print(' '.join(m for m in sorted(sys.modules) if m.startswith('lrpredict.cli.')))\n"
-        "print(' '.join(line.split()[0] for line in listing.split('Commands:')[1].splitlines()[1:7]))"
+        "print(' '.join(line.split()[0] for line in listing.split('Commands:')[1].splitlines()[1:8]))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out[0] == "lrpredict.cli.common"
     assert out[1] == "lrpredict.cli.common lrpredict.cli.suggest"  # not calibrate, laws, runs, transfer, show_law
-    assert out[2] == "calibrate laws runs show-law suggest transfer"
+    assert out[2] == "calibrate explore laws runs show-law suggest transfer"
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))

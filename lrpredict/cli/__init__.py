@@ -20,6 +20,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "lrpredict.cli.calibrate:calibrate_command",
         "Run short training probes (or replay recorded ones), fit Eq.2/Eq.4/Eq.6 and install a law file.",
     ),
+    "explore": (
+        "lrpredict.cli.explore:explore_command",
+        "Write one self-contained HTML page to explore the suggestion, every law, the published runs and the sweeps.",
+    ),
     "laws": (
         "lrpredict.cli.laws:laws_group",
         "Manage law files: the bundled ones and those in your user registry ($LRPREDICT_HOME/laws).",
