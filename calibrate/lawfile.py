@@ -9,16 +9,14 @@ from typing import Any
 import tomli_w
 
 from lrpredict import share
-from lrpredict.calibrate.fit import UNSTABLE_EXPONENT_WIDTH, CalibrationFit, JointFit
+from lrpredict.calibrate.fit import UNSTABLE_EXPONENT_WIDTH, Z90, CalibrationFit, JointFit
 from lrpredict.calibrate.validation import ValidationResult
 from lrpredict.laws import LawFile
 from lrpredict.registry import load_law
 
 
 def _spread(key: str, low: float, high: float) -> str:
-    """How well a coefficient is known: ±half its 90% interval (an exponent), or the factor either side (c)."""
-    if key == "c":
-        return f"×{math.sqrt(high / low):.3g}" if low > 0 and math.isfinite(high / low) else "×inf"
+    """How well an exponent is known: ±half its 90% interval."""
     return f"±{(high - low) / 2:.2g}"
 
 
@@ -36,7 +34,10 @@ def _coefficient(fit: JointFit, key: str, value: float, unstable: list[str]) -> 
     note = f"lrpredict calibrate fit; bootstrap 90% interval [{low:.4g}, {high:.4g}]"
     if status == "open":
         note += " — unstable: probe more sizes or horizons"
-    basis = f"{status}: {cells}, {_spread(key, low, high)} (bootstrap 90%)"
+    spread = (
+        f"{_spread(key, low, high)} (bootstrap 90%)" if key != "c" else f"residual ×{math.exp(fit.residual_rms):.3g}"
+    )
+    basis = f"{status}: {cells}, {spread}"
     return {"value": value, "status": status, "basis": basis, "note": note}
 
 
@@ -48,9 +49,10 @@ def _anchored_coefficient(fit: JointFit, key: str, value: float, low: float, hig
     interval = f"posterior 90% interval [{low:.4g}, {high:.4g}]"
     spread = _spread(key, low, high)
     cells = f"{fit.n_cells} cell{'s' * (fit.n_cells != 1)}"
-    if key == "c":
+    if key == "c":  # c's own interval is η* at N = D = 1, far from any probe: its spread at the probes says more
         note = f"set by the probes (offset); {interval}"
-        return {"value": value, "status": "fitted", "basis": f"fitted: {cells}, {spread} (90%)", "note": note}
+        at_probes = f"×{math.exp(Z90 * math.sqrt(post.covariance[0][0])):.3g} at the probes (90%)"
+        return {"value": value, "status": "fitted", "basis": f"fitted: {cells}, {at_probes}", "note": note}
     by = post.set_by["N" if key == "alpha" else "D"]
     if by == "prior":
         note = f"set by the prior {post.prior} (the probes cannot identify it); {interval}"

@@ -574,10 +574,16 @@ def _posterior_range(
 
 
 def wider_than_default(config: ModelConfig, law: LawFile, lr_range: LrRange, tolerance: float) -> str | None:
-    """A calibrated law whose interval at ``config`` is wider than the bundled default law's band there: say so and
-    recommend the default (issue 19: a ×655 calibrated interval next to the default's ×9.6 told nobody that the
-    calibration was less informative than none)."""
+    """A calibrated law less informative at ``config`` than the bundled default: its posterior predictive 90%
+    interval of η* alone is wider than the default law's band there.  Say so and recommend the default (issue 19: a
+    ×655 calibrated interval next to the default's ×9.6 told nobody that the calibration was worse than none).
+
+    Why the posterior part and not the whole range: the calibrated range adds the Eq.2 band in quadrature, so it is
+    wider than the default's band (the band alone, inside its domain) for every calibration, however good."""
+    if law.posterior is None:
+        return None
     try:
+        ours = resolve_variables(config, law)
         default, _ = default_law(config)
         values = resolve_variables(config, default, approximate_m=True)
         if default.lr is None or isinstance(default.lr, HorizonRatio):
@@ -585,15 +591,16 @@ def wider_than_default(config: ModelConfig, law: LawFile, lr_range: LrRange, tol
         centre = default.lr.evaluate(values)
     except LrpredictError:
         return None
+    predictive = math.exp(2 * Z90 * law.posterior.ln_sd(ours["N"], ours["D"]))
     low, high = lr_band(centre, config.arch, tolerance)
-    band = widen_for_extrapolation(
-        LrRange(low=low, high=high, tolerance=tolerance, source=CURVATURE_SOURCE), default, values
-    )
-    ours, theirs = lr_range.high / lr_range.low, band.high / band.low
-    if ours <= theirs:
+    band = LrRange(low=low, high=high, tolerance=tolerance, source=CURVATURE_SOURCE)
+    band = widen_for_extrapolation(band, default, values)
+    theirs = band.high / band.low
+    if predictive <= theirs:
         return None
     return (
-        f"{law.id}'s interval at this target spans ×{ours:.3g}, wider than the bundled default {default.id}'s band "
+        f"{law.id}'s 90% interval of the optimal LR at this target spans ×{predictive:.3g} (×"
+        f"{lr_range.high / lr_range.low:.3g} with the band), wider than the bundled default {default.id}'s whole band "
         f"×{theirs:.3g}: this calibration is less informative here than no calibration; use {default.id} (suggest "
         "without --law), or recalibrate with a bigger budget (larger probes, longer horizons: calibrate --target-* "
         "--dry-run shows the interval a plan would give)"
