@@ -73,9 +73,10 @@ def add_replicates(plan: CalibrationPlan) -> list[str]:
     plan.probes.extend(new)
     plan.flops += flops
     cost = f"~{flops:.3g} FLOPs" + (f", ~{format_seconds(seconds)} device time" if seconds else "")
+    many = len(new) > 1
     note = (
-        f"{len(new)} replicate probe{'s' * (len(new) > 1)} (each size's centre LR again at seed "
-        f"+{REPLICATE_SEED_OFFSET}) measure the seed-to-seed loss noise: {cost}, included above"
+        f"{len(new)} replicate probe{'s' * many} (each size's centre LR again at seed +{REPLICATE_SEED_OFFSET}) "
+        f"measure{'' if many else 's'} the seed-to-seed loss noise: {cost}, included above"
     )
     return [note]
 

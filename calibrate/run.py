@@ -22,7 +22,7 @@ from lrpredict.calibrate.clock import format_seconds, total_wall_seconds
 from lrpredict.calibrate.fit import CalibrationFit, Observation, fit_calibration
 from lrpredict.calibrate.lawfile import calibrated_law, install_calibrated
 from lrpredict.calibrate.lock import folder_lock
-from lrpredict.calibrate.noise import LossNoise, add_replicates, measure_noise, split_replicates
+from lrpredict.calibrate.noise import LossNoise, measure_noise, split_replicates
 from lrpredict.calibrate.planner import MAX_EXTENSIONS, CalibrationPlan, extend, law_n, probe_flops
 from lrpredict.calibrate.report import write_report
 from lrpredict.calibrate.spec import ProbeResult
@@ -194,9 +194,6 @@ def _calibrate_torch(
     check_name(plan.name)
     ledger = Ledger(out_dir)
     ledger.validate()  # a bad record is an error naming its line now, not after every probe ran
-    for note in add_replicates(plan):  # no-op when the planner added them, or on a finished plan
-        plan.notes.append(note)
-        write(note)
     save_plan(plan, out_dir)
     while True:
         ids = [p.probe_id for p in plan.probes]

@@ -95,7 +95,7 @@ class ValidationResult:
                 f"the optimum is not bracketed: it lies {side} the validation LRs (best {self.measured:.3g}); "
                 f"predicted ×{self.predicted / self.measured:.2g} of that best LR"
             )
-        text = f"predicted ×{self.predicted / self.measured:.2g} of measured"
+        text = f"predicted ×{self.predicted / self.measured:.3g} of measured"
         if self.inside is not None:
             text += ", inside the 90% interval" if self.inside else ", OUTSIDE the 90% interval"
         if self.regret is not None:
@@ -115,7 +115,7 @@ class ValidationResult:
         if self.measured is not None:
             measured = f"{self.measured:.3g}"
             if self.measured_se_ln is not None:
-                measured += f" (se ×{math.exp(self.measured_se_ln):.2g})"
+                measured += f" (se ×{math.exp(self.measured_se_ln):.3g})"
             if not self.bracketed:
                 measured += ", not bracketed"
         out = [

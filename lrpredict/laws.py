@@ -256,7 +256,7 @@ class Validation(_Strict):
         head = f"{law_id} was validated at N={self.n:.3g}, D={self.tokens:.3g} (held out of its fit)"
         if self.measured is None:
             return f"{head}: no optimum was measured there"
-        ratio = f"predicted ×{self.predicted / self.measured:.2g} of measured"
+        ratio = f"predicted ×{self.predicted / self.measured:.3g} of measured"
         if not self.bracketed:
             side = "below" if self.edge == "low" else "above"
             return f"{head}: the optimum lay {side} its LRs (not bracketed); {ratio} best LR"

@@ -14,7 +14,13 @@ torch = pytest.importorskip("torch")
 from lrpredict.architecture import Architecture  # noqa: E402
 from lrpredict.calibrate.executor import SerialExecutor  # noqa: E402
 from lrpredict.calibrate.fit import Observation, fit_calibration, fit_parabola  # noqa: E402
-from lrpredict.calibrate.noise import LossNoise, measure_noise, replicate_specs, split_replicates  # noqa: E402
+from lrpredict.calibrate.noise import (  # noqa: E402
+    LossNoise,
+    add_replicates,
+    measure_noise,
+    replicate_specs,
+    split_replicates,
+)  # noqa: E402
 from lrpredict.calibrate.planner import CalibrationPlan, probe_flops  # noqa: E402
 from lrpredict.calibrate.run import calibrate_replay, calibrate_torch, load_plan  # noqa: E402
 from lrpredict.calibrate.spec import BranchResult, DataSpec, ProbeResult, ProbeSpec  # noqa: E402
@@ -207,6 +213,7 @@ def test_torch_calibration_validates_a_larger_cell_and_records_it(tmp_path: Path
     held = [spec(48, 1e-2 * 2**k) for k in range(3)]  # re-centred on the fit's prediction before it runs
     plan = CalibrationPlan(name="tiny-v", arch="dense", device="cpu", probes=grid, validation=held,
                            flops=sum(map(probe_flops, grid)), centre_law="x")  # fmt: skip
+    assert add_replicates(plan) and len(plan.probes) == 12  # what the CLI's plan does (lrpredict.calibrate.noise)
     lines: list[str] = []
     outcome = calibrate_torch(plan, tmp_path / "out", executor=SerialExecutor(), write=lines.append)
     assert outcome.law is not None and outcome.validation is not None
