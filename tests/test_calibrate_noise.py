@@ -20,7 +20,7 @@ from lrpredict.calibrate.noise import (  # noqa: E402
     measure_noise,
     replicate_specs,
     split_replicates,
-)  # noqa: E402
+)
 from lrpredict.calibrate.planner import CalibrationPlan, probe_flops  # noqa: E402
 from lrpredict.calibrate.run import calibrate_replay, calibrate_torch, load_plan  # noqa: E402
 from lrpredict.calibrate.spec import BranchResult, DataSpec, ProbeResult, ProbeSpec  # noqa: E402
