@@ -236,6 +236,27 @@ def _calibrate_torch(
             results = results + held
             fit, observations, noise = fit_results(results, prior=prior, arch=plan.arch)
     failed = [r for r in results if r.status == "failed"]
+    provenance, schedule = _torch_provenance(plan, results)
+    outcome = _finish(
+        fit,
+        observations,
+        plan.name,
+        plan.arch,
+        out_dir,
+        schedule,
+        provenance,
+        replace_law,
+        len(plan.probes) + len(plan.validation),
+        plan.flops + sum(probe_flops(v) for v in plan.validation),
+        failures=failure_lines(failed),
+        validation=validation,
+    )
+    outcome.failed = len(failed)
+    return outcome
+
+
+def _torch_provenance(plan: CalibrationPlan, results: list[ProbeResult]) -> tuple[dict, dict]:
+    """The law file's provenance and schedule tables of a torch calibration."""
     device = results[0].device if results else plan.device
     fingerprint = next((r.data_fingerprint for r in results if r.data_fingerprint), None)
     provenance = {
@@ -261,22 +282,7 @@ def _calibrate_torch(
         "decay_fraction": spec.decay_frac,
         "final_lr_ratio": spec.final_lr_ratio,
     }
-    outcome = _finish(
-        fit,
-        observations,
-        plan.name,
-        plan.arch,
-        out_dir,
-        schedule,
-        provenance,
-        replace_law,
-        len(plan.probes) + len(plan.validation),
-        plan.flops + sum(probe_flops(v) for v in plan.validation),
-        failures=failure_lines(failed),
-        validation=validation,
-    )
-    outcome.failed = len(failed)
-    return outcome
+    return provenance, schedule
 
 
 def _validate_torch(
@@ -388,26 +394,14 @@ def calibrate_replay(
     validation = None
     if held_out and fit.lr_law is not None:  # issue 19: the largest recorded size not fitted is the validation cell
         validation, extra = _validate_replay(backend, fit, held_out[-1], lrs, max_tokens, write)
-        if extra:
+        if extra:  # refit with every cell
             observations = observations + extra
             probes += [ReplayProbe(o.n, o.tokens, o.lr, o.batch_tokens) for o in extra]
-            flops = backend.probe_flops(probes)
-            provenance["probe_flops"] = flops
-            fit = fit_calibration(observations, prior=prior, arch=backend.arch)  # refit with every cell
+            flops = provenance["probe_flops"] = backend.probe_flops(probes)
+            fit = fit_calibration(observations, prior=prior, arch=backend.arch)
     schedule = {"kind": "unknown", "description": f"as recorded in {csv_path.name}"}
-    return _finish(
-        fit,
-        observations,
-        name,
-        backend.arch,
-        out_dir,
-        schedule,
-        provenance,
-        replace_law,
-        len(probes),
-        flops,
-        validation=validation,
-    )
+    args = (fit, observations, name, backend.arch, out_dir, schedule, provenance, replace_law, len(probes), flops)
+    return _finish(*args, validation=validation)
 
 
 def _validate_replay(
