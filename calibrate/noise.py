@@ -76,7 +76,8 @@ def add_replicates(plan: CalibrationPlan) -> list[str]:
     many = len(new) > 1
     note = (
         f"{len(new)} replicate probe{'s' * many} (each size's centre LR again at seed +{REPLICATE_SEED_OFFSET}) "
-        f"measure{'' if many else 's'} the seed-to-seed loss noise: {cost}, included above"
+        f"measure{'' if many else 's'} the seed-to-seed loss noise: {cost}, included above; each evaluation keeps "
+        f"the sd of its ≤ {new[0].eval_batches * new[0].batch_size} per-sequence held-out losses (its s.e.)"
     )
     return [note]
 
