@@ -1,8 +1,8 @@
 """The Fitting paradigm of arXiv 2601.05049 as code: Eq.2 per (N, D), Eq.4 per (N, LR), Eq.6 across (N, D).
 
 * Eq.2: at fixed (N, D) loss is a parabola in ln η, L = L_min + C·(ln η − μ)²; the vertex μ is the optimum and C
-  gives the band of LRs within a loss tolerance.  Fitted on the points around the recorded minimum, diverged runs
-  dropped; an optimum at the grid's edge is *unbracketed* and says so.
+  gives the band of LRs within a loss tolerance.  Fitted on a window around the recorded minimum (``_window``),
+  diverged runs dropped; the loss noise that weighs it is measured (lrpredict.calibrate.noise); an optimum at the grid's edge is *unbracketed* and says so.
 * Eq.4: under WSD, at fixed (N, η), L(D) = L0 + A·D^(−γ); with ≥ 3 horizons it extrapolates each LR's loss to a
   horizon not trained.
 * Eq.6: ln η*(N, D) = ln c + α·ln N + β·ln D.  Anchored (default): a Gaussian linear model with a bundled law as
@@ -25,6 +25,7 @@ import numpy as np
 
 from lrpredict.calibrate.censored import Bound, solve_posterior
 from lrpredict.calibrate.conflict import ConflictCheck, check_conflict
+from lrpredict.calibrate.noise import LossNoise
 from lrpredict.calibrate.prior import (
     MIN_MOE_BATCHES,
     MISFIT_SD,
@@ -37,7 +38,15 @@ from lrpredict.laws import Posterior, PriorConflict
 
 # An exponent whose bootstrap 90% interval is wider than this is reported as unstable and marked open.
 UNSTABLE_EXPONENT_WIDTH = 0.3
-POINTS_AROUND_MINIMUM = 5  # Eq.2 holds near the optimum; far-off LRs bend the parabola (docs/log.md 2026-11-24)
+# Eq.2's window (issue 19): the LRs within WINDOW_STEPS grid steps of the best (in ln η, so an extended or irregular
+# grid does not stretch it) whose loss is within WINDOW_RISE of the minimum; the best LR and its two neighbours always.
+# Why: Eq.2 is the second-order expansion of the loss at the optimum; far up the walls (the onset of divergence on
+# the high side, the slow-learning plateau on the low side) the loss follows other shapes, and a 5-point least-squares
+# fit over them moved the vertex and read the misfit as noise.  On the Step Law sweeps the loss rises < 3% within ±4×
+# of the optimum (the planner's ×2 grid spans ±2 steps there, docs/log.md 2026-11-24); a wall 5% or more above the
+# minimum is no longer the bowl.
+WINDOW_STEPS = 2
+WINDOW_RISE = 0.05
 # Floor on the pooled loss noise of the Eq.2 fits, relative to the loss: with 3–5 points per cell the residuals
 # alone can claim a vertex far sharper than any repeat of the run would give.
 LOSS_NOISE_FLOOR = 1e-3
@@ -56,6 +65,7 @@ class Observation:
     lr: float
     loss: float | None
     batch_tokens: float
+    se: float | None = None  # the loss's measured standard error over the held-out sequences (issue 19)
 
 
 @dataclass(frozen=True)
@@ -91,25 +101,34 @@ def fit_parabola(lrs: list[float], losses: list[float | None]) -> ParabolaFit | 
     y = np.array([p[1] for p in points])
     i = int(np.argmin(y))
     bracketed = 0 < i < len(y) - 1
-    half = POINTS_AROUND_MINIMUM // 2
-    lo, hi = max(0, i - half), min(len(y), i + half + 1)
-    if hi - lo < 3:
-        lo, hi = max(0, min(lo, len(y) - 3)), max(hi, min(len(y), 3))
-    design = np.vander(x[lo:hi], 3)
-    (a, b, c), *_ = np.linalg.lstsq(design, y[lo:hi], rcond=None)
-    rss = float(np.sum((y[lo:hi] - design @ np.array([a, b, c])) ** 2))
-    dof = hi - lo - 3
     spacing = float(np.median(np.diff(x))) if len(x) > 1 else math.log(2.0)
+    window = _window(x, y, i, spacing)
+    design = np.vander(x[window], 3)
+    (a, b, c), *_ = np.linalg.lstsq(design, y[window], rcond=None)
+    rss = float(np.sum((y[window] - design @ np.array([a, b, c])) ** 2))
+    dof = len(window) - 3
     edge = "low" if i == 0 else "high" if i == len(y) - 1 else None
     if a <= 0 or not bracketed:
         # no interior vertex: report the best recorded LR and flag it; the grid must be extended
         return ParabolaFit(
             float(x[i]), max(float(a), 0.0), float(y[i]), len(points), False, math.inf, rss, dof, edge, spacing
         )
-    vertex = float(np.clip(-b / (2 * a), x[lo], x[hi - 1]))
+    vertex = float(np.clip(-b / (2 * a), x[window[0]], x[window[-1]]))
     gradient = np.array([b / (2 * a * a), -1 / (2 * a), 0.0])  # ∂(−b/2a)/∂(a, b, c)
     unit = float(np.sqrt(max(gradient @ np.linalg.pinv(design.T @ design) @ gradient, 0.0)))
     return ParabolaFit(vertex, float(a), float(c - b * b / (4 * a)), len(points), True, unit, rss, dof, None, spacing)
+
+
+def _window(x: np.ndarray, y: np.ndarray, best: int, spacing: float) -> np.ndarray:
+    """Indices of Eq.2's window around the best point ``best`` (WINDOW_STEPS, WINDOW_RISE); at least three."""
+    near = np.abs(x - x[best]) <= WINDOW_STEPS * spacing * (1 + 1e-6)
+    low = y - y[best] <= WINDOW_RISE * abs(y[best])
+    keep = near & low
+    keep[max(0, best - 1) : best + 2] = True
+    if keep.sum() < 3:  # the best is the grid's edge: its two nearest neighbours on the one side
+        order = np.argsort(np.abs(np.arange(len(x)) - best), kind="stable")
+        keep[order[:3]] = True
+    return np.flatnonzero(keep)
 
 
 @dataclass(frozen=True)
@@ -346,6 +365,13 @@ class Cell:
     extrapolated: bool = False
     fit: ParabolaFit | None = None
     flat: bool = False  # the loss moved by less than FLAT_SPREAD × noise across the LRs: it measured no optimum
+    ses: list[float | None] = field(default_factory=list)  # each loss's measured eval s.e. (issue 19)
+    noise_sd: float | None = None  # the noise sd of this cell's losses used by the fit (lrpredict.calibrate.noise)
+
+    def eval_se(self) -> float | None:
+        """The cell's eval s.e. (root mean square over its losses), None when none was measured."""
+        measured = [se for se, loss in zip(self.ses, self.losses, strict=False) if se is not None and _finite(loss)]
+        return math.sqrt(sum(se * se for se in measured) / len(measured)) if measured else None
 
     def loss_spread(self) -> float:
         finite = [x for x in self.losses if _finite(x)]
@@ -362,6 +388,7 @@ class CalibrationFit:
     prior: Prior | None = None
     optima: list[Optimum] = field(default_factory=list)  # the Eq.6 rows (ln η*, normalised to B_opt if anchored)
     batch_prior: Prior | None = None  # where the batch law comes from when no B_opt was measured (MoE: D only)
+    noise: LossNoise | None = None  # the loss noise used, with the pooled Eq.2 misfit as a diagnostic (issue 19)
 
 
 def fit_calibration(
@@ -372,10 +399,12 @@ def fit_calibration(
     seed: int = 0,
     prior: Prior | str | None = "default",
     arch: str = "dense",
+    noise: LossNoise | None = None,
 ) -> CalibrationFit:
     """Eq.2 per (N, D, B) cell, Eq.4 to add cells at ``extrapolate_to`` horizons, Eq.6 on the optima, and a batch
     law when several batches were probed.  ``prior``: a Prior, a law id, "default" (the default law for ``arch``)
-    or None/"none" for the free least-squares fit."""
+    or None/"none" for the free least-squares fit.  ``noise``: the measured loss noise (lrpredict.calibrate.noise);
+    without it the pooled residual of the Eq.2 parabolas is the noise, as before issue 19."""
     if not isinstance(prior, Prior):
         prior = resolve_prior(prior if prior is not None else "none", arch)
     warnings: list[str] = []
@@ -384,6 +413,7 @@ def fit_calibration(
         cell = grouped.setdefault((o.n, o.tokens, o.batch_tokens), Cell(o.n, o.tokens, o.batch_tokens))
         cell.lrs.append(o.lr)
         cell.losses.append(o.loss)
+        cell.ses.append(o.se)
 
     horizon_fits = _horizon_fits(observations)
     if extrapolate_to:
@@ -399,15 +429,16 @@ def fit_calibration(
     cells = sorted(grouped.values(), key=lambda c: (c.n, c.tokens, c.batch_tokens))
     for cell in cells:
         cell.fit = fit_parabola(cell.lrs, cell.losses)
-    noise = _pooled_noise([c.fit for c in cells if c.fit is not None])
+    noise, fit_noise = _cell_noise(cells, noise)
     for cell in cells:
         where = f"N={cell.n:.3g}, D={cell.tokens:.3g}, B={cell.batch_tokens:.3g}"
-        if cell.fit is not None and cell.loss_spread() <= FLAT_SPREAD * noise:
+        if cell.fit is not None and cell.loss_spread() <= FLAT_SPREAD * (cell.noise_sd or noise):
             cell.flat = True
+            source = "measured" if fit_noise.measured else "pooled Eq.2 residual"
             warnings.append(
                 f"no optimum at {where}: the loss moves by {cell.loss_spread():.2g} across the LRs, within "
-                f"{FLAT_SPREAD:g}× the noise sd ({noise:.2g}); left out (spread the LRs further or train the probes "
-                "longer)"
+                f"{FLAT_SPREAD:g}× the noise sd ({cell.noise_sd or noise:.2g}, {source}); left out (spread the LRs "
+                "further or train the probes longer)"
             )
         elif cell.fit is None:
             warnings.append(f"too few points at {where}: fewer than 3 LRs that did not diverge")
@@ -524,7 +555,7 @@ def fit_calibration(
             warnings.append("one horizon only: the D exponent is not identified (probe ≥ 2 horizons)")
         if len({round(math.log(o.n), 6) for o in optima}) < 2:
             warnings.append("one model size only: the N exponent is not identified (probe ≥ 2 sizes)")
-    return CalibrationFit(cells, lr_law, batch_law, warnings, horizon_fits, prior, optima, b_prior)
+    return CalibrationFit(cells, lr_law, batch_law, warnings, horizon_fits, prior, optima, b_prior, fit_noise)
 
 
 def _horizon_fits(observations: list[Observation]) -> dict[tuple[float, float, float], HorizonFit]:
@@ -545,6 +576,22 @@ def _pooled_noise(fits: list[ParabolaFit]) -> float:
     dof = sum(f.dof for f in fits if f.dof > 0)
     floor = LOSS_NOISE_FLOOR * (float(np.median([f.loss_min for f in fits])) if fits else 1.0)
     return max(math.sqrt(rss / dof) if dof else 0.0, floor)
+
+
+def _cell_noise(cells: list[Cell], measured: LossNoise | None) -> tuple[float, LossNoise]:
+    """Each cell's noise sd (``cell.noise_sd``) and the typical one; the pooled Eq.2 residual is kept in the returned
+    LossNoise as a misfit diagnostic.  Measured: the cell's eval s.e. ⊕ the seed sd (lrpredict.calibrate.noise); not
+    measured: the pooled residual, floored, as before."""
+    fits = [c.fit for c in cells if c.fit is not None]
+    misfit = _pooled_noise(fits)
+    measured = LossNoise(**{**(measured.__dict__ if measured is not None else {}), "misfit_sd": misfit})
+    for cell in cells:
+        if cell.fit is None:
+            continue
+        floor = LOSS_NOISE_FLOOR * cell.fit.loss_min
+        cell.noise_sd = measured.cell_sd(cell.eval_se(), misfit, floor) if measured.measured else misfit
+    typical = [c.noise_sd for c in cells if c.noise_sd is not None]
+    return (float(np.median(typical)) if typical else misfit), measured
 
 
 def _cell_optimum(cell: Cell, noise: float) -> Optimum:
@@ -578,7 +625,7 @@ def _optima_per_nd(
     batch_rows: list[Optimum] = []
     for (n, tokens), group in sorted(by_nd.items()):
         group.sort(key=lambda c: c.batch_tokens)
-        rows = [_cell_optimum(c, noise) for c in group]
+        rows = [_cell_optimum(c, c.noise_sd or noise) for c in group]
         if len(group) == 1:
             optima.append(rows[0])
             continue

@@ -9,38 +9,57 @@ from typing import Any
 import tomli_w
 
 from lrpredict import share
-from lrpredict.calibrate.fit import UNSTABLE_EXPONENT_WIDTH, CalibrationFit, JointFit
+from lrpredict.calibrate.fit import UNSTABLE_EXPONENT_WIDTH, Z90, CalibrationFit, JointFit
+from lrpredict.calibrate.validation import ValidationResult
 from lrpredict.laws import LawFile
 from lrpredict.registry import load_law
 
 
+def _spread(key: str, low: float, high: float) -> str:
+    """How well an exponent is known: ±half its 90% interval."""
+    return f"±{(high - low) / 2:.2g}"
+
+
 def _coefficient(fit: JointFit, key: str, value: float, unstable: list[str]) -> dict[str, Any]:
+    """Never "confirmed" (issue 19): a calibrated coefficient is "fitted" by the probes, "prior" when the anchoring
+    law set it, "open" when the probes could not pin it; ``basis`` says what set it and how well."""
     low, high = fit.intervals[key]
     if fit.posterior is not None:
         return _anchored_coefficient(fit, key, value, low, high)
+    cells = f"{fit.n_cells} cell{'s' * (fit.n_cells != 1)}"
     if key != "c" and key not in fit.fitted:
-        return {"value": value, "status": "open", "note": "not identified by the probes (one value only); set to 0"}
-    status = "open" if key in unstable else "confirmed"
+        note = "not identified by the probes (one value only); set to 0"
+        return {"value": value, "status": "open", "basis": "open: not identified, set to 0", "note": note}
+    status = "open" if key in unstable else "fitted"
     note = f"lrpredict calibrate fit; bootstrap 90% interval [{low:.4g}, {high:.4g}]"
     if status == "open":
         note += " — unstable: probe more sizes or horizons"
-    return {"value": value, "status": status, "note": note}
+    spread = (
+        f"{_spread(key, low, high)} (bootstrap 90%)" if key != "c" else f"residual ×{math.exp(fit.residual_rms):.3g}"
+    )
+    basis = f"{status}: {cells}, {spread}"
+    return {"value": value, "status": status, "basis": basis, "note": note}
 
 
 def _anchored_coefficient(fit: JointFit, key: str, value: float, low: float, high: float) -> dict[str, Any]:
-    """Status says who set it: the probes (confirmed if its 90% interval is narrow, else open) or the prior
-    (secondary: the published law's value, carried over to this stack untested)."""
+    """Status says who set it: the probes ("fitted"; "open" when its 90% interval is wider than
+    UNSTABLE_EXPONENT_WIDTH) or the prior ("prior": the published law's value, carried over to this stack untested)."""
     post = fit.posterior
     assert post is not None
     interval = f"posterior 90% interval [{low:.4g}, {high:.4g}]"
-    if key == "c":
-        return {"value": value, "status": "confirmed", "note": f"set by the probes (offset); {interval}"}
+    spread = _spread(key, low, high)
+    cells = f"{fit.n_cells} cell{'s' * (fit.n_cells != 1)}"
+    if key == "c":  # c's own interval is η* at N = D = 1, far from any probe: its spread at the probes says more
+        note = f"set by the probes (offset); {interval}"
+        at_probes = f"×{math.exp(Z90 * math.sqrt(post.covariance[0][0])):.3g} at the probes (90%)"
+        return {"value": value, "status": "fitted", "basis": f"fitted: {cells}, {at_probes}", "note": note}
     by = post.set_by["N" if key == "alpha" else "D"]
     if by == "prior":
         note = f"set by the prior {post.prior} (the probes cannot identify it); {interval}"
-        return {"value": value, "status": "secondary", "note": note}
-    status = "open" if high - low > UNSTABLE_EXPONENT_WIDTH else "confirmed"
-    return {"value": value, "status": status, "note": f"set by the probes (prior {post.prior}); {interval}"}
+        return {"value": value, "status": "prior", "basis": f"prior: {post.prior}, {spread} (90%)", "note": note}
+    status = "open" if high - low > UNSTABLE_EXPONENT_WIDTH else "fitted"
+    note = f"set by the probes (prior {post.prior}); {interval}"
+    return {"value": value, "status": status, "basis": f"{status}: {cells}, {spread} (90%)", "note": note}
 
 
 def _power_law(fit: JointFit, variable_names: tuple[str, str]) -> dict[str, Any]:
@@ -63,6 +82,7 @@ def calibrated_law(
     schedule: dict[str, Any],
     provenance: dict[str, Any],
     batch_policy: str = "fixed",
+    validation: ValidationResult | None = None,
 ) -> str:
     """The TOML text of a law file for ``fit`` (needs ``fit.lr_law``)."""
     if fit.lr_law is None:
@@ -124,6 +144,8 @@ def calibrated_law(
             f" Anchored fit: prior {posterior.prior}; each exponent's note says whether the probes or the prior set"
             " it; the posterior table gives the predictive interval suggest prints."
         )
+    if validation is not None:
+        law["validation"] = validation.table()  # issue 19: what the held-out cell said of the fit without it
     return tomli_w.dumps(_finite(law))
 
 
@@ -157,6 +179,9 @@ def _prior_batch(prior: LawFile) -> tuple[dict[str, Any], str]:
         out["coefficient"]["value"] *= (FLOPS_PER_PARAM / scale["value"]) ** exponent["value"]
         note = f"{prior_id}'s C exponent with C = M·D read as 6·N·D"
         out["exponents"] = {"N": {**exponent, "note": note}, "D": {**exponent, "note": note}}
+    # copied, not measured here: "prior", never the published law's "confirmed" (issue 19)
+    for c in [out["coefficient"], *out["exponents"].values(), *out.get("scales", {}).values()]:
+        c["status"], c["basis"] = "prior", f"prior: {prior_id}'s batch law, copied"
     return out, prior_id
 
 

@@ -69,6 +69,7 @@ class CalibrationPlan(BaseModel):
     finished: bool = Field(default=False, description="every probe ran and the law was fitted: no more extensions")
     # issue 11: --resume refits with the prior the run started with (None: a plan from before it was recorded)
     prior: str | None = Field(default=None, description="law id anchoring the fit, or 'none'")
+    validation: list[ProbeSpec] = Field(default_factory=list)  # held-out cell (issue 19), run after the fit
 
     def sizes(self) -> list[Architecture]:
         return list({p.arch.d_model: p.arch for p in self.probes}.values())

@@ -22,9 +22,11 @@ from lrpredict.calibrate.clock import format_seconds, total_wall_seconds
 from lrpredict.calibrate.fit import CalibrationFit, Observation, fit_calibration
 from lrpredict.calibrate.lawfile import calibrated_law, install_calibrated
 from lrpredict.calibrate.lock import folder_lock
+from lrpredict.calibrate.noise import LossNoise, measure_noise, split_replicates
 from lrpredict.calibrate.planner import MAX_EXTENSIONS, CalibrationPlan, extend, law_n, probe_flops
 from lrpredict.calibrate.report import write_report
 from lrpredict.calibrate.spec import ProbeResult
+from lrpredict.calibrate.validation import Prediction, ValidationResult, predict, recentre, score
 from lrpredict.errors import LrpredictError
 from lrpredict.laws import LawFile
 
@@ -47,6 +49,7 @@ class Outcome:
     probes: int
     failed: int = 0
     failures: list[str] = field(default_factory=list)  # one line per distinct reason, with its count
+    validation: ValidationResult | None = None  # the held-out cell's verdict on the law fitted without it (issue 19)
 
 
 def save_plan(plan: CalibrationPlan, out_dir: Path) -> None:
@@ -87,8 +90,19 @@ def observations_from_results(results: list[ProbeResult]) -> list[Observation]:
             continue
         n = law_n(r.spec.arch)
         for branch in r.branches:
-            out.append(Observation(n, float(branch.tokens), r.spec.lr, branch.eval_loss, float(r.spec.tokens_per_step)))
+            batch = float(r.spec.tokens_per_step)
+            out.append(Observation(n, float(branch.tokens), r.spec.lr, branch.eval_loss, batch, branch.eval_se))
     return out
+
+
+def fit_results(
+    results: list[ProbeResult], *, prior: str, arch: str
+) -> tuple[CalibrationFit, list[Observation], LossNoise]:
+    """Eq.2/4/6 on ``results``: replicates measure the seed noise and stay out of the cells (lrpredict.calibrate.noise)."""
+    main, pairs = split_replicates(results)
+    noise = measure_noise(main, pairs)
+    observations = observations_from_results(main)
+    return fit_calibration(observations, prior=prior, arch=arch, noise=noise), observations, noise
 
 
 class Progress:
@@ -204,8 +218,7 @@ def _calibrate_torch(
                 f"all {len(results)} probes failed; first reason: {first_line(results[0].error) if results else '–'}"
                 + (f" (and {len(reasons) - 1} other reasons, see {ledger.path})" if len(reasons) > 1 else "")
             )
-        observations = observations_from_results(results)
-        fit = fit_calibration(observations, prior=prior, arch=plan.arch)  # anchored (issue 11)
+        fit, observations, noise = fit_results(results, prior=prior, arch=plan.arch)  # anchored (issue 11)
         more = [p for p in extend(plan, fit) if p.probe_id not in set(ids)]
         if not more:
             break
@@ -216,7 +229,34 @@ def _calibrate_torch(
         save_plan(plan, out_dir)
     plan.finished = True  # a resume of this folder re-fits; it does not grow the grid again
     save_plan(plan, out_dir)
+    validation = None
+    if plan.validation:
+        validation, held = _validate_torch(plan, fit, noise, out_dir, executor, write)
+        if any(r.status != "failed" for r in held):  # refit with every cell (issue 19)
+            results = results + held
+            fit, observations, noise = fit_results(results, prior=prior, arch=plan.arch)
     failed = [r for r in results if r.status == "failed"]
+    provenance, schedule = _torch_provenance(plan, results)
+    outcome = _finish(
+        fit,
+        observations,
+        plan.name,
+        plan.arch,
+        out_dir,
+        schedule,
+        provenance,
+        replace_law,
+        len(plan.probes) + len(plan.validation),
+        plan.flops + sum(probe_flops(v) for v in plan.validation),
+        failures=failure_lines(failed),
+        validation=validation,
+    )
+    outcome.failed = len(failed)
+    return outcome
+
+
+def _torch_provenance(plan: CalibrationPlan, results: list[ProbeResult]) -> tuple[dict, dict]:
+    """The law file's provenance and schedule tables of a torch calibration."""
     device = results[0].device if results else plan.device
     fingerprint = next((r.data_fingerprint for r in results if r.data_fingerprint), None)
     provenance = {
@@ -242,21 +282,54 @@ def _calibrate_torch(
         "decay_fraction": spec.decay_frac,
         "final_lr_ratio": spec.final_lr_ratio,
     }
-    outcome = _finish(
-        fit,
-        observations,
-        plan.name,
-        plan.arch,
-        out_dir,
-        schedule,
-        provenance,
-        replace_law,
-        len(plan.probes),
-        plan.flops,
-        failures=failure_lines(failed),
+    return provenance, schedule
+
+
+def _validate_torch(
+    plan: CalibrationPlan,
+    fit: CalibrationFit,
+    noise: LossNoise,
+    out_dir: Path,
+    executor,
+    write: Callable[[str], None],
+) -> tuple[ValidationResult | None, list[ProbeResult]]:
+    """Run the plan's validation cell re-centred on ``fit``'s η* there, and score it (lrpredict.calibrate.validation)."""
+    from lrpredict.calibrate.executor import run_probes
+    from lrpredict.calibrate.ledger import Ledger
+
+    if fit.lr_law is None:
+        write("validation skipped: no law was fitted to validate")
+        return None, []
+    first = plan.validation[0]
+    n, batch = law_n(first.arch), float(first.tokens_per_step)
+    tokens = float(first.horizon_steps[-1] * first.tokens_per_step)
+    prediction = predict(fit, n, tokens, batch, plan.arch)
+    plan.validation = recentre(plan.validation, prediction.lr)  # deterministic: a resume re-centres to the same ids
+    save_plan(plan, out_dir)
+    write(
+        f"validation: {len(plan.validation)} probes at N={n:.3g}, D={tokens:.3g} (held out of the fit), LRs "
+        f"{', '.join(f'{s.lr:.3g}' for s in plan.validation)} centred on the fit's η* {prediction.lr:.3g}"
     )
-    outcome.failed = len(failed)
-    return outcome
+    ids = [s.probe_id for s in plan.validation]
+    done = Ledger(out_dir).finished_ids()
+    progress = Progress(len(ids), write, already=sum(i in done for i in ids))
+    held = run_probes(plan.validation, out_dir, executor, on_result=progress)
+    return _score_results(prediction, held, n, tokens, batch, fit.noise or noise), held
+
+
+def _score_results(
+    prediction: Prediction, held: list[ProbeResult], n: float, tokens: float, batch: float, noise: LossNoise
+) -> ValidationResult:
+    """Score the validation probes at their longest horizon."""
+    lrs, losses, ses = [], [], []
+    for r in held:
+        if r.status == "failed" or not r.branches:
+            continue
+        last = r.branches[-1]
+        lrs.append(r.spec.lr)
+        losses.append(last.eval_loss)
+        ses.append(last.eval_se)
+    return score(prediction, n=n, tokens=tokens, batch=batch, lrs=lrs, losses=losses, ses=ses, noise=noise)
 
 
 def calibrate_replay(
@@ -277,7 +350,7 @@ def calibrate_replay(
     """Calibrate on a recorded sweep: probes at ``lrs`` recorded LRs × ``batches`` recorded batches around the
     bundled law's prediction, on ``sizes`` (default: every size but the largest, which is held out and scored:
     benchmarks/calibrate_replay.py reports the same numbers)."""
-    from lrpredict.calibrate.replay import ReplayBackend, summarise
+    from lrpredict.calibrate.replay import ReplayBackend, ReplayProbe, summarise
     from lrpredict.registry import DEFAULT_LAW, load_law
     from lrpredict.share import check_name
 
@@ -318,10 +391,53 @@ def calibrate_replay(
             lr_only = summarise(backend.held_out_regret(fit, held_out, lr_only=True))
             regret = f"– (no batch law fitted: --batches 3 or more measures one); LR-only regret at each cell's best batch {lr_only}"
         provenance["held_out_regret"] = f"sizes {sizes(held_out)}: {regret}"
+    validation = None
+    if held_out and fit.lr_law is not None:  # issue 19: the largest recorded size not fitted is the validation cell
+        validation, extra = _validate_replay(backend, fit, held_out[-1], lrs, max_tokens, write)
+        if extra:  # refit with every cell
+            observations = observations + extra
+            probes += [ReplayProbe(o.n, o.tokens, o.lr, o.batch_tokens) for o in extra]
+            flops = provenance["probe_flops"] = backend.probe_flops(probes)
+            fit = fit_calibration(observations, prior=prior, arch=backend.arch)
     schedule = {"kind": "unknown", "description": f"as recorded in {csv_path.name}"}
-    return _finish(
-        fit, observations, name, backend.arch, out_dir, schedule, provenance, replace_law, len(probes), flops
+    args = (fit, observations, name, backend.arch, out_dir, schedule, provenance, replace_law, len(probes), flops)
+    return _finish(*args, validation=validation)
+
+
+def _validate_replay(
+    backend, fit: CalibrationFit, n: float, lrs: int, max_tokens: float, write: Callable[[str], None]
+) -> tuple[ValidationResult | None, list[Observation]]:
+    """The replay's validation cell: size ``n`` (held out), its longest recorded D within ``max_tokens``, the recorded
+    batch nearest the fit's B_opt (else the prior's), and the ``lrs`` recorded LRs nearest the fit's η* there."""
+    from lrpredict.calibrate.replay import ReplayProbe
+
+    cells = [c for c in backend.cells_of(n) if c.tokens <= max_tokens]
+    if not cells:
+        return None, []
+    cell = cells[-1]
+    values = {"N": cell.n, "D": cell.tokens}
+    if fit.batch_law is not None and fit.batch_law.n_cells > 0:
+        centre_batch = fit.batch_law.lr(n, cell.tokens)
+    else:
+        from lrpredict.registry import DEFAULT_LAW, load_law
+
+        centre_batch = load_law(DEFAULT_LAW["dense"]).batch.evaluate(values)  # type: ignore[union-attr]
+    batch = backend.nearest_batches(n, cell.tokens, centre_batch, 1)[0]
+    prediction = predict(fit, n, cell.tokens, batch, backend.arch)
+    chosen = backend.nearest_lrs(n, cell.tokens, batch, prediction.lr, lrs)
+    observations = [backend.run(ReplayProbe(n, cell.tokens, lr, batch)) for lr in chosen]
+    write(f"validation: {len(chosen)} recorded LRs at N={n:.3g}, D={cell.tokens:.3g} (held out of the fit)")
+    result = score(
+        prediction,
+        n=n,
+        tokens=cell.tokens,
+        batch=batch,
+        lrs=[o.lr for o in observations],
+        losses=[o.loss for o in observations],
+        ses=[o.se for o in observations],
+        noise=fit.noise,
     )
+    return result, observations
 
 
 def _finish(
@@ -336,6 +452,7 @@ def _finish(
     probes: int,
     flops: float,
     failures: list[str] | None = None,
+    validation: ValidationResult | None = None,
 ) -> Outcome:
     out_dir.mkdir(parents=True, exist_ok=True)
     # which folder the law came from: a --resume replaces only its own law, not another calibration's of that name
@@ -352,17 +469,29 @@ def _finish(
         summary.append(f"- probe FLOPs / recorded grid FLOPs: {provenance['probe_flops_fraction_of_grid']:.2%}")
     if "held_out_regret" in provenance:
         summary.append(f"- joint regret on held-out {provenance['held_out_regret']}")
+    if fit.noise is not None:
+        summary.append(f"- {fit.noise.describe()}")
     if fit.lr_law is not None and all(map(math.isfinite, (fit.lr_law.c, fit.lr_law.alpha, fit.lr_law.beta))):
-        text = calibrated_law(fit, name=name, arch=arch, schedule=schedule, provenance=provenance)
+        text = calibrated_law(
+            fit, name=name, arch=arch, schedule=schedule, provenance=provenance, validation=validation
+        )
         target = out_dir / f"{name}.toml"  # name passed check_name: no separator, no '..': it stays in out_dir
         target.write_text(text, encoding="utf-8")
         law = install_calibrated(text, name, replace=replace_law)
     else:
         summary.append("- no law written: the fit did not produce a finite joint law (see warnings)")
     report = write_report(
-        out_dir, fit, observations, title=f"Calibration {name}", law_id=law.id if law else None, summary=summary
+        out_dir,
+        fit,
+        observations,
+        title=f"Calibration {name}",
+        law_id=law.id if law else None,
+        summary=summary,
+        validation=validation,
     )
     (out_dir / "fit.json").write_text(
         json.dumps({"warnings": fit.warnings, "law": law.id if law else None}, indent=1), encoding="utf-8"
     )
-    return Outcome(summary, fit, observations, law, report, flops, probes, failures=list(failures or []))
+    return Outcome(
+        summary, fit, observations, law, report, flops, probes, failures=list(failures or []), validation=validation
+    )

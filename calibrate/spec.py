@@ -176,6 +176,17 @@ class BranchResult(_Frozen):
     steps: int
     eval_loss: float | None = Field(description="None when the probe diverged before this horizon")
     train_loss: float | None = None
+    # issue 19: the spread of the per-sequence held-out losses, so each loss carries its standard error
+    # (eval_sd / √eval_sequences); absent in ledgers written before
+    eval_sd: float | None = Field(default=None, description="sd of the per-sequence held-out losses (ddof 1)")
+    eval_sequences: int | None = Field(default=None, description="held-out sequences behind eval_loss")
+
+    @property
+    def eval_se(self) -> float | None:
+        """Standard error of ``eval_loss`` over the held-out sequences (None when not recorded)."""
+        if self.eval_sd is None or not self.eval_sequences:
+            return None
+        return self.eval_sd / self.eval_sequences**0.5
 
 
 class ProbeResult(BaseModel):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from lrpredict.calibrate.data import Batches, open_data
 from lrpredict.calibrate.model import Decoder, build_model, param_group
@@ -193,26 +194,38 @@ class ProbeRun:
         return t
 
     @torch.no_grad()
-    def evaluate(self) -> float:
-        """Mean next-token loss over the fixed held-out windows (token-weighted)."""
+    def evaluate(self) -> tuple[float, float, int]:
+        """Mean next-token loss over the fixed held-out windows, the sd of the per-sequence mean losses and the
+        number of sequences (every window has seq_len tokens, so the mean of the sequences is the token mean).
+
+        Why per sequence (issue 19): the standard error of the mean, sd/√n, is the evaluation's own noise, measured
+        rather than read off the misfit of the Eq.2 parabolas.  Only the three numbers are kept (a small ledger)."""
         self.model.eval()
         micro = self.spec.batch_size // self.spec.grad_accum
-        total, count = torch.zeros((), device=self.device, dtype=torch.float64), 0
+        per_sequence = []
         for xb, yb in self.batches.eval(self.spec.eval_batches):
             x, y = self._to_device(xb), self._to_device(yb)
             for xm, ym in zip(x.split(micro), y.split(micro), strict=True):
                 with self.autocast():
-                    total += self.model(xm, ym).loss.double() * ym.numel()
-                count += ym.numel()
+                    logits = self.model(xm).logits
+                losses = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), ym.reshape(-1), reduction="none")
+                per_sequence.append(losses.view(ym.shape).double().mean(dim=1))
         self.model.train()
-        return (total / count).item()
+        values = torch.cat(per_sequence)
+        sd = values.std(correction=1).item() if len(values) > 1 else 0.0
+        return values.mean().item(), sd, len(values)
 
     def _branch_result(self, steps: int, train_loss: float | None) -> BranchResult:
-        eval_loss = self.evaluate()
+        eval_loss, eval_sd, sequences = self.evaluate()
         if eval_loss != eval_loss or eval_loss == float("inf"):
             raise Diverged(f"held-out loss {eval_loss} at step {steps}")
         return BranchResult(
-            tokens=steps * self.spec.tokens_per_step, steps=steps, eval_loss=eval_loss, train_loss=train_loss
+            tokens=steps * self.spec.tokens_per_step,
+            steps=steps,
+            eval_loss=eval_loss,
+            train_loss=train_loss,
+            eval_sd=eval_sd,
+            eval_sequences=sequences,
         )
 
     def _snapshot(self) -> Any:

@@ -34,7 +34,9 @@ MAX_DEPTH = 16
 # (a 1e6 exponent overflowed every --compare row).  docs/log.md 2026-11-30 — law validation.
 MAX_EXPONENT = 3.0
 # Fields shown on one line: a newline there would forge extra lines of output.
-_SINGLE_LINE = frozenset({"id", "title", "citation", "url", "form", "status", "name", "kind", "n", "d", "b", "m"})
+_SINGLE_LINE = frozenset(
+    {"id", "title", "citation", "url", "form", "status", "basis", "name", "kind", "n", "d", "b", "m"}
+)
 # Bidirectional overrides reorder what a terminal shows (Trojan Source, CVE-2021-42574); category Cf but harmful.
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 _TOKENS = re.compile(

@@ -3,7 +3,9 @@
 A law file holds one published (or calibrated) law: which quantities it predicts (``lr``, ``batch``,
 ``weight_decay``), each as a *form* with coefficients, plus its variable conventions, fitted domain, assumed
 schedule, batch policy and optimizer.  Every coefficient carries a status: ``confirmed`` (read in the paper's own
-text, code or data), ``secondary`` (quoted by a third party) or ``open`` (nobody here could confirm it).
+text, code or data), ``secondary`` (quoted by a third party) or ``open`` (nobody here could confirm it).  A calibrated
+law's coefficients (lrpredict calibrate) are never confirmed (issue 19): ``fitted`` (set by its own probes) or
+``prior`` (the anchoring law's value, carried over untested), with ``basis`` saying how well ("fitted: 3 cells, ±0.21").
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Status = Literal["confirmed", "secondary", "open"]
-STATUS_ORDER: dict[str, int] = {"confirmed": 0, "secondary": 1, "open": 2}
+Status = Literal["confirmed", "secondary", "prior", "fitted", "open"]
+# weakest last: a calibrated law with one fitted coefficient is "fitted", whatever its prior-set ones say
+STATUS_ORDER: dict[str, int] = {"confirmed": 0, "secondary": 1, "prior": 2, "fitted": 3, "open": 4}
 
 # Variables a law may use.  N follows the law's own convention (conventions.n: total or active non-embedding);
 # C = M·D with M the non-embedding FLOPs per token (DeepSeek convention); B is tokens per step.
@@ -54,6 +57,12 @@ class Coefficient(_Strict):
     # prior width (1 sd, in the exponent's own units) when the law anchors a calibration (lrpredict.calibrate.prior;
     # docs/log.md 2026-11-30 — prior widths)
     prior_sd: Number | None = Field(default=None, gt=0)
+    # calibrated laws: what set the value and how well, one line ("fitted: 3 cells, ±0.21 (90%)", "prior: steplaw-2025")
+    basis: str = ""
+
+    def describe(self) -> str:
+        """The status as shown next to a value: the basis when there is one, else the status."""
+        return self.basis or self.status
 
 
 def weakest(statuses: list[str]) -> Status:
@@ -258,6 +267,38 @@ class Posterior(_Strict):
         return math.sqrt(max(var, 0.0) + self.misfit_sd**2)
 
 
+class Validation(_Strict):
+    """A calibration's held-out cell (issue 19): the law fitted without it predicted ``predicted`` (90% ``interval``)
+    at (``n``, ``tokens``) and the probes there measured ``measured``; ``regret`` is the relative loss regret of the
+    predicted LR on the measured parabola.  The law file then holds the refit with that cell."""
+
+    n: Number = Field(gt=0)
+    tokens: Number = Field(gt=0)
+    batch_tokens: Number = Field(gt=0)
+    lrs: int = Field(ge=0)
+    predicted: Number = Field(gt=0)
+    interval: tuple[Number, Number] | None = None
+    measured: Number | None = Field(default=None, gt=0)
+    measured_se_ln: Number | None = Field(default=None, ge=0)
+    bracketed: bool = False
+    edge: Literal["low", "high"] | None = None
+    inside: bool | None = None
+    regret: Number | None = Field(default=None, ge=0)
+
+    def describe(self, law_id: str) -> str:
+        """'nc-bin15 was validated at N=…, D=… (held out of its fit): predicted ×1.2 of measured, inside …'."""
+        head = f"{law_id} was validated at N={self.n:.3g}, D={self.tokens:.3g} (held out of its fit)"
+        if self.measured is None:
+            return f"{head}: no optimum was measured there"
+        ratio = f"predicted ×{self.predicted / self.measured:.3g} of measured"
+        if not self.bracketed:
+            side = "below" if self.edge == "low" else "above"
+            return f"{head}: the optimum lay {side} its LRs (not bracketed); {ratio} best LR"
+        verdict = "" if self.inside is None else (", inside" if self.inside else ", OUTSIDE") + " the 90% interval"
+        regret = f"; loss regret {self.regret:.2%}" if self.regret is not None else ""
+        return f"{head}: {ratio}{verdict}{regret}"
+
+
 class Conventions(_Strict):
     n: Literal["total", "active"] = Field(description="which N: total or active non-embedding parameters")
     n_note: str = ""
@@ -312,6 +353,7 @@ class LawFile(_Strict):
     weight_decay: Timescale | None = None
     lr_batch: BatchHinge | None = None
     posterior: Posterior | None = None
+    validation: Validation | None = None
     provenance: dict[str, Any] = Field(default_factory=dict)
 
     def predictions(self) -> dict[str, PowerLaw | HorizonRatio | BatchHinge | Timescale]:

@@ -164,9 +164,11 @@ def render_law(law: LawFile) -> str:
     for kind, pred in law.predictions().items():
         lines += ["", f"  {kind}: {pred.formula(SYMBOL[kind])}"]
         for name, c in pred.coefficients().items():
-            lines.append(f"    {name:<16} {c.value:<10g} {c.status:<10} {c.note}")
+            lines.append(f"    {name:<16} {c.value:<10g} {c.status:<10} {c.basis + '; ' if c.basis else ''}{c.note}")
     if law.notes:
         lines += ["", "  notes: " + " ".join(law.notes.split())]
+    if law.validation is not None:  # a calibration's held-out cell (issue 19)
+        lines += ["", f"  validation    {law.validation.describe(law.id)}"]
     if law.provenance:
         lines += ["", "  provenance:"] + [f"    {k}: {v}" for k, v in law.provenance.items()]
     lines += ["", _grid(law)]

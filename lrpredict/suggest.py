@@ -61,7 +61,7 @@ def resolve_variables(
 
 
 def _power_law_factors(pred: PowerLaw, values: dict[str, float], law: LawFile, symbol: str) -> list[Factor]:
-    factors = [Factor(name="c", value=pred.coefficient.value, source=f"{law.id} ({pred.coefficient.status})")]
+    factors = [Factor(name="c", value=pred.coefficient.value, source=f"{law.id} ({pred.coefficient.describe()})")]
     for var, exponent in pred.exponents.items():
         scale = pred.scales[var].value if var in pred.scales else 1.0
         shown = f"({var}/{scale:g})" if scale != 1.0 else var
@@ -69,7 +69,7 @@ def _power_law_factors(pred: PowerLaw, values: dict[str, float], law: LawFile, s
             Factor(
                 name=f"{shown}^{exponent.value:g}",
                 value=(values[var] / scale) ** exponent.value,
-                source=f"{var} = {values[var]:.4g} ({VARIABLE_MEANING[var]}); exponent {law.id} ({exponent.status})",
+                source=f"{var} = {values[var]:.4g} ({VARIABLE_MEANING[var]}); exponent {law.id} ({exponent.describe()})",
             )
         )
     factors.append(Factor(name=symbol, value=pred.evaluate(values), source=f"{law.id}: product of the above"))
@@ -239,7 +239,12 @@ def _suggest(
         conventions["M"] = chosen.conventions.m
     if chosen.posterior is not None:
         lr_range = _posterior_range(lr_range, chosen, values, lr, warnings)
-    else:
+        wider = wider_than_default(config, chosen, lr_range, tolerance)
+        if wider:
+            warnings.append(wider)
+    if chosen.validation is not None:  # issue 19: what the calibration's held-out cell said
+        warnings.append(chosen.validation.describe(chosen.id))
+    if chosen.posterior is None:
         lr_range = widen_for_extrapolation(lr_range, chosen, values)
     near, law_lrs = [], {}
     if with_runs:
@@ -483,6 +488,40 @@ def _posterior_range(
             "meaning": f"90% predictive interval of the optimum from {law.id}'s calibration, with the band within "
             f"{lr_range.tolerance:.2%} of the best loss",
         }
+    )
+
+
+def wider_than_default(config: ModelConfig, law: LawFile, lr_range: LrRange, tolerance: float) -> str | None:
+    """A calibrated law less informative at ``config`` than the bundled default: its posterior predictive 90%
+    interval of η* alone is wider than the default law's band there.  Say so and recommend the default (issue 19: a
+    ×655 calibrated interval next to the default's ×9.6 told nobody that the calibration was worse than none).
+
+    Why the posterior part and not the whole range: the calibrated range adds the Eq.2 band in quadrature, so it is
+    wider than the default's band (the band alone, inside its domain) for every calibration, however good."""
+    if law.posterior is None:
+        return None
+    try:
+        ours = resolve_variables(config, law)
+        default, _ = default_law(config)
+        values = resolve_variables(config, default, approximate_m=True)
+        if default.lr is None or isinstance(default.lr, HorizonRatio):
+            return None
+        centre = default.lr.evaluate(values)
+    except LrpredictError:
+        return None
+    predictive = math.exp(2 * Z90 * law.posterior.ln_sd(ours["N"], ours["D"]))
+    low, high = lr_band(centre, config.arch, tolerance)
+    band = LrRange(low=low, high=high, tolerance=tolerance, source=CURVATURE_SOURCE)
+    band = widen_for_extrapolation(band, default, values)
+    theirs = band.high / band.low
+    if predictive <= theirs:
+        return None
+    return (
+        f"{law.id}'s 90% interval of the optimal LR at this target spans ×{predictive:.3g} (×"
+        f"{lr_range.high / lr_range.low:.3g} with the band), wider than the bundled default {default.id}'s whole band "
+        f"×{theirs:.3g}: this calibration is less informative here than no calibration; use {default.id} (suggest "
+        "without --law), or recalibrate with a bigger budget (larger probes, longer horizons: calibrate --target-* "
+        "--dry-run shows the interval a plan would give)"
     )
 
 

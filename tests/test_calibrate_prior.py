@@ -104,9 +104,11 @@ def test_law_file_carries_posterior_and_who_set_each_coefficient(tmp_path) -> No
     )
     law = install_calibrated(text, "anchored-one")
     assert law.schema_version == 2 and law.posterior.prior == "steplaw-2025"
-    assert (
-        law.lr.exponents["N"].value == pytest.approx(fit.lr_law.alpha) and law.lr.exponents["N"].status == "secondary"
-    )
+    # issue 19: a calibrated coefficient is "prior"/"fitted" with its basis, never a published law's status
+    assert law.lr.exponents["N"].value == pytest.approx(fit.lr_law.alpha) and law.lr.exponents["N"].status == "prior"
+    assert law.lr.exponents["N"].basis.startswith("prior: steplaw-2025")
+    assert law.lr.coefficient.status == "fitted" and law.lr.coefficient.basis.startswith("fitted: 3 cells, ×")
+    assert law.status == "fitted" and law.batch.coefficient.status == "prior"
     assert "set by the prior" in law.lr.exponents["N"].note and "set by the probes" in law.lr.coefficient.note
     assert law.batch is not None and law.batch_policy == "optimal"  # the prior's B_opt the optima were moved to
     assert law.provenance["batch_law_from"] == "steplaw-2025"  # labelled as copied, not as the calibration's own

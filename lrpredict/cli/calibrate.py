@@ -152,7 +152,7 @@ def _calibrate(ctx: click.Context) -> None:
     except CalibrationFailed as exc:
         raise click.ClickException(str(exc)) from None  # exit 1: the input was fine, the probes were not
     _correct_clock(opts, plan, directory)
-    _summary(outcome)
+    _summary(outcome, opts["target"])
 
 
 def _correct_clock(opts: dict[str, Any], plan, directory: Path) -> None:
@@ -528,6 +528,9 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
         plan.notes += prepared.repetition_notes(int(longest), max(p.seq_len for p in plan.probes))
     if opts["compile_model"]:  # how probes run, not what they compute: probe ids stay the same
         plan.probes[:] = [p.model_copy(update={"compile": True}) for p in plan.probes]
+    from lrpredict.calibrate.noise import add_replicates
+
+    plan.notes += add_replicates(plan)  # issue 19: seed noise measured; a no-op when the planner added them
     return plan
 
 
@@ -681,6 +684,36 @@ def _interrupted(ctx: click.Context, directory: Path) -> int:
     return 130
 
 
+def _verdict(outcome, target) -> None:
+    """calibrate's last lines (issue 19): the held-out cell's verdict, and the interval at the target against the
+    bundled default's band."""
+    if outcome.validation is not None:
+        for line in outcome.validation.lines():
+            click.echo(line)
+    if target is None or outcome.law is None:
+        return
+    from lrpredict.config import ModelConfig
+    from lrpredict.suggest import suggest, wider_than_default
+
+    try:
+        config = ModelConfig(
+            params=target.params,
+            tokens=target.tokens,
+            active_params=target.active_params,
+            batch_tokens=target.batch_tokens,
+            arch=outcome.law.architectures[0],
+        )
+        s = suggest(config, law=outcome.law)
+    except LrpredictError:
+        return
+    click.echo(
+        f"at your target (N={target.params:.3g}, D={target.tokens:.3g}): peak LR {s.lr:.3g}, 90% interval "
+        f"{s.lr_range.low:.3g}–{s.lr_range.high:.3g} (×{s.lr_range.high / s.lr_range.low:.3g})"
+    )
+    wider = wider_than_default(config, outcome.law, s.lr_range, s.lr_range.tolerance)
+    click.echo(f"  ! {wider}" if wider else "  narrower than the bundled default law's band there: use this law")
+
+
 def _describe(plan) -> str:
     from lrpredict.architecture import count_parameters
     from lrpredict.calibrate.clock import format_seconds
@@ -712,7 +745,7 @@ def _describe(plan) -> str:
     return "\n".join(lines)
 
 
-def _summary(outcome) -> None:
+def _summary(outcome, target=None) -> None:
     fit = outcome.fit
     for line in outcome.summary:
         click.echo(line)
@@ -730,6 +763,7 @@ def _summary(outcome) -> None:
     if outcome.law is not None:
         click.echo(f"law installed: {outcome.law.id} — use: lrpredict suggest ... --law {outcome.law.id}")
     click.echo(f"report: {outcome.report}")
+    _verdict(outcome, target)
     if outcome.law is None:  # the run's product is the law: without one it failed, whatever it measured
         click.echo("Error: no law written: the probes measured no usable optimum (see the warnings above)", err=True)
         raise click.exceptions.Exit(1)

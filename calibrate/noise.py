@@ -1,0 +1,188 @@
+"""Loss noise measured, not inferred from misfit (issue 19): the evaluation's standard error and the seed-to-seed sd.
+
+Two measured parts, added in quadrature (they are independent: one is which held-out sequences were drawn, the other
+what a different initialisation and batch order did to the model):
+
+* **eval s.e.**: every evaluation records the sd of its per-sequence held-out losses and their count
+  (``BranchResult.eval_sd``, ``eval_sequences``), so each measured loss carries sd/√n.  Every probe is evaluated on
+  the same held-out windows, so this part is largely common to the LRs of a cell: adding it in full is conservative
+  for comparisons between LRs (the flat-cell rule, the vertex's se).
+* **seed sd**: one replicate probe per size (``replicate_specs``: the same spec at seed + 1) at the centre LR of the
+  size's initial grid.  Why the centre and not the best LR: the best LR is known only after the grid, and a
+  replicate that waits for it cannot run alongside the grid or be costed in the plan; the centre is where the planner
+  expects the optimum, and seed noise varies little across the LRs of a bowl.  sd = √(Σ d²/(2·m)) over the m
+  differences d of the pairs (one per horizon of each replicate).
+
+Without a replicate (a plan too small for one, old ledgers) the seed part is not measured: the pooled residual of
+the Eq.2 parabolas (the old "noise", misfit included) stands in for it and the report says so.  The replay backend
+measures neither: it keeps the pooled residual.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lrpredict.calibrate.spec import EXECUTION_FIELDS, ProbeResult, ProbeSpec
+
+if TYPE_CHECKING:
+    from lrpredict.calibrate.planner import CalibrationPlan
+
+REPLICATE_SEED_OFFSET = 1  # a replicate's seed: the grid's seed + 1 (its init and batch order both change)
+
+
+def replicate_specs(plan: CalibrationPlan) -> list[ProbeSpec]:
+    """One replicate per probe size of ``plan``: its initial grid's centre LR at seed + ``REPLICATE_SEED_OFFSET``.
+
+    A size that already has a probe at another seed (a replicate added before, or one the planner chose) gets none,
+    so calling this again, on a resume or after grid extensions, adds nothing."""
+    out: list[ProbeSpec] = []
+    for shape in plan.sizes():
+        mine = [p for p in plan.probes if p.arch == shape]
+        base = min(p.seed for p in mine)
+        if any(p.seed != base for p in mine):
+            continue
+        grid = sorted(mine, key=lambda p: p.lr)
+        centre = grid[(len(grid) - 1) // 2]
+        out.append(centre.model_copy(update={"seed": base + REPLICATE_SEED_OFFSET}))
+    return out
+
+
+def add_replicates(plan: CalibrationPlan) -> list[str]:
+    """Append ``replicate_specs(plan)`` to ``plan.probes`` (their time and FLOPs into its estimate: a replicate costs
+    what its twin costs); returns the note saying what they cost, or nothing when none were added."""
+    from lrpredict.calibrate.clock import format_seconds
+    from lrpredict.calibrate.planner import probe_flops
+
+    if plan.finished:
+        return []
+    known = {p.probe_id for p in plan.probes}
+    new = [s for s in replicate_specs(plan) if s.probe_id not in known]
+    if not new:
+        return []
+    seconds = 0.0
+    for spec in new:
+        twin = spec.model_copy(update={"seed": spec.seed - REPLICATE_SEED_OFFSET}).probe_id
+        if twin in plan.estimates:
+            plan.estimates[spec.probe_id] = plan.estimates[twin]
+            seconds += plan.estimates[twin]
+    flops = sum(probe_flops(s) for s in new)
+    plan.probes.extend(new)
+    plan.flops += flops
+    cost = f"~{flops:.3g} FLOPs" + (f", ~{format_seconds(seconds)} device time" if seconds else "")
+    many = len(new) > 1
+    note = (
+        f"{len(new)} replicate probe{'s' * many} (each size's centre LR again at seed +{REPLICATE_SEED_OFFSET}) "
+        f"measure{'' if many else 's'} the seed-to-seed loss noise: {cost}, included above; each evaluation keeps "
+        f"the sd of its ≤ {new[0].eval_batches * new[0].batch_size} per-sequence held-out losses (its s.e.)"
+    )
+    return [note]
+
+
+def _twin_key(spec: ProbeSpec) -> str:
+    """What a probe computes, seed left out: two probes with one key are replicates of each other."""
+    return spec.model_dump_json(exclude={"seed", *EXECUTION_FIELDS})
+
+
+def split_replicates(results: Iterable[ProbeResult]) -> tuple[list[ProbeResult], list[tuple[ProbeResult, ProbeResult]]]:
+    """The grid's results (the lowest seed of each spec) and the (grid, replicate) pairs; replicates stay out of the
+    Eq.2 fit (the centre LR would count twice) and measure the seed noise only."""
+    groups: dict[str, list[ProbeResult]] = {}
+    for r in results:
+        groups.setdefault(_twin_key(r.spec), []).append(r)
+    main, pairs = [], []
+    for group in groups.values():
+        group.sort(key=lambda r: r.spec.seed)
+        main.append(group[0])
+        pairs += [(group[0], other) for other in group[1:]]
+    order = {id(r): i for i, r in enumerate(results)} if isinstance(results, list) else {}
+    main.sort(key=lambda r: order.get(id(r), 0))
+    return main, pairs
+
+
+@dataclass(frozen=True)
+class LossNoise:
+    """What the loss noise of this calibration is, and where each number came from.
+
+    ``eval_se``: median standard error of a held-out loss over the probes (``eval_sequences`` sequences each);
+    ``seed_sd``: sd of a loss between seeds from ``replicates`` pairs (``differences`` horizon differences);
+    ``misfit_sd``: pooled residual sd of the Eq.2 parabolas — a misfit diagnostic, set by the fit."""
+
+    eval_se: float | None = None
+    eval_sequences: int | None = None
+    seed_sd: float | None = None
+    replicates: int = 0
+    differences: int = 0
+    misfit_sd: float | None = None
+
+    def cell_sd(self, eval_se: float | None, misfit: float, floor: float) -> float:
+        """The noise sd of one cell's losses: its own eval s.e. (else the median) ⊕ the seed sd, in quadrature; with
+        no seed measurement the pooled Eq.2 residual stands in for the seed part (it holds misfit too)."""
+        se = eval_se if eval_se is not None else (self.eval_se or 0.0)
+        seed = self.seed_sd if self.seed_sd is not None else misfit
+        return max(math.hypot(se, seed), floor)
+
+    @property
+    def measured(self) -> bool:
+        return self.eval_se is not None or self.seed_sd is not None
+
+    def combined(self, misfit: float | None = None) -> float:
+        """The typical noise sd (median eval s.e. ⊕ seed sd, or the misfit where no seed sd was measured)."""
+        seed = self.seed_sd if self.seed_sd is not None else (misfit if misfit is not None else self.misfit_sd) or 0.0
+        return math.hypot(self.eval_se or 0.0, seed)
+
+    def describe(self) -> str:
+        """One line: 'loss noise sd 0.012 = eval s.e. 0.004 from 512 held-out sequences ⊕ seed sd 0.011 from 3
+        replicates (9 horizon pairs); Eq.2 misfit 0.05 (…a diagnostic…)'."""
+        if not self.measured:
+            return (
+                f"loss noise sd {self.misfit_sd or 0.0:.2g}: the pooled residual of the Eq.2 parabolas (nothing "
+                "measured it: no per-sequence eval stats, no replicate probe)"
+            )
+        parts = []
+        if self.eval_se is not None:
+            parts.append(f"eval s.e. {self.eval_se:.2g} from {self.eval_sequences} held-out sequences")
+        if self.seed_sd is not None:
+            parts.append(
+                f"seed sd {self.seed_sd:.2g} from {self.replicates} replicate{'s' * (self.replicates != 1)} "
+                f"({self.differences} horizon pairs)"
+            )
+        else:
+            parts.append(f"Eq.2 misfit {self.misfit_sd or 0.0:.2g} standing in for the seed noise (no replicate probe)")
+        line = f"loss noise sd {self.combined():.2g} = " + " ⊕ ".join(parts)
+        if self.seed_sd is not None and self.misfit_sd is not None:
+            line += f"; Eq.2 misfit {self.misfit_sd:.2g} (pooled parabola residual: a misfit diagnostic, not the noise)"
+        return line
+
+
+def measure_noise(results: Iterable[ProbeResult], pairs: Iterable[tuple[ProbeResult, ProbeResult]] = ()) -> LossNoise:
+    """The measured noise of ``results`` (their eval stats) and of the replicate ``pairs``."""
+    ses, counts = [], []
+    for r in results:
+        for b in r.branches:
+            if b.eval_loss is not None and b.eval_se is not None:
+                ses.append(b.eval_se)
+                counts.append(b.eval_sequences)
+    diffs: list[float] = []
+    used = 0
+    for first, second in pairs:
+        if first.status != "ok" or second.status != "ok":
+            continue  # a diverged replicate says nothing about seed noise at a stable LR
+        here = [
+            a.eval_loss - b.eval_loss
+            for a, b in zip(first.branches, second.branches, strict=False)
+            if a.eval_loss is not None and b.eval_loss is not None
+        ]
+        used += bool(here)
+        diffs += here
+    seed = math.sqrt(sum(d * d for d in diffs) / (2 * len(diffs))) if diffs else None
+    return LossNoise(
+        eval_se=statistics.median(ses) if ses else None,
+        eval_sequences=int(statistics.median(counts)) if counts else None,
+        seed_sd=seed,
+        replicates=used,
+        differences=len(diffs),
+    )
