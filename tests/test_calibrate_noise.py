@@ -168,7 +168,9 @@ def test_calibrated_statuses_are_never_confirmed(replayed, sweeps_dir: Path, tmp
     assert "(confirmed)" not in explain.output and "replayed-v (fitted: " in explain.output
     listed = CliRunner().invoke(cli, ["laws", "list"])
     row = next(line for line in listed.output.splitlines() if line.startswith("replayed-v"))
-    assert "confirmed" not in row.split() and outcome.law.status in row.split()  # fitted, or open when an exponent is unstable
+    assert (
+        "confirmed" not in row.split() and outcome.law.status in row.split()
+    )  # fitted, or open when an exponent is unstable
 
 
 def _installed(name: str, cells: list[tuple[float, float, float]]) -> LawFile:
