@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lrpredict import bounded_read
 from lrpredict.errors import LrpredictError
 
 BATCH_ROWS = 1000
@@ -110,7 +111,11 @@ def held_out_split(path: Path) -> tuple[str | None, str | None]:
     file = path / "dataset_dict.json"
     if not file.is_file():
         return None, None
-    splits = json.loads(file.read_text(encoding="utf-8")).get("splits", [])
+    # bounded: a dataset_dict.json of 100k nested '[' recursed in json (issue 23)
+    meta = bounded_read.load_json(file, option="data", what="dataset_dict.json")
+    splits = meta.get("splits", []) if isinstance(meta, dict) else None
+    if not isinstance(splits, list) or not all(isinstance(s, str) for s in splits):
+        raise LrpredictError("data", str(file), 'a dataset_dict.json with "splits": a list of split names')
     train = "train" if "train" in splits else (splits[0] if splits else None)
     return train, next((s for s in HELD_OUT_SPLITS if s in splits and s != train), None)
 

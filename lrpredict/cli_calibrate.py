@@ -18,7 +18,7 @@ import click
 
 from lrpredict.cli_common import CONTEXT, BadInput, handles_errors
 from lrpredict.errors import LrpredictError
-from lrpredict.paths import checked_path
+from lrpredict.paths import checked_path, real
 from lrpredict.units import parse_size
 
 DEVICE = re.compile(r"^(auto|cpu|cuda(:[0-9]+)?)$")
@@ -246,10 +246,10 @@ def _check_options(ctx: click.Context) -> dict[str, Any]:
         from lrpredict.calibrate.planner import parse_budget_spec
 
         opts["budget_spec"] = parse_budget_spec(opts["budget"])
-    if not DEVICE.match(opts["device"]):
+    if not DEVICE.fullmatch(opts["device"]):  # `$` matched before a final newline: "cpu\n" (issue 23)
         raise LrpredictError("--device", opts["device"], "auto, cpu, cuda or cuda:N")
     resume, out = opts["resume_dir"], opts["out_dir"]
-    if resume is not None and out is not None and Path(out).resolve() != Path(resume).resolve():
+    if resume is not None and out is not None and real(out) != real(resume):
         raise LrpredictError("--out", opts["out_dir"], f"the --resume folder {opts['resume_dir']}, or no --out")
     directory = Path(opts["resume_dir"] or opts["out_dir"] or f"calibrate-{opts['name']}")
     _check_folder(directory, "--resume" if opts["resume_dir"] else "--out")
@@ -338,7 +338,7 @@ def _parse_sizes(text: str | None, replay: bool) -> list[float] | list[int] | No
 
 def _check_folder(directory: Path, option: str) -> None:
     """A folder that is, or can be made, a writable directory on a real file system (nothing is created here)."""
-    resolved = directory.resolve()
+    resolved = real(directory)
     if any(resolved == Path(r) or Path(r) in resolved.parents for r in UNUSABLE_ROOTS):
         raise LrpredictError(option, str(directory), "a folder on a real file system (not /proc, /sys or /dev)")
     probe = resolved
@@ -543,7 +543,7 @@ def _installed_elsewhere(name: str, directory: Path) -> str | None:
         folder = registry.load_law(path).provenance.get("calibration_folder")
     except LrpredictError:
         return f"{path} (unreadable: remove it with `lrpredict laws remove {name}`)"
-    if folder is None or Path(folder) == directory.resolve():
+    if folder is None or Path(folder) == real(directory):
         return None
     return str(folder)
 

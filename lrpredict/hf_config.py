@@ -12,13 +12,14 @@ of the main model and are not counted (DeepSeek-V3's 671B excludes them, README_
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from lrpredict import bounded_read
 from lrpredict.architecture import Architecture
 from lrpredict.errors import LrpredictError
 from lrpredict.paths import checked_path
@@ -41,12 +42,10 @@ def read_hf_config(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         path = checked_path("hf_config", source)
         if path.is_dir():
             path = path / "config.json"
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise LrpredictError("hf_config", str(source), "a config.json file or a folder holding one") from None
-        except (OSError, ValueError) as exc:  # ValueError: bad JSON, or a binary file (UnicodeDecodeError)
-            raise LrpredictError("hf_config", str(source), f"a readable JSON file ({exc})") from None
+        if not os.path.lexists(path):
+            raise LrpredictError("hf_config", str(source), "a config.json file or a folder holding one")
+        # bounded: /dev/zero was read until MemoryError, a FIFO blocked, 100k nested '[' recursed (issue 23)
+        data = bounded_read.load_json(path, option="hf_config", what="config.json")
         if not isinstance(data, dict):
             raise LrpredictError("hf_config", str(source), "a JSON object (a Hugging Face config.json)")
     if isinstance(data.get("text_config"), Mapping):

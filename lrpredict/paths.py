@@ -34,3 +34,9 @@ def checked_path(field: str, value: str | os.PathLike[str]) -> Path:
         reason = exc.strerror or errno.errorcode.get(exc.errno or 0, "unusable")
         raise LrpredictError(field, shown(text), f"a path the system can look up ({reason})") from None
     return Path(text)
+
+
+def real(value: str | os.PathLike[str]) -> Path:
+    """The absolute path with links resolved, without raising on a loop of links (``Path.resolve`` raises
+    RuntimeError there: issue 23, a loop in LRPREDICT_HOME gave a traceback); the OS refuses the loop at use."""
+    return Path(os.path.realpath(value))
