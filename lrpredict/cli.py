@@ -80,6 +80,7 @@ def _size_or_none(value: str | None, field: str) -> float | None:
 @click.option(
     "--plot", "plot_file", type=click.Path(dir_okay=False), help="with --compare: LR vs N per law, to FILE.png"
 )
+@click.option("--force", is_flag=True, help="with --plot: replace an existing file")
 @click.option("--world-size", type=int, help="exports: data-parallel ranks; the global batch is rounded to divide")
 @click.option("--micro-batch-size", type=int, help="exports: sequences per rank per forward pass")
 @click.option("--explain", is_flag=True, help="print the derivation, factor by factor")
@@ -118,6 +119,7 @@ def suggest_command(
     plot_file: str | None = None,
     world_size: int | None = None,
     micro_batch_size: int | None = None,
+    force: bool = False,
     **shape: Any,
 ) -> None:
     """Suggest peak LR, weight decay and batch size for one run."""
@@ -153,6 +155,7 @@ def suggest_command(
     _refuse_empty_plot(plot_file)
     if plot_file and not compare_:
         raise BadInput("--plot draws the --compare table: add --compare (show-law ID --plot draws one law)")
+    _check_plot(plot_file, force)
     if (world_size is not None or micro_batch_size is not None) and not exporting:
         raise BadInput("--world-size and --micro-batch-size shape an export: add --format hf, torchtitan or megatron")
     notes: list[str] = []
@@ -187,7 +190,7 @@ def suggest_command(
         if plot_file:
             from lrpredict.plot import plot_compare
 
-            click.echo(f"plot written: {plot_compare(config, rows, plot_file)}", err=True)
+            click.echo(f"plot written: {plot_compare(config, rows, plot_file, force=force)}", err=True)
         return
     result = suggest(config, law, weight_decay_law=weight_decay_law, **extra)
     if notes:
@@ -264,6 +267,11 @@ def _side_by_side(config, result, proxy_params, proxy_tokens, proxy_d_model, pro
         "proxy", params=proxy_params, tokens=proxy_tokens, d_model=proxy_d_model, n_layers=proxy_layers
     )
     plan = transfer(proxy, {"lr": proxy_lr, "weight_decay": proxy_wd}, config)
+    from lrpredict.bounds import check_plan
+
+    notes = check_plan(plan)
+    if notes:
+        plan = plan.model_copy(update={"warnings": [*plan.warnings, *notes]})
     if json_:
         click.echo(json.dumps({"fitting": result.model_dump(mode="json"), "transfer": plan.model_dump(mode="json")}))
         return
@@ -276,6 +284,16 @@ def _side_by_side(config, result, proxy_params, proxy_tokens, proxy_d_model, pro
         f"({hidden.lr / result.lr:.2g}× the law). arXiv 2601.05049 finds Fitting scales better at large scale "
         "(docs/transfer.md)."
     )
+
+
+def _check_plot(plot_file: str | None, force: bool) -> None:
+    """Before any work: --plot names a new .png (or --force an existing regular file, never a link)."""
+    if force and not plot_file:
+        raise BadInput("--force replaces an existing --plot file: add --plot FILE.png")
+    if plot_file:
+        from lrpredict.plot import check_plot_path
+
+        check_plot_path(plot_file, force)
 
 
 def _refuse_empty_plot(plot_file: str | None) -> None:
@@ -293,10 +311,14 @@ def _refuse_empty_plot(plot_file: str | None) -> None:
 @click.option("json_", "--json", is_flag=True, help="the law file as JSON")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="also write LR and batch vs N to FILE.png")
 @click.option("--sweeps", type=click.Path(file_okay=False), help="with --plot: Step Law sweeps folder, optima drawn")
+@click.option("--force", is_flag=True, help="with --plot: replace an existing file")
 @handles_errors
-def show_law_command(law_id: str | None, json_: bool, plot_file: str | None, sweeps: str | None) -> None:
+def show_law_command(
+    law_id: str | None, json_: bool, plot_file: str | None, sweeps: str | None, force: bool = False
+) -> None:
     """Without LAW_ID: a table of every law.  With it: formula, coefficients, validity, citation and a grid."""
     _refuse_empty_plot(plot_file)
+    _check_plot(plot_file, force)
     if (plot_file or sweeps) and law_id is None:
         raise BadInput("--plot and --sweeps draw one law: give its id, e.g. show-law steplaw-2025 --plot law.png")
     if sweeps and not plot_file:
@@ -313,7 +335,7 @@ def show_law_command(law_id: str | None, json_: bool, plot_file: str | None, swe
         if plot_file:
             from lrpredict.plot import plot_law
 
-            written = plot_law(law, plot_file, sweeps=sweeps)
+            written = plot_law(law, plot_file, sweeps=sweeps, force=force)
             click.echo(f"plot written: {written}", err=True)
     except LrpredictError as exc:  # the law is the LAW_ID argument here, not the --law option
         if exc.field != "law":

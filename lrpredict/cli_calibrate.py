@@ -7,6 +7,7 @@ a run whose probes all failed exits 1 with the first reason, and Ctrl-C exits 13
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
@@ -37,7 +38,13 @@ PLAN_OPTIONS += ("experts", "top_k")
 DEFAULT_EXPERTS, DEFAULT_TOP_K = 8, 2
 MAX_EXPERTS = 512
 MAX_VOCAB = 1 << 24  # as lrpredict.calibrate.token_sources.MAX_VOCAB (not imported here: it needs numpy)
-UNUSABLE_ROOTS = ("/proc", "/sys", "/dev")
+UNUSABLE_ROOTS = ("/proc", "/sys", "/dev", "/etc", "/usr", "/boot")
+# Folders a calibration must not write into (issue 23: --out / wrote 7 files into /); below the first group too.
+SYSTEM_FOLDERS = frozenset(Path(p) for p in ("/", "/bin", "/boot", "/etc", "/home", "/lib", "/opt", "/root", "/sbin"))
+SYSTEM_FOLDERS |= frozenset(Path(p) for p in ("/srv", "/tmp", "/usr", "/var", "/var/tmp"))
+# What this tool leaves in a folder before its plan is saved: a dry run's data caches, the lock.
+OWN_ENTRIES = frozenset({".lock", "data"})
+MIN_FREE_BYTES = 64 << 20  # a report, a law file and a ledger: a few MB; 64 MB also leaves room for the plots
 PATH_OPTIONS = ("data_path", "tokenizer", "out_dir", "resume_dir", "replay_csv", "target_config", "target_hf_config")
 
 
@@ -81,6 +88,7 @@ def _need_calibrate_extra() -> None:
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--address", help="ray: cluster address (default: start or join a local one)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="output directory (default: ./calibrate-NAME)")
+@click.option("--force", is_flag=True, help="write into a non-empty --out folder that holds no calibration")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), help="continue the calibration in DIR")
 @click.option("--replay", "replay_csv", type=click.Path(dir_okay=False), help="recorded sweep CSV instead of probes")
 @click.option("--noise", type=float, default=0.0, help="replay: relative loss noise, 0 ≤ noise < 1")
@@ -251,8 +259,16 @@ def _check_options(ctx: click.Context) -> dict[str, Any]:
     resume, out = opts["resume_dir"], opts["out_dir"]
     if resume is not None and out is not None and real(out) != real(resume):
         raise LrpredictError("--out", opts["out_dir"], f"the --resume folder {opts['resume_dir']}, or no --out")
+    if out is not None and not out.strip():  # '' silently meant the default folder (issue 23)
+        raise LrpredictError("--out", out, "a folder name (leave --out out for ./calibrate-NAME)")
+    if opts["force"] and resume is not None:
+        raise LrpredictError("--force", True, "not used with --resume (the folder is the calibration's own)")
     directory = Path(opts["resume_dir"] or opts["out_dir"] or f"calibrate-{opts['name']}")
     _check_folder(directory, "--resume" if opts["resume_dir"] else "--out")
+    if resume is None:
+        _check_foreign(directory, opts["force"], replay)
+    if not opts["dry_run"]:
+        _check_destinations(directory, "--resume" if resume else "--out")
     if opts["resume_dir"] is not None and not (directory / "plan.json").is_file():
         raise LrpredictError("--resume", opts["resume_dir"], "a calibration folder holding plan.json")
     opts["directory"] = directory
@@ -340,7 +356,9 @@ def _check_folder(directory: Path, option: str) -> None:
     """A folder that is, or can be made, a writable directory on a real file system (nothing is created here)."""
     resolved = real(directory)
     if any(resolved == Path(r) or Path(r) in resolved.parents for r in UNUSABLE_ROOTS):
-        raise LrpredictError(option, str(directory), "a folder on a real file system (not /proc, /sys or /dev)")
+        raise LrpredictError(
+            option, str(directory), "a folder on a real file system (not under /proc, /sys, /dev, /etc, /usr or /boot)"
+        )
     probe = resolved
     while not probe.exists():
         probe = probe.parent
@@ -348,6 +366,73 @@ def _check_folder(directory: Path, option: str) -> None:
         raise LrpredictError(option, str(directory), f"a folder ({probe} is a file)")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise LrpredictError(option, str(directory), f"a folder this user can write ({probe} is not writable)")
+
+
+def _check_foreign(directory: Path, force: bool, replay: bool) -> None:
+    """Refuse an --out that holds files this tool did not write (issue 23: a user's report.md, fit.json, plots and a
+    same-named law file were all replaced), unless --force.  What a dry run or a run stopped before its plan leaves
+    (the lock, data/ caches, .part files) is ours."""
+    resolved = real(directory)
+    if resolved in SYSTEM_FOLDERS or resolved == real(Path.home()):
+        raise LrpredictError("--out", str(directory), f"a folder of its own, not {resolved} (e.g. --out calibrate-x)")
+    if force or not resolved.is_dir():
+        return
+    try:
+        foreign = sorted(e.name for e in resolved.iterdir() if not _ours(e.name))
+    except OSError as exc:
+        raise LrpredictError("--out", str(directory), f"a folder this user can list ({exc.strerror})") from None
+    if "plan.json" in foreign and not replay:  # refused under the folder's lock, naming a running holder's PID
+        foreign.remove("plan.json")
+    elif "plan.json" in foreign:
+        raise LrpredictError(
+            "--out", str(directory), f"a new directory (this one holds a calibration: --resume {directory})"
+        )
+    if foreign:
+        shown_names = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise LrpredictError(
+            "--out", str(directory), f"an empty or new folder (it holds {shown_names}: another --out, or --force)"
+        )
+
+
+def _ours(name: str) -> bool:
+    return name in OWN_ENTRIES or (name.startswith(("tokens-", "counts-", "vocab-map-")) or name.endswith(".part"))
+
+
+def _check_destinations(directory: Path, option: str) -> None:
+    """Every place the run will write, checked before the first probe (issue 23: a read-only registry was found at
+    install, after the fit; a full disk after the report): the registry folder accepts a file, and the output
+    folder's and the registry's file systems have MIN_FREE_BYTES free."""
+    import shutil
+    import tempfile
+
+    from lrpredict import registry
+
+    laws = registry.user_law_dir()
+    existing = real(laws)
+    while not existing.exists() and existing != existing.parent:  # nothing is created before the run starts
+        existing = existing.parent
+    try:
+        if existing == real(laws):
+            with tempfile.NamedTemporaryFile(dir=laws, prefix=".write-check.", suffix=".part"):
+                pass
+        elif not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise NotADirectoryError(errno.ENOTDIR, f"{existing} is not a writable folder")
+    except OSError as exc:
+        raise LrpredictError(
+            "LRPREDICT_HOME", str(registry.home()), f"a folder this user can write, for the law ({exc.strerror})"
+        ) from None
+    for where, label in ((directory, option), (laws, "LRPREDICT_HOME")):
+        probe = real(where)
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        try:
+            free = shutil.disk_usage(probe).free
+        except OSError:
+            continue
+        if free < MIN_FREE_BYTES:
+            raise LrpredictError(
+                label, str(where), f"a file system with {MIN_FREE_BYTES >> 20} MB free (it has {free >> 20} MB)"
+            )
 
 
 def _valid_name(name: str) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from lrpredict.bounds import check_plan
 from lrpredict.cli_common import CONTEXT, BadInput
 from lrpredict.cli_common import handles_errors as common_handles_errors
 from lrpredict.config import ModelConfig
@@ -38,6 +39,10 @@ OPTION_OF_FIELD = {
     "target.d_model": "--d-model",
     "rule": "--rule",
     "base_width": "--base-width",
+    "target.params": "--params",
+    "target.active_params": "--active-params",
+    "target.tokens": "--tokens",
+    "target.batch_tokens": "--batch-tokens",
     "horizon_rule": "--horizon-rule",
     "law": "--horizon-rule",
 }
@@ -212,4 +217,7 @@ def transfer_command(
         horizon_rule=None if horizon_rule.lower() == "none" else horizon_rule,
         weight_decay_rule=weight_decay_rule,
     )
+    notes = check_plan(plan)  # an out-of-bounds LR or λ is refused, an unusual one warned (issue 23)
+    if notes:
+        plan = plan.model_copy(update={"warnings": [*plan.warnings, *notes]})
     click.echo(plan.to_json() if json_ else render_plan(plan))

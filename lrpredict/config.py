@@ -122,6 +122,10 @@ class ModelConfig(BaseModel):
                 raise LrpredictError(
                     name, value, f">= {MIN_PARAMS:g} non-embedding parameters (no real run is smaller)"
                 )
+        from lrpredict import bounds
+
+        for name in ("params", "active_params", "tokens", "batch_tokens"):  # one table (lrpredict.bounds, issue 23)
+            bounds.check(name, getattr(self, name))
         if self.batch_tokens is not None:
             if self.batch_tokens > self.tokens:
                 raise LrpredictError(

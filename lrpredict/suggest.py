@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lrpredict import bounds
 from lrpredict.band import CURVATURE_SOURCE, DEFAULT_TOLERANCE, lr_band
 from lrpredict.config import ModelConfig, coerce_config, describe_config
 from lrpredict.errors import LrpredictError, MissingInputError
@@ -208,6 +209,9 @@ def suggest(
     # numpy scalars and Decimal are numbers too (sizes already take them): float them here, where the type is known,
     # rather than fail with a TypeError inside a law (QA 2026-12-01)
     tolerance, reference_lr, reference_tokens = (_as_float(v) for v in (tolerance, reference_lr, reference_tokens))
+    for name, value in (("reference_lr", reference_lr), ("reference_tokens", reference_tokens)):
+        if isinstance(value, float):
+            bounds.check(name, value)  # 1e308 was blamed on the weight-decay law (issue 23)
     return _suggest(
         coerce_config(config, fields),
         law,
