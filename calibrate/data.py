@@ -105,7 +105,9 @@ def _load_tokens(path: Path, spec: DataSpec) -> np.ndarray:
         # nanoGPT's prepare.py writes raw uint16 (uint32 for vocabularies over 65,536) with no header; a Megatron
         # .bin is the same once its .idx gave the dtype (token_sources, megatron_index)
         return np.memmap(path, dtype=spec.dtype, mode="r")
-    tokens = np.load(path, mmap_mode="r")
+    from lrpredict.calibrate.token_sources import load_npy
+
+    tokens = load_npy(path)
     if tokens.ndim != 1 or tokens.dtype.kind not in "iu":
         raise LrpredictError(
             "data.path", str(path), f"a .npy file of 1-D integer tokens (got {tokens.dtype}{tokens.shape})"

@@ -228,7 +228,7 @@ def _open_source(
             "bin", path, dtype, _memmap(path, dtype), fingerprint, f"nanoGPT token file {path.name} ({dtype}: {why})"
         )
     if fmt is None and path.suffix == ".npy":
-        tokens = np.load(path, mmap_mode="r")
+        tokens = load_npy(path)
         if tokens.ndim != 1 or tokens.dtype.kind not in "iu":
             raise LrpredictError(
                 "data", str(path), f"a .npy file of 1-D integer tokens (got {tokens.dtype}{tokens.shape})"
@@ -351,6 +351,16 @@ def scan_tokens(tokens: np.ndarray, vocab: int | None) -> tuple[int, np.ndarray,
             counts += c
         max_id = max(max_id, top)
     return max_id, counts, None
+
+
+def load_npy(path: Path) -> np.ndarray:
+    """A .npy file memory-mapped, never unpickled; a file numpy cannot map (object or pickled data, random bytes, a
+    header whose shape is larger than the file) is one line naming --data (issue 23: ValueError tracebacks)."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+        reason = str(exc).split(".")[0][:80] or exc.__class__.__name__
+        raise LrpredictError("data", str(path), f"a .npy file of 1-D integer tokens (numpy: {reason})") from None
 
 
 def _memmap(path: Path, dtype: str) -> np.ndarray:

@@ -39,6 +39,8 @@ DEFAULT_EXPERTS, DEFAULT_TOP_K = 8, 2
 MAX_EXPERTS = 512
 MAX_VOCAB = 1 << 24  # as lrpredict.calibrate.token_sources.MAX_VOCAB (not imported here: it needs numpy)
 UNUSABLE_ROOTS = ("/proc", "/sys", "/dev", "/etc", "/usr", "/boot")
+# Error fields of lrpredict.calibrate -> the option's parameter, so an error names what the user typed (issue 23)
+FIELD_PARAM = {"data": "data_path", "out": "out_dir", "resume": "resume_dir", "replay": "replay_csv"}
 # Folders a calibration must not write into (issue 23: --out / wrote 7 files into /); below the first group too.
 SYSTEM_FOLDERS = frozenset(Path(p) for p in ("/", "/bin", "/boot", "/etc", "/home", "/lib", "/opt", "/root", "/sbin"))
 SYSTEM_FOLDERS |= frozenset(Path(p) for p in ("/srv", "/tmp", "/usr", "/var", "/var/tmp"))
@@ -123,8 +125,9 @@ def calibrate_command(**params: Any) -> None:
 
 def _as_option(ctx: click.Context, exc: LrpredictError) -> LrpredictError:
     """The error naming the option as typed (--max-tokens, not max_tokens)."""
-    if exc.field in ctx.params:
-        return LrpredictError(_flag(ctx, exc.field), exc.value, exc.allowed)
+    field = FIELD_PARAM.get(exc.field, exc.field)
+    if field in ctx.params:
+        return LrpredictError(_flag(ctx, field), exc.value, exc.allowed)
     return exc
 
 
