@@ -39,6 +39,11 @@ DEFAULT_EXPERTS, DEFAULT_TOP_K = 8, 2
 MAX_EXPERTS = 512
 MAX_VOCAB = 1 << 24  # as lrpredict.calibrate.token_sources.MAX_VOCAB (not imported here: it needs numpy)
 UNUSABLE_ROOTS = ("/proc", "/sys", "/dev", "/etc", "/usr", "/boot")
+# Temporary files of a calibration: tokenised data, the plan, the report's plots (calibrate/report.py)
+OWN_PARTS = re.compile(
+    r"tokens-[0-9a-f]{16}(-[A-Za-z0-9_.-]+)?\.bin\.part|plan\.json\.part|\.(parabolas|horizons|joint_law)\.png\.\d+\.part"
+)
+DATA_ONLY = ("tokenizer", "text_column", "token_dtype")
 # Error fields of lrpredict.calibrate -> the option's parameter, so an error names what the user typed (issue 23)
 FIELD_PARAM = {"data": "data_path", "out": "out_dir", "resume": "resume_dir", "replay": "replay_csv"}
 # Folders a calibration must not write into (issue 23: --out / wrote 7 files into /); below the first group too.
@@ -147,6 +152,7 @@ def _calibrate(ctx: click.Context) -> None:
         return
     try:
         with folder_lock(directory, option="--resume" if opts["resume_dir"] else "--out"):
+            _remove_stale_parts(directory)  # under the lock: no other run is writing them
             plan = _plan(ctx, opts)  # under the lock: a second run is refused before it plans or measures
             executor = _executor(opts, plan.device)
             _note(_describe(plan))
@@ -213,6 +219,15 @@ def _check_options(ctx: click.Context) -> dict[str, Any]:
     for other, name in conflicts:
         allowed = "not used with --replay (it would be ignored)" if other else "used only with --replay (here ignored)"
         raise LrpredictError(_flag(ctx, name), opts[name], allowed)
+    for name in DATA_ONLY:  # read only with --data: given without it they would be ignored (issue 23)
+        if _given(ctx, name) and opts["data_path"] is None and opts["resume_dir"] is None and not replay:
+            raise LrpredictError(_flag(ctx, name), opts[name], "used only with --data (here ignored)")
+    if opts["data_path"] is not None:
+        data = real(opts["data_path"])
+        if data in SYSTEM_FOLDERS or any(data == Path(r) or Path(r) in data.parents for r in UNUSABLE_ROOTS):
+            raise LrpredictError(
+                "--data", opts["data_path"], "a token file, dataset folder or shard, not a system folder"
+            )
     if opts["resume_dir"] is not None:
         for name in PLAN_OPTIONS:
             if _given(ctx, name):
@@ -436,6 +451,17 @@ def _check_destinations(directory: Path, option: str) -> None:
             raise LrpredictError(
                 label, str(where), f"a file system with {MIN_FREE_BYTES >> 20} MB free (it has {free >> 20} MB)"
             )
+
+
+def _remove_stale_parts(directory: Path) -> None:
+    """The .part files a killed calibration left in its folder (tokenisation, plan, report plots), ours by name."""
+    from lrpredict.paths import remove_stale_parts
+
+    removed = remove_stale_parts(directory, OWN_PARTS, min_age_s=0) + remove_stale_parts(
+        directory / "data", OWN_PARTS, min_age_s=0
+    )
+    if removed:
+        _note(f"removed {len(removed)} unfinished file(s) a stopped run left: {', '.join(sorted(removed)[:3])}")
 
 
 def _valid_name(name: str) -> bool:

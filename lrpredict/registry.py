@@ -7,6 +7,7 @@ The user registry is ``$LRPREDICT_HOME/laws`` or, without that variable, the pla
 from __future__ import annotations
 
 import os
+import re
 import sys
 import warnings
 from functools import lru_cache
@@ -19,7 +20,7 @@ from lrpredict import bounded_read
 from lrpredict.errors import LawFileError, LrpredictError
 from lrpredict.law_checks import MAX_BYTES, check_data, check_law, check_text
 from lrpredict.laws import FORM_TAGS, LawFile
-from lrpredict.paths import shown
+from lrpredict.paths import remove_stale_parts, shown
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -131,6 +132,10 @@ def bundled_text(law_id: str) -> str | None:
     return next((text for law, text in _bundled() if law.id == law_id), None)
 
 
+# share._write_atomic's temporary files: ".NAME.toml." + mkstemp's random letters + ".part"
+STALE_PART = re.compile(r"\.[a-z0-9][a-z0-9._-]*\.toml\.[A-Za-z0-9_]{6,12}\.part")
+
+
 class BrokenLawWarning(UserWarning):
     """A user law file that does not load; it is skipped so the other laws stay usable."""
 
@@ -144,6 +149,7 @@ def user_laws() -> list[LawFile]:
     except (OSError, RuntimeError) as exc:  # a loop of links in LRPREDICT_HOME: no user laws, said once
         warnings.warn(f"skipped the user registry {directory}: {exc}", BrokenLawWarning, stacklevel=2)
         return []
+    remove_stale_parts(directory, STALE_PART)  # a pull or export killed mid-write (issue 23)
     found = []
     for path in entries:
         if not bounded_read.regular_file(path):  # a device, FIFO or loop of links must not break the others

@@ -24,7 +24,7 @@ from lrpredict import bounded_read, registry
 from lrpredict.errors import LrpredictError
 from lrpredict.law_checks import MAX_BYTES, unprintable
 from lrpredict.laws import LawFile
-from lrpredict.paths import checked_path, real
+from lrpredict.paths import checked_path, real, remove_stale_parts
 from lrpredict.render import domain_text
 
 if sys.version_info >= (3, 11):
@@ -322,6 +322,7 @@ def install(text: str, name: str | None = None, *, source: str = "law", replace:
         text, law = _rename(text, law, name, source)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_parts(target.parent, registry.STALE_PART)  # what a killed pull or export left (issue 23)
         # check-then-write under the id's lock: two pulls of one id both said "installed" and one file survived
         with _id_lock(name):
             if target.exists() and not replace:

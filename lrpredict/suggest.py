@@ -301,7 +301,12 @@ def _suggest(
             )
 
     _routing_warning(config, chosen, warnings)
-    wd_law = load_law(weight_decay_law if weight_decay_law is not None else DEFAULT_WEIGHT_DECAY_LAW)
+    try:
+        wd_law = load_law(weight_decay_law if weight_decay_law is not None else DEFAULT_WEIGHT_DECAY_LAW)
+    except LrpredictError as exc:  # named as the option given, not --law (issue 23)
+        if exc.field != "law" or weight_decay_law is None:
+            raise
+        raise LrpredictError("weight_decay_law", exc.value, exc.allowed) from None
     weight_decay, wd_factors = _weight_decay(config, wd_law, lr, batch, warnings)
     derivation += wd_factors
 
