@@ -426,11 +426,15 @@ def _check_destinations(directory: Path, option: str) -> None:
     from lrpredict import registry
 
     laws = registry.user_law_dir()
-    existing = real(laws)
-    while not existing.exists() and existing != existing.parent:  # nothing is created before the run starts
-        existing = existing.parent
+    existing = laws.absolute()
     try:
-        if existing == real(laws):
+        while True:  # the nearest existing folder: nothing is created before the run starts
+            try:
+                os.stat(existing)  # a loop of links is ELOOP here, not "missing"
+                break
+            except FileNotFoundError:
+                existing = existing.parent
+        if existing == laws.absolute():
             with tempfile.NamedTemporaryFile(dir=laws, prefix=".write-check.", suffix=".part"):
                 pass
         elif not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
