@@ -365,7 +365,8 @@ def test_unreadable_data_is_one_line_naming_data(name: str, tmp_path: Path) -> N
     DATA_CASES[name](path)
     out = tmp_path / "out"
     result = run("calibrate", "--dry-run", "--data", str(path), "--out", str(out))
-    assert result.exit_code == 2 and result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
     last = result.stderr.strip().splitlines()[-1]  # after progress lines ("tokenising ...")
     assert last.startswith("Error: --data=") and "Traceback" not in result.stderr
     assert not out.exists() or not list(out.rglob("*.part"))  # a failed tokenisation leaves no .part
