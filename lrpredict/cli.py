@@ -45,7 +45,7 @@ def _size_or_none(value: str | None, field: str) -> float | None:
     type=click.Path(dir_okay=True),
     help="a Hugging Face config.json (or its folder): N, N_active, shape and MoE fields from it, not --params",
 )
-@click.option("--params", help="non-embedding parameters (MoE: total), e.g. 7B  [required]")
+@click.option("--params", help="non-embedding parameters (MoE: total), e.g. 7B  [required unless --hf-config]")
 @click.option("--active-params", help="MoE: active non-embedding parameters, e.g. 1.3B")
 @click.option("--tokens", help="training tokens D, e.g. 2T  [required]")
 @click.option("--layers", "n_layers", type=int, help="transformer blocks (needed by compute laws)")
@@ -163,8 +163,9 @@ def suggest_command(
         config, notes = _hf_run(hf_config, arch, params, active_params, tokens, shape)
     else:
         for name, value, example in (("--params", params, "7B"), ("--tokens", tokens, "2T")):
-            if value is None:
-                raise BadInput(f"{name} is required, e.g. {name} {example} (or --hf-config config.json)")
+            if value is None:  # a config.json gives the shape, never the token count (issue 23)
+                alternative = " (or --hf-config config.json)" if name == "--params" else ""
+                raise BadInput(f"{name} is required, e.g. {name} {example}{alternative}")
         config = ModelConfig(
             arch=arch,
             params=params,

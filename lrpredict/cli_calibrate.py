@@ -12,6 +12,7 @@ import math
 import os
 import re
 import shlex
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -150,12 +151,15 @@ def _calibrate(ctx: click.Context) -> None:
         plan = _plan(ctx, opts)
         click.echo(_describe(plan))
         return
+    previous = signal.signal(signal.SIGTERM, _terminated)  # SLURM and Kubernetes stop a job with SIGTERM
     try:
         with folder_lock(directory, option="--resume" if opts["resume_dir"] else "--out"):
             _remove_stale_parts(directory)  # under the lock: no other run is writing them
             plan = _plan(ctx, opts)  # under the lock: a second run is refused before it plans or measures
             executor = _executor(opts, plan.device)
             _note(_describe(plan))
+            if opts["resume_dir"] is not None:
+                _note(_left(plan, directory))
             outcome = calibrate_torch(
                 plan,
                 directory,
@@ -164,12 +168,39 @@ def _calibrate(ctx: click.Context) -> None:
                 replace_law=opts["resume_dir"] is not None,
                 prior=opts["prior"],
             )
-    except KeyboardInterrupt:
-        raise click.exceptions.Exit(_interrupted(ctx, directory)) from None
+    except KeyboardInterrupt as exc:
+        code = _interrupted(ctx, directory)
+        raise click.exceptions.Exit(143 if isinstance(exc, Terminated) else code) from None
     except CalibrationFailed as exc:
         raise click.ClickException(str(exc)) from None  # exit 1: the input was fine, the probes were not
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     _correct_clock(opts, plan, directory)
     _summary(outcome)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C: the finished probes are kept and the "continue with" line is printed (issue 23);
+    exit status 143 (128 + SIGTERM)."""
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+def _left(plan, directory: Path) -> str:
+    """What a --resume still has to run (issue 23: it reprinted the original plan only)."""
+    from lrpredict.calibrate.ledger import Ledger
+
+    finished = Ledger(directory).finished_ids()
+    left = [p for p in plan.probes if p.probe_id not in finished]
+    seconds = sum(plan.estimates.get(p.probe_id, 0.0) for p in left)
+    timing = ""
+    if seconds:
+        from lrpredict.calibrate.clock import format_seconds
+
+        timing = f", ~{format_seconds(seconds)} of device time"
+    return f"resuming: {len(plan.probes) - len(left)} of {len(plan.probes)} probes finished, {len(left)} left{timing}"
 
 
 def _correct_clock(opts: dict[str, Any], plan, directory: Path) -> None:

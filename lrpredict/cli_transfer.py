@@ -73,6 +73,9 @@ def named_config(prefix: str, **fields: Any) -> ModelConfig:
         raise
 
 
+MOE_GROUPS = ("expert_ffn", "router")
+
+
 def render_plan(plan: TransferPlan) -> str:
     def shape(c: ModelConfig) -> str:
         return f"d_model {c.d_model}, {c.n_layers if c.n_layers is not None else '?'} layers"
@@ -89,7 +92,10 @@ def render_plan(plan: TransferPlan) -> str:
     lines += [f"  {f.name:<38} = {f.value:<10.4g} {f.source}" for f in plan.derivation]
     header = f"{'group':<17} {'lr':>10} {'×lr':>8} {'λ':>10} {'×λ':>8} {'init ×':>8} {'ε ×':>8}  status"
     lines += ["", header, "-" * len(header)]
+    moe = plan.target.arch == "moe" or plan.proxy.arch == "moe"
     for g in plan.groups.values():
+        if not moe and g.group in MOE_GROUPS:  # a dense model has no experts or router (issue 23)
+            continue
         wd = f"{g.weight_decay:>10.3g}" if g.decays else f"{'0':>10}"
         wd_mult = f"{g.weight_decay_multiplier:>8.4g}" if g.decays else f"{'-':>8}"
         lines.append(
@@ -101,7 +107,7 @@ def render_plan(plan: TransferPlan) -> str:
         value = f"×{f.multiplier:.4g}" if f.multiplier is not None else "formula"
         lines.append(f"  {f.name:<27} {value:<9} {f.formula}  [{f.status}]")
     lines += ["", "sources:"]
-    lines += sorted({f"  {g.group}: {g.source}" for g in plan.groups.values()})
+    lines += sorted({f"  {g.group}: {g.source}" for g in plan.groups.values() if moe or g.group not in MOE_GROUPS})
     if plan.warnings:
         lines += ["", "warnings:"] + [f"  ! {w}" for w in plan.warnings]
     return "\n".join(lines)

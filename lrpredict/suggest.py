@@ -311,7 +311,10 @@ def _suggest(
     derivation += wd_factors
 
     low, high = lr_band(lr, config.arch, tolerance)
-    lr_range = LrRange(low=low, high=high, tolerance=tolerance, source=CURVATURE_SOURCE)
+    # the meaning is stated, so the JSON says which kind of range it holds (issue 23: a loss band for bundled laws,
+    # a predictive interval for calibrated ones, in the same field)
+    meaning = f"expected within {tolerance:.2%} of the best loss (a loss band)"
+    lr_range = LrRange(low=low, high=high, tolerance=tolerance, source=CURVATURE_SOURCE, meaning=meaning)
 
     out_of_domain = chosen.domain_status(values)
     warnings += out_of_domain
@@ -643,14 +646,16 @@ def widen_for_extrapolation(lr_range: LrRange, law: LawFile, values: dict[str, f
     if decades <= 0:
         return lr_range
     widen = 2.0 ** (BAND_OCTAVES_PER_DECADE * decades)
+    if widen < 1.01:  # "widened ×1 each side" was printed when nothing visible was widened (issue 23)
+        return lr_range
     return lr_range.model_copy(
         update={
             "low": lr_range.low / widen,
             "high": lr_range.high * widen,
             "source": f"{lr_range.source}; widened ×{widen:.3g} each side for {decades:.2g} decades of "
             f"extrapolation ({BAND_OCTAVES_PER_DECADE:g} octave per decade, docs/choosing.md)",
-            "meaning": f"within {lr_range.tolerance:.2%} of the best loss, widened ×{widen:.2g} each side for "
-            "extrapolation",
+            "meaning": f"within {lr_range.tolerance:.2%} of the best loss (a loss band), widened ×{widen:.2g} each side "
+            "for extrapolation",
         }
     )
 

@@ -454,3 +454,65 @@ def test_law_title_with_a_line_separator_is_refused(tmp_path: Path) -> None:
     text = text.replace('title = "', 'title = "a\u2028b ', 1)
     with pytest.raises(LawFileError, match="title"):
         registry.parse_law(text, "sep.toml")
+
+
+# --- 8. newcomer papercuts ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_sigterm_ends_a_calibration_with_the_continue_line(tmp_path: Path) -> None:
+    """What SLURM and Kubernetes send: the finished probes are kept and the resume command printed, as for Ctrl-C."""
+    import signal
+
+    pytest.importorskip("torch")
+    out = tmp_path / "cal"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LRPREDICT_HOME": str(tmp_path / "home")}
+    args = ["--name", "term", "--workers", "1", "--sizes", "32", "--lrs", "3", "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lrpredict", "calibrate", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (out / "plan.json").exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert (out / "plan.json").exists(), proc.communicate()[1][-2000:]
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 143, stderr[-2000:]
+    assert f"continue with: lrpredict calibrate --resume {out} --workers 1" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_help_and_messages_say_what_hf_config_replaces() -> None:
+    help_text = run("suggest", "--help").output
+    assert "[required unless --hf-config]" in help_text
+    message = one_line_error(run("suggest", "--params", "1B"), "--tokens is required")
+    assert "--hf-config" not in message  # a config.json holds no token count
+
+
+def test_transfer_lists_expert_groups_only_for_moe() -> None:
+    result = run(*TRANSFER, "--tokens", "20B", "--proxy-lr", "3e-3", "--proxy-wd", "0.1")
+    assert result.exit_code == 0, result.output
+    assert "expert_ffn" not in result.output and "router" not in result.output.split("forward multipliers")[0]
+
+
+def test_megatron_export_states_the_embedding_decay_caveat() -> None:
+    result = run(*SUGGEST, "--seq-len", "4096", "--format", "megatron")
+    assert result.exit_code == 0, result.output
+    assert "Megatron decays embeddings too" in result.stderr and "--lr" in result.stdout
+
+
+def test_lr_range_says_which_kind_in_text_and_json() -> None:
+    text = run(*SUGGEST).output
+    assert "(a loss band)" in text
+    data = json.loads(run(*SUGGEST, "--json").stdout)
+    assert "loss band" in data["lr_range"]["meaning"]
