@@ -3,8 +3,7 @@
 Outside ``low``–``high`` a value is refused (a unit slip or an attack: ``--tokens 1e-300`` gave peak LR 5.9e35 with
 exit 0); outside ``usual`` it is accepted with a warning that names the bound.  The ranges are wide on purpose:
 every published run in ``coefficients/published_runs.toml`` lies inside ``usual`` (its own ``SANE`` table: N 1e5–1e13,
-D 1e8–1e15, batch 1e3–1e9 tokens, peak LR 1e-6–0.1, λ 0–10), and lrpredict's smallest CPU probes (N ≈ 1e4, a few
-million tokens) inside ``low``–``high``.
+D 1e8–1e15, batch 1e3–1e9 tokens, peak LR 1e-6–0.1, λ 0–10), and lrpredict's smallest CPU probes (N ≈ 1e4, 1e5 tokens) inside ``low``–``high``.
 """
 
 from __future__ import annotations
@@ -30,7 +29,8 @@ class Bound:
 
 
 _LR = Bound(1e-7, 1.0, 1e-6, 0.1, "(peak LR, AdamW)")
-_TOKENS = Bound(1e6, 1e16, 1e8, 1e15, "training tokens")
+# From 1e4 tokens: a calibrated law's CPU probes train 1e5-1e6 tokens, and suggest answers at their own scale.
+_TOKENS = Bound(1e4, 1e16, 1e8, 1e15, "training tokens")
 _PARAMS = Bound(1e3, 1e14, 1e5, 1e13, "non-embedding parameters")
 BOUNDS: dict[str, Bound] = {
     "params": _PARAMS,
