@@ -95,12 +95,13 @@ def _recipe(s: Suggestion) -> str:
 def render_compare(config: ModelConfig, rows: list[tuple[LawFile, Suggestion | LrpredictError]]) -> str:
     header = f"{'law':<20} {'status':<10} {'fitted on':<10} {'domain':<13} {'peak LR':>9} {'batch':>8}  notes"
     lines = [f"lrpredict suggest --compare — {describe_config(config)}", "", header, "-" * len(header)]
+    default = _default_id(config)
     for law, result in rows:
         fitted = "/".join(law.architectures)
         if isinstance(result, LrpredictError):
             lines.append(f"{law.id:<20} {law.status:<10} {fitted:<10} {'-':<13} {'-':>9} {'-':>8}  {result}")
             continue
-        notes = []
+        notes = ["the default (no --law)"] if law.id == default else []  # issue 23: which row suggest would give
         if config.arch not in law.architectures:
             notes.append(f"fitted on {fitted} only")
         if result.batch_source.startswith(law.id) is False:
@@ -114,6 +115,16 @@ def render_compare(config: ModelConfig, rows: list[tuple[LawFile, Suggestion | L
     lines.append("")
     lines.append("relative laws (e.g. bjorck-2024) need --reference-lr and --reference-tokens; see show-law.")
     return "\n".join(lines)
+
+
+def _default_id(config: ModelConfig) -> str | None:
+    """The law ``suggest`` picks for ``config`` without --law (None when it cannot pick one)."""
+    from lrpredict.suggest import default_law
+
+    try:
+        return default_law(config)[0].id
+    except (LrpredictError, OverflowError, ZeroDivisionError):
+        return None
 
 
 def _distance(law: LawFile, s: Suggestion) -> str:

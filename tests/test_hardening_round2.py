@@ -516,3 +516,10 @@ def test_lr_range_says_which_kind_in_text_and_json() -> None:
     assert "(a loss band)" in text
     data = json.loads(run(*SUGGEST, "--json").stdout)
     assert "loss band" in data["lr_range"]["meaning"]
+
+
+def test_compare_marks_the_default_law() -> None:
+    result = run(*SUGGEST, "--compare")
+    assert result.exit_code == 0, result.output
+    marked = [line for line in result.output.splitlines() if "the default (no --law)" in line]
+    assert len(marked) == 1 and marked[0].startswith("steplaw-2025")
