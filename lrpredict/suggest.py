@@ -313,7 +313,7 @@ def _suggest(
     low, high = lr_band(lr, config.arch, tolerance)
     # the meaning is stated, so the JSON says which kind of range it holds (issue 23: a loss band for bundled laws,
     # a predictive interval for calibrated ones, in the same field)
-    meaning = f"expected within {tolerance:.2%} of the best loss (a loss band)"
+    meaning = f"loss band: expected within {tolerance:.2%} of the best loss"
     lr_range = LrRange(low=low, high=high, tolerance=tolerance, source=CURVATURE_SOURCE, meaning=meaning)
 
     out_of_domain = chosen.domain_status(values)
@@ -654,7 +654,7 @@ def widen_for_extrapolation(lr_range: LrRange, law: LawFile, values: dict[str, f
             "high": lr_range.high * widen,
             "source": f"{lr_range.source}; widened ×{widen:.3g} each side for {decades:.2g} decades of "
             f"extrapolation ({BAND_OCTAVES_PER_DECADE:g} octave per decade, docs/choosing.md)",
-            "meaning": f"within {lr_range.tolerance:.2%} of the best loss (a loss band), widened ×{widen:.2g} each side "
+            "meaning": f"loss band: within {lr_range.tolerance:.2%} of the best loss, widened ×{widen:.2g} each side "
             "for extrapolation",
         }
     )

@@ -393,7 +393,7 @@ def test_ledger_duplicate_check_is_linear(tmp_path: Path) -> None:
     from lrpredict.runs import read_ledger
 
     assert len(read_ledger(path)) == 40_000
-    assert time.monotonic() - started < 30  # was 33 s on an idle machine (quadratic), now about a second
+    assert time.monotonic() - started < 60  # quadratic: 33 s idle, ~220 s on a loaded CI box; now the TOML parse
 
 
 def test_replay_cell_over_the_csv_limit_is_one_line(tmp_path: Path) -> None:
@@ -513,7 +513,7 @@ def test_megatron_export_states_the_embedding_decay_caveat() -> None:
 
 def test_lr_range_says_which_kind_in_text_and_json() -> None:
     text = run(*SUGGEST).output
-    assert "(a loss band)" in text
+    assert "loss band: expected within 0.25% of the best loss" in text
     data = json.loads(run(*SUGGEST, "--json").stdout)
     assert "loss band" in data["lr_range"]["meaning"]
 
