@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +71,7 @@ def check_transfer_inputs(proxy: Any, hparams: Any, target: Any, **widths: Any) 
     """Transfer's inputs within bounds before any arithmetic (issue 23: ``--proxy-lr 1e236`` and ``--base-width
     1e-300`` gave LRs from 1e-307 to 1e304 with exit 0).  Missing or non-numeric values are left to transfer's own
     checks, which name them."""
-    if isinstance(hparams, dict):
+    if isinstance(hparams, Mapping):  # a Suggestion's numbers already passed the output bounds
         for key, kind in (("lr", "proxy_lr"), ("weight_decay", "proxy_wd")):
             value = hparams.get(key)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
