@@ -523,3 +523,19 @@ def test_compare_marks_the_default_law() -> None:
     assert result.exit_code == 0, result.output
     marked = [line for line in result.output.splitlines() if "the default (no --law)" in line]
     assert len(marked) == 1 and marked[0].startswith("steplaw-2025")
+
+
+def test_memory_guard_sees_ulimit_v() -> None:
+    resource = pytest.importorskip("resource")
+    limit = 3 << 30
+    code = "from lrpredict.calibrate.clock import available_memory; print(available_memory('cpu'))"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=HANG_LIMIT_S,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)),
+    )
+    assert result.returncode == 0, result.stderr
+    assert 0 < int(result.stdout) <= limit
