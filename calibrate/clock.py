@@ -172,8 +172,25 @@ def available_memory(device: str) -> int | None:
         import torch
 
         return int(torch.cuda.mem_get_info(torch.device(device))[0])
-    found = [v for v in (_meminfo_available(), _cgroup_available()) if v is not None]
+    found = [v for v in (_meminfo_available(), _cgroup_available(), _rlimit_available()) if v is not None]
     return min(found) if found else None
+
+
+def _rlimit_available() -> int | None:
+    """Address space left under ``ulimit -v`` (RLIMIT_AS) for this process (issue 23: the guard ignored it, so a
+    probe the limit could not hold was planned and died in malloc)."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY:
+            return None
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmSize:"):
+                return max(0, soft - int(line.split()[1]) * 1024)
+        return soft
+    except (ImportError, OSError, ValueError, IndexError):
+        return None
 
 
 def _meminfo_available() -> int | None:

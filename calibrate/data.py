@@ -105,12 +105,22 @@ def _load_tokens(path: Path, spec: DataSpec) -> np.ndarray:
         # nanoGPT's prepare.py writes raw uint16 (uint32 for vocabularies over 65,536) with no header; a Megatron
         # .bin is the same once its .idx gave the dtype (token_sources, megatron_index)
         return np.memmap(path, dtype=spec.dtype, mode="r")
-    tokens = np.load(path, mmap_mode="r")
+    tokens = load_npy(path)
     if tokens.ndim != 1 or tokens.dtype.kind not in "iu":
         raise LrpredictError(
             "data.path", str(path), f"a .npy file of 1-D integer tokens (got {tokens.dtype}{tokens.shape})"
         )
     return tokens
+
+
+def load_npy(path: Path) -> np.ndarray:
+    """A .npy file memory-mapped, never unpickled; a file numpy cannot map (object or pickled data, random bytes, a
+    header whose shape is larger than the file) is one line naming --data (issue 23: ValueError tracebacks)."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+        reason = str(exc).split(".")[0][:80] or exc.__class__.__name__
+        raise LrpredictError("data", str(path), f"a .npy file of 1-D integer tokens (numpy: {reason})") from None
 
 
 def _open_text(path: Path, eval_path: Path | None, spec: DataSpec) -> TokenData:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lrpredict import bounded_read
 from lrpredict.errors import LrpredictError
 
 BATCH_ROWS = 1000
@@ -110,7 +111,11 @@ def held_out_split(path: Path) -> tuple[str | None, str | None]:
     file = path / "dataset_dict.json"
     if not file.is_file():
         return None, None
-    splits = json.loads(file.read_text(encoding="utf-8")).get("splits", [])
+    # bounded: a dataset_dict.json of 100k nested '[' recursed in json (issue 23)
+    meta = bounded_read.load_json(file, option="data", what="dataset_dict.json")
+    splits = meta.get("splits", []) if isinstance(meta, dict) else None
+    if not isinstance(splits, list) or not all(isinstance(s, str) for s in splits):
+        raise LrpredictError("data", str(file), 'a dataset_dict.json with "splits": a list of split names')
     train = "train" if "train" in splits else (splits[0] if splits else None)
     return train, next((s for s in HELD_OUT_SPLITS if s in splits and s != train), None)
 
@@ -133,11 +138,18 @@ def _parquet(path: Path, column: str) -> Iterator[tuple[str, list]]:
         import pyarrow.parquet as pq
     except ImportError:
         raise LrpredictError("data", str(path), "needs the `pyarrow` package: pip install 'lrpredict[data]'") from None
+    import pyarrow as pa
+
     for shard in _shards(path, (".parquet",)):
-        f = pq.ParquetFile(shard)
-        name = _pick(f.schema_arrow.names, column, str(shard))
-        for batch in f.iter_batches(batch_size=BATCH_ROWS, columns=[name]):
-            yield name, batch.column(0).to_pylist()
+        try:  # a corrupt shard is the --data's error, not an ArrowInvalid traceback (issue 23)
+            f = pq.ParquetFile(shard)
+            name = _pick(f.schema_arrow.names, column, str(shard))
+            batches = f.iter_batches(batch_size=BATCH_ROWS, columns=[name])
+            for batch in batches:
+                yield name, batch.column(0).to_pylist()
+        except (pa.ArrowException, OSError) as exc:
+            reason = str(exc).splitlines()[0][:100] if str(exc) else exc.__class__.__name__
+            raise LrpredictError("data", str(shard), f"a readable parquet file ({reason})") from None
 
 
 def _jsonl(path: Path, column: str) -> Iterator[tuple[str, list]]:
@@ -199,8 +211,19 @@ def write_tokens(
     dtype = np.uint32 if tokenizer is None or tokenizer.vocab_size > 1 << 16 else np.uint16
     part = out.with_name(out.name + ".part")
     out.parent.mkdir(parents=True, exist_ok=True)
-    count, reported, cut = 0, 0, False
     eos = [tokenizer.eos_id] if tokenizer and tokenizer.eos_id is not None and separate else []
+    try:
+        dtype, count, cut = _write_part(batches, part, tokenizer, dtype, eos, limit, progress)
+    except BaseException:  # a failed or interrupted source leaves no 0-byte .part behind (issue 23)
+        part.unlink(missing_ok=True)
+        raise
+    part.replace(out)
+    return np.dtype(dtype).name, count, cut
+
+
+def _write_part(batches, part: Path, tokenizer, dtype, eos: list, limit: int | None, progress) -> tuple:
+    """The token file written to ``part`` (its name without .part is the one errors show)."""
+    count, reported, cut = 0, 0, False
     with part.open("wb") as f:
         for name, values in batches:
             if name == IDS_COLUMN:
@@ -214,10 +237,10 @@ def write_tokens(
                 continue
             arr = np.asarray(flat, dtype=np.int64)
             if arr.min() < 0:
-                raise LrpredictError("data", str(out), f"token ids ≥ 0 (found {int(arr.min())})")
+                raise LrpredictError("data", str(part)[:-5], f"token ids ≥ 0 (found {int(arr.min())})")
             if dtype == np.uint16 and arr.max() >= 1 << 16:  # only an ids column can: a tokenizer stays in vocab
                 raise LrpredictError(
-                    "data", str(out), f"ids below the tokenizer's {tokenizer.vocab_size} (found {int(arr.max())})"
+                    "data", str(part)[:-5], f"ids below the tokenizer's {tokenizer.vocab_size} (found {int(arr.max())})"
                 )
             if limit is not None and count + len(arr) > limit:
                 cut = True  # a probe samples windows of the prefix; the rest of a 100B-token corpus is not needed
@@ -229,5 +252,4 @@ def write_tokens(
                 reported = count
             if cut:
                 break
-    part.replace(out)
-    return np.dtype(dtype).name, count, cut
+    return dtype, count, cut

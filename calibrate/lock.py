@@ -35,7 +35,7 @@ def folder_lock(out_dir: str | os.PathLike[str], *, option: str = "out") -> Iter
     """
     import fcntl  # POSIX only; imported here so the module can be read anywhere
 
-    directory = Path(out_dir).resolve()
+    directory = Path(os.path.realpath(out_dir))  # not resolve(): a loop of links raised RuntimeError
     if directory in _held:
         fd, depth = _held[directory]
         _held[directory] = (fd, depth + 1)

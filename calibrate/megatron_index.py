@@ -72,6 +72,10 @@ def read_index(idx: Path) -> MegatronIndex:
     lengths = np.frombuffer(raw, dtype="<i4", count=n_seq, offset=off)
     pointers = np.frombuffer(raw, dtype="<i8", count=n_seq, offset=off + 4 * n_seq)
     docs = np.frombuffer(raw, dtype="<i8", count=n_doc, offset=off + 12 * n_seq)
+    if n_seq and lengths.min() < 0:  # a negative length overflowed the memmap's shape (issue 23)
+        raise LrpredictError(
+            "data", str(idx), f"sequence lengths ≥ 0 (sequence {int(np.argmin(lengths))} has {lengths.min()})"
+        )
     return MegatronIndex(dtype, lengths, pointers, docs)
 
 

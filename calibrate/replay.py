@@ -13,9 +13,11 @@ import csv
 import math
 import random
 import statistics
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from lrpredict import bounded_read
 from lrpredict.calibrate.fit import CalibrationFit, Observation
 from lrpredict.errors import LrpredictError
 from lrpredict.laws import LawFile
@@ -54,6 +56,8 @@ RANGES = {
 # Cross-entropy in nats: uniform over a 2^24-token vocabulary is 16.6, so a finite loss above 100 is no per-token
 # loss unless the row says the run diverged (then the loss is not fitted).
 MAX_LOSS = 100.0
+MAX_SHAPE = 1e8  # a sequence length, width or expert count: the largest published are ~1e6
+MAX_CSV_BYTES = 1 << 30  # the Step Law sweeps are a few MB; read through lrpredict.bounded_read
 SIZE_TOLERANCE = 0.005  # a --sizes value printed to 3 significant digits ("2.15e+08") is within 0.5% of the size
 _BOOL = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False, "": False}
 
@@ -193,7 +197,7 @@ def read_replay_csv(path: Path, notes: list[str] | None = None) -> list[Run]:
     exceeds it (MoE), a second architecture, one run recorded twice with different losses, a header with no rows,
     or no (N, D, batch) with ``MIN_LRS`` usable LRs is a one-line ``LrpredictError`` naming the file, the line and
     the column.  Exact duplicate rows are dropped with a line in ``notes``."""
-    raw = path.read_bytes()
+    raw = bounded_read.read_bytes(path, option="replay", limit=MAX_CSV_BYTES, what="CSV file")
     if b"\0" in raw[:65536]:
         line = raw[: raw.index(b"\0")].count(b"\n") + 1
         raise LrpredictError("replay", f"{path}:{line}", "a CSV text file (it holds binary data)")
@@ -221,10 +225,7 @@ def read_replay_csv(path: Path, notes: list[str] | None = None) -> list[Run]:
     totals: dict[float, tuple[int, float]] = {}  # N_active -> (line, N): the backend keys sizes by N_active
     dropped: list[tuple[int, int]] = []
     first_line = 0
-    for row in reader:
-        if not any((v or "").strip() for v in row.values()):
-            continue
-        line = reader.line_num
+    for line, row in _rows(reader, path):
         run = _run(row, path, line)
         first_line = first_line or line
         if runs and run.arch != runs[0].arch:  # one file, one architecture: the fit and the prior depend on it
@@ -266,6 +267,20 @@ def read_replay_csv(path: Path, notes: list[str] | None = None) -> list[Run]:
     return runs
 
 
+def _rows(reader: csv.DictReader, path: Path) -> Iterator[tuple[int, dict]]:
+    """(line, row) of each non-blank row; a cell over csv's field limit (131,072 characters) is one line naming
+    the file and the line, not a ``_csv.Error`` traceback (issue 23)."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise LrpredictError("replay", f"{path}:{reader.line_num}", f"CSV cells of numbers ({exc})") from None
+        if any((v or "").strip() for v in row.values() if isinstance(v, str)):
+            yield reader.line_num, row
+
+
 def _same_outcome(a: Run, b: Run) -> bool:
     """The same run written twice: both diverged, or the same loss up to float printing."""
     if a.diverged or b.diverged:
@@ -294,7 +309,12 @@ def _run(row: dict[str, str | None], path: Path, line: int) -> Run:
 
     def integer(column: str) -> int:
         value = number(column) if cell(column) else 0.0
-        return int(value) if math.isfinite(value) else 0  # "nan": not recorded
+        if not math.isfinite(value):  # "nan": not recorded
+            return 0
+        if not (0 <= value <= MAX_SHAPE and value.is_integer()):  # seq_len -5 or 1e300 was accepted (issue 23)
+            allowed = f"a whole number from 0 (not recorded) to {MAX_SHAPE:g}"
+            raise LrpredictError("replay", f"{path}:{line} column {column}", f"{allowed} (got {cell(column)!r})")
+        return int(value)
 
     if None in row:  # more cells than header columns
         raise LrpredictError("replay", f"{path}:{line}", f"at most {len(row) - 1} cells, as in the header")
@@ -321,6 +341,10 @@ def _run(row: dict[str, str | None], path: Path, line: int) -> Run:
     if tokens < batch:
         allowed = f"at least batch_tokens ({batch:g}): a run takes one step or more"
         raise LrpredictError("replay", f"{path}:{line} column D", f"{allowed} (got {cell('D')!r})")
+    experts, top_k = integer("moe_experts"), integer("moe_topk")
+    if experts and top_k > experts:
+        allowed = f"at most moe_experts ({experts})"
+        raise LrpredictError("replay", f"{path}:{line} column moe_topk", f"{allowed} (got {cell('moe_topk')!r})")
     return Run(
         arch=arch,
         n=n,
@@ -335,6 +359,6 @@ def _run(row: dict[str, str | None], path: Path, line: int) -> Run:
         n_layers=integer("n_layers"),
         d_ffn=integer("ffn_hidden"),
         n_heads=integer("n_heads"),
-        n_experts=integer("moe_experts"),
-        top_k=integer("moe_topk"),
+        n_experts=experts,
+        top_k=top_k,
     )

@@ -7,6 +7,7 @@ Figures: the fitted parabola of every (N, D, B) cell (Eq.2), loss vs horizon per
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 from lrpredict.calibrate.fit import CalibrationFit, Cell, Observation
@@ -223,8 +224,13 @@ def _joint_plot(plt, out_dir: Path, fit: CalibrationFit, validation: ValidationR
 
 
 def _save(fig, path: Path) -> str:
-    fig.savefig(path, dpi=100, bbox_inches="tight")  # tight: the legends sit outside the axes
     import matplotlib.pyplot as plt
 
-    plt.close(fig)
+    part = path.with_name(f".{path.name}.{os.getpid()}.part")  # a full disk leaves no truncated PNG (issue 23)
+    try:
+        fig.savefig(part, dpi=100, bbox_inches="tight", format="png")  # tight: the legends sit outside the axes
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)
+        plt.close(fig)
     return path.name

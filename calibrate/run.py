@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lrpredict import registry
 from lrpredict.architecture import count_parameters
 from lrpredict.calibrate.clock import format_seconds, total_wall_seconds
 from lrpredict.calibrate.fit import CalibrationFit, Observation, fit_calibration
@@ -471,13 +472,14 @@ def _finish(
         summary.append(f"- joint regret on held-out {provenance['held_out_regret']}")
     if fit.noise is not None:
         summary.append(f"- {fit.noise.describe()}")
+    text = None
     if fit.lr_law is not None and all(map(math.isfinite, (fit.lr_law.c, fit.lr_law.alpha, fit.lr_law.beta))):
         text = calibrated_law(
             fit, name=name, arch=arch, schedule=schedule, provenance=provenance, validation=validation
         )
+        registry.parse_law(text, f"{name}.toml")  # a law the registry would refuse fails here, before any file
         target = out_dir / f"{name}.toml"  # name passed check_name: no separator, no '..': it stays in out_dir
         target.write_text(text, encoding="utf-8")
-        law = install_calibrated(text, name, replace=replace_law)
     else:
         summary.append("- no law written: the fit did not produce a finite joint law (see warnings)")
     report = write_report(
@@ -485,13 +487,15 @@ def _finish(
         fit,
         observations,
         title=f"Calibration {name}",
-        law_id=law.id if law else None,
+        law_id=name if text else None,
         summary=summary,
         validation=validation,
     )
     (out_dir / "fit.json").write_text(
-        json.dumps({"warnings": fit.warnings, "law": law.id if law else None}, indent=1), encoding="utf-8"
+        json.dumps({"warnings": fit.warnings, "law": name if text else None}, indent=1), encoding="utf-8"
     )
+    if text is not None:  # installed last, atomically: a failed report (disk full) leaves no law behind (issue 23)
+        law = install_calibrated(text, name, replace=replace_law)
     return Outcome(
         summary, fit, observations, law, report, flops, probes, failures=list(failures or []), validation=validation
     )

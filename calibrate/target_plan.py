@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import tomllib
 
+from lrpredict import bounded_read
 from lrpredict.calibrate.prior import MISFIT_SD, Prior
 from lrpredict.calibrate.replay import RANGES
 from lrpredict.config import MIN_PARAMS
@@ -88,10 +89,12 @@ def read_target(
         path = checked_path("target_config", config)
         if not path.is_file() or path.suffix not in (".json", ".toml"):
             raise LrpredictError("target_config", str(config), "an existing .json or .toml file")
-        try:  # UnicodeDecodeError (a binary file) is a ValueError too
-            text = path.read_text(encoding="utf-8")
+        # bounded: a device, FIFO, oversize or deeply nested file is one line (issue 23)
+        text = bounded_read.read_text(path, option="target_config", limit=bounded_read.CONFIG_BYTES, what="file")
+        bounded_read.check_nesting(text, option="target_config", where=str(config), toml=path.suffix == ".toml")
+        try:
             loaded = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-        except (ValueError, tomllib.TOMLDecodeError) as exc:
+        except (ValueError, tomllib.TOMLDecodeError, RecursionError) as exc:
             raise LrpredictError("target_config", str(config), f"valid {path.suffix[1:].upper()} ({exc})") from None
         if not isinstance(loaded, dict) or not loaded:  # [1, 2], 7, null, "abc": a traceback or characters as fields
             raise LrpredictError(

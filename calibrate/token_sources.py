@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from lrpredict.calibrate import hf_text, megatron_index
-from lrpredict.calibrate.data import file_fingerprint
+from lrpredict.calibrate.data import file_fingerprint, load_npy
 from lrpredict.calibrate.spec import DataSpec
 from lrpredict.errors import LrpredictError
 
@@ -228,7 +228,7 @@ def _open_source(
             "bin", path, dtype, _memmap(path, dtype), fingerprint, f"nanoGPT token file {path.name} ({dtype}: {why})"
         )
     if fmt is None and path.suffix == ".npy":
-        tokens = np.load(path, mmap_mode="r")
+        tokens = load_npy(path)
         if tokens.ndim != 1 or tokens.dtype.kind not in "iu":
             raise LrpredictError(
                 "data", str(path), f"a .npy file of 1-D integer tokens (got {tokens.dtype}{tokens.shape})"

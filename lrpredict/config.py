@@ -213,6 +213,10 @@ def _check_plausible(config: ModelConfig) -> None:
         value = getattr(config, name)
         if value is not None and value < MIN_PARAMS:
             raise LrpredictError(name, value, f">= {MIN_PARAMS:g} non-embedding parameters (no real run is smaller)")
+    from lrpredict import bounds
+
+    for name in ("params", "active_params", "tokens", "batch_tokens"):  # one table (lrpredict.bounds, issue 23)
+        bounds.check(name, getattr(config, name))
     if config.batch_tokens is not None:
         if config.batch_tokens > config.tokens:
             raise LrpredictError(
@@ -268,18 +272,21 @@ def config_from_hf(
 ) -> tuple[ModelConfig, list[str]]:
     """``ModelConfig.from_hf_config`` plus a sequence length guessed from the file when none is given, and the
     notes that say so (the CLI's ``--hf-config``)."""
-    from lrpredict.hf_config import hf_seq_len, read_hf_config
+    from lrpredict.hf_config import DEFAULT_SEQ_LEN, hf_seq_len, read_hf_config
 
     notes: list[str] = []
     data = read_hf_config(source)  # read the file once: the guess and the shape both come from it
     if seq_len is None:
         guess = hf_seq_len(data)
-        if guess is not None:
-            seq_len, field = guess
-            notes.append(
-                f"seq_len {seq_len} read from config.json {field} (a guess at the training sequence length; "
-                "give --seq-len)"
-            )
+        if guess is not None and guess[1].endswith("original_max_position_embeddings"):
+            seq_len, field = guess  # the context before RoPE scaling: the pre-training length (DeepSeek-V3 4096)
+            notes.append(f"seq_len {seq_len} from config.json {field}, the pre-training context; give --seq-len")
+        else:
+            # the context window is not the training length (Qwen2-57B-A14B: 131072 moved the LR 17% and the batch
+            # 45% against 4096, issue 23): a stated default unless the window is shorter
+            seq_len = DEFAULT_SEQ_LEN if guess is None else min(DEFAULT_SEQ_LEN, guess[0])
+            window = f"; config.json {guess[1]} {guess[0]} is the context window" if guess else ""
+            notes.append(f"seq_len {seq_len}: lrpredict's default training sequence length{window}; give --seq-len")
     config = ModelConfig.from_hf_config(data, tokens=tokens, seq_len=seq_len, **fields)
     return config, notes
 

@@ -455,4 +455,12 @@ def export_for_cluster(
         warnings.simplefilter("always")
         text = render(s, fmt, **options)
     law_warnings = [w for w in s.warnings if w not in notes]
+    if fmt == "megatron":  # the flags cannot carry it, so say it next to them (torchtitan's TOML has it as a comment)
+        notes.append(MEGATRON_EMBEDDING_CAVEAT)
     return text, notes + law_warnings + [str(w.message) for w in caught]
+
+
+MEGATRON_EMBEDDING_CAVEAT = (
+    "Megatron decays embeddings too (it skips only biases and norms), while this weight decay is meant for the "
+    "weight matrices only: exclude the embeddings from decay, or expect them regularised more than the law assumed"
+)

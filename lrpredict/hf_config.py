@@ -12,17 +12,22 @@ of the main model and are not counted (DeepSeek-V3's 671B excludes them, README_
 
 from __future__ import annotations
 
-import json
+import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from lrpredict import bounded_read
 from lrpredict.architecture import Architecture
 from lrpredict.errors import LrpredictError, error_from_validation
 from lrpredict.paths import checked_path
 
+# The training sequence length --hf-config assumes without --seq-len: most published pre-training runs train at
+# 2048-8192 and extend the context afterwards (Llama 3: 8192 then 128K; Qwen2: 4096 then 32K/128K).
+DEFAULT_SEQ_LEN = 4096
 # Families whose config class defaults tie_word_embeddings to True when the file leaves it out (Gemma's configs);
 # every other family supported here defaults to an untied head.
 TIED_BY_DEFAULT = ("gemma",)
@@ -41,12 +46,10 @@ def read_hf_config(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         path = checked_path("hf_config", source)
         if path.is_dir():
             path = path / "config.json"
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise LrpredictError("hf_config", str(source), "a config.json file or a folder holding one") from None
-        except (OSError, ValueError) as exc:  # ValueError: bad JSON, or a binary file (UnicodeDecodeError)
-            raise LrpredictError("hf_config", str(source), f"a readable JSON file ({exc})") from None
+        if not os.path.lexists(path):
+            raise LrpredictError("hf_config", str(source), "a config.json file or a folder holding one")
+        # bounded: /dev/zero was read until MemoryError, a FIFO blocked, 100k nested '[' recursed (issue 23)
+        data = bounded_read.load_json(path, option="hf_config", what="config.json")
         if not isinstance(data, dict):
             raise LrpredictError("hf_config", str(source), "a JSON object (a Hugging Face config.json)")
     if isinstance(data.get("text_config"), Mapping):
@@ -71,12 +74,58 @@ def _required(data: Mapping[str, Any], *names: str) -> int:
     return _whole(value, next(n for n in names if data.get(n) is not None))
 
 
+# Bounds on a config's counts, checked before any arithmetic or per-layer loop (issue 23: a 401-digit hidden_size
+# overflowed float(), num_hidden_layers 1e9 looped per layer).  Far above any published model: the largest have
+# d_model 2e4, 128 layers, 256 experts, a vocabulary of 2.6e5 and contexts of 1e6 tokens.
+MAX_COUNT = {"layers": 10_000, "dim": 1 << 20, "experts": 1 << 16, "vocab": 1 << 24, "positions": 1 << 26}
+_KIND = {
+    "num_hidden_layers": "layers",
+    "n_layer": "layers",
+    "num_layers": "layers",
+    "first_k_dense_replace": "layers",
+    "moe_layer_freq": "layers",
+    "decoder_sparse_step": "layers",
+    "vocab_size": "vocab",
+    "num_local_experts": "experts",
+    "num_experts": "experts",
+    "n_routed_experts": "experts",
+    "moe_num_experts": "experts",
+    "num_experts_per_tok": "experts",
+    "moe_topk": "experts",
+    "top_k": "experts",
+    "n_shared_experts": "experts",
+    "max_position_embeddings": "positions",
+    "original_max_position_embeddings": "positions",
+    "n_positions": "positions",
+    "seq_length": "positions",
+}
+# fields where 0 means "none" (DeepSeek's first_k_dense_replace, a config without shared experts or MLA rope dims)
+MAY_BE_ZERO = frozenset({"first_k_dense_replace", "n_shared_experts", "qk_rope_head_dim"})
+
+
 def _whole(value: Any, name: str) -> int:
-    """A count from a config.json: a JSON integer (4096.0 too), never a bool or a string (int() read
-    `"num_experts_per_tok": true` as top-1 and `"hidden_size": "4096"` as 4096: QA 2026-12-01)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
-        raise LrpredictError(f"hf_config.{name}", value, "a whole number (a JSON integer)")
+    """A count from a config.json: a JSON integer (4096.0 too), never a bool, a string or a fraction (int() read
+    `"num_experts_per_tok": true` as top-1 and `"hidden_size": "4096"` as 4096: QA 2026-12-01), within
+    ``MAX_COUNT`` and ≥ 1 (issue 23: 4096.7 was truncated, head_dim 0 and vocab_size 1 accepted)."""
+    kind = _KIND.get(name.rsplit(".", 1)[-1], "dim")
+    high = MAX_COUNT[kind]
+    low = 0 if name.rsplit(".", 1)[-1] in MAY_BE_ZERO else (2 if kind == "vocab" else 1)
+    allowed = f"a whole number (a JSON integer) from {low} to {high:,}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise LrpredictError(f"hf_config.{name}", _short(value), allowed)
+    if isinstance(value, int):
+        if not low <= value <= high:  # compared as ints: a 401-digit number never reaches float()
+            raise LrpredictError(f"hf_config.{name}", _short(value), allowed)
+        return value
+    if not (math.isfinite(value) and value.is_integer() and low <= value <= high):
+        raise LrpredictError(f"hf_config.{name}", value, allowed)
     return int(value)
+
+
+def _short(value: Any) -> Any:
+    """A value short enough to quote in one line (a 401-digit integer, a 100k-element list)."""
+    text = repr(value)
+    return value if len(text) <= 40 else f"{text[:40]}… ({len(text)} characters)"
 
 
 def _optional(data: Mapping[str, Any], name: str, default: int) -> int:
@@ -86,11 +135,15 @@ def _optional(data: Mapping[str, Any], name: str, default: int) -> int:
 
 def _dense_layer_count(data: Mapping[str, Any], n_layers: int) -> int:
     """Layers with a dense FFN in an MoE model: DeepSeek's first_k_dense_replace and moe_layer_freq, Qwen-MoE's
-    decoder_sparse_step and mlp_only_layers.  Their positions do not matter for the counts."""
+    decoder_sparse_step and mlp_only_layers.  Their positions do not matter for the counts.  ``n_layers`` is already
+    bounded by MAX_COUNT (the loop is per layer)."""
     first_dense = _optional(data, "first_k_dense_replace", 0)
     freq = _optional(data, "moe_layer_freq", 1)
     step = _optional(data, "decoder_sparse_step", 1)
-    only_dense = set(data.get("mlp_only_layers") or [])
+    listed = data.get("mlp_only_layers") or []
+    if not isinstance(listed, list) or len(listed) > n_layers:
+        raise LrpredictError("hf_config.mlp_only_layers", _short(listed), f"a list of at most {n_layers} layer indices")
+    only_dense = {_whole(i, "mlp_only_layers[]") if i != 0 else 0 for i in listed}
     dense = 0
     for i in range(n_layers):
         moe = i >= first_dense and i % freq == 0 and (i + 1) % step == 0 and i not in only_dense
@@ -136,7 +189,7 @@ def architecture_from_hf(source: str | Path | Mapping[str, Any]) -> Architecture
             v_head_dim=data.get("v_head_dim") or None,
             qkv_bias=False,
         )
-    elif data.get("head_dim") and _whole(data["head_dim"], "head_dim") * heads != d:
+    elif data.get("head_dim") is not None and _whole(data["head_dim"], "head_dim") * heads != d:  # 0 is refused
         shape["head_dim"] = _whole(data["head_dim"], "head_dim")
     expert_keys = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
     n_experts = _first(data, *expert_keys)
@@ -169,8 +222,9 @@ def hf_seq_len(source: str | Path | Mapping[str, Any]) -> tuple[int, str] | None
         (data, ""),
     ):
         if isinstance(holder, Mapping) and holder.get("original_max_position_embeddings"):
-            return int(holder["original_max_position_embeddings"]), f"{prefix}original_max_position_embeddings"
+            field = f"{prefix}original_max_position_embeddings"
+            return _whole(holder["original_max_position_embeddings"], field), field
     for name in ("max_position_embeddings", "n_positions", "seq_length"):
         if data.get(name):
-            return int(data[name]), name
+            return _whole(data[name], name), name
     return None

@@ -87,12 +87,16 @@ def _strings(data: Any, path: str = "", depth: int = 0) -> Iterator[tuple[str, s
             yield from _strings(value, f"{path}[{i}]", depth + 1)
 
 
-def unprintable(text: str, *, multiline: bool = True) -> str | None:
-    """The first character of ``text`` a terminal should not receive raw (None: all printable)."""
+def unprintable(text: str, *, multiline: bool = True, line_separators: bool | None = None) -> str | None:
+    """The first character of ``text`` a terminal should not receive raw (None: all printable).  On one line,
+    U+2028/U+2029 count too (issue 23: a title with U+2028 broke one-line output)."""
+    separators = (not multiline) if line_separators is None else line_separators
     for char in text:
         if char in "\n\t" and multiline:
             continue
         if unicodedata.category(char) in ("Cc", "Cs") or char in _BIDI:
+            return char
+        if separators and unicodedata.category(char) in ("Zl", "Zp"):
             return char
     return None
 
@@ -171,8 +175,13 @@ def check_law(law: Any, source: str | None = None) -> None:
                 raise LawFileError(path, number, "a finite number", where=where)
         for var, ref in posterior.reference.items():
             _finite_positive(f"posterior.reference.{var}", ref, where)
+    from lrpredict.bounds import check_law_range
+
+    out_of_range = check_law_range(law)  # a poisoned magnitude never installs (issue 23)
+    if out_of_range is not None:
+        raise LawFileError(*out_of_range, where=where)
     for field in ("id", "title", "citation", "url"):
-        bad = unprintable(getattr(law, field), multiline=False)
+        bad = unprintable(getattr(law, field), multiline=False, line_separators=True)
         if bad is not None:
             raise LawFileError(field, getattr(law, field)[:60], f"printable text (no {bad!a})", where=where)
 
@@ -203,6 +212,38 @@ def check_output(law_id: str, values: dict[str, Any], *, field: str = "law", sub
                     )
         elif not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise LrpredictError(field, law_id, f"{subject} whose {name} is finite and > 0 here (it gives {value!r})")
+
+
+def _with_bound_warnings(config: Any, suggestion: Any) -> Any:
+    """Refuse a suggestion outside the plausibility bounds (``lrpredict.bounds``: no export may carry an LR of 10
+    or a batch over D with exit 0, issue 23) and warn, naming the bound, where an input or output is unusual."""
+    from lrpredict import bounds
+
+    where = f"{suggestion.law}:"
+    notes = [
+        bounds.check(name, getattr(config, name)) for name in ("params", "active_params", "tokens", "batch_tokens")
+    ]
+    for name, value, law in (
+        ("lr", suggestion.lr, suggestion.law),
+        ("batch_tokens", suggestion.batch_tokens, suggestion.law),
+        ("weight_decay", suggestion.weight_decay, suggestion.weight_decay_law),
+    ):
+        try:
+            notes.append(bounds.check(name, value))
+        except LrpredictError as exc:
+            raise LrpredictError(
+                "law", law, f"a law whose {name} is within {exc.allowed} here (it gives {value:.3g})"
+            ) from None
+    if suggestion.batch_tokens > config.tokens:
+        raise LrpredictError(
+            "law",
+            suggestion.law,
+            f"a batch of at most D={config.tokens:.3g} tokens (it gives {suggestion.batch_tokens:.3g})",
+        )
+    notes = [f"{where} {n}" if n.startswith(("lr=", "batch_tokens=", "weight_decay=")) else n for n in notes if n]
+    if not notes:
+        return suggestion
+    return suggestion.model_copy(update={"warnings": [*suggestion.warnings, *notes]})
 
 
 def check_suggestion(suggestion: Any) -> None:
@@ -257,7 +298,7 @@ def checked_prediction(law_name: Callable[[Any, Any], str]) -> Callable[[Callabl
                     "check the sizes' units",
                 ) from None
             check_suggestion(result)
-            return result
+            return _with_bound_warnings(config, result)
 
         return wrapper
 

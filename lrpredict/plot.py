@@ -8,6 +8,8 @@ perceptual colormap (viridis) on log D, shared by curves and points, so a point 
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +109,7 @@ def plot_law(
     params: tuple[float, float] = N_RANGE,
     sweeps: str | Path | None = None,
     runs: bool = True,
+    force: bool = False,
 ) -> Path:
     """Write a PNG of ``law``: peak LR and optimal batch against N at each horizon in ``tokens``.
 
@@ -162,7 +165,7 @@ def plot_law(
     fig.colorbar(cm.ScalarMappable(norm=norm, cmap=cmap), ax=[ax_lr, ax_b], label="training tokens D", pad=0.01)
     fig.suptitle(f"{law.id}: {law.title}  [status: {law.status}]", fontsize=11)
     fig.text(0.01, -0.03, footnote(law), fontsize=7)
-    return _save(fig, path)
+    return _save(fig, path, force)
 
 
 def _runs(arch: str) -> list[Any]:
@@ -172,7 +175,11 @@ def _runs(arch: str) -> list[Any]:
 
 
 def plot_compare(
-    config: ModelConfig, rows: list[tuple[LawFile, Suggestion | LrpredictError]], path: str | Path
+    config: ModelConfig,
+    rows: list[tuple[LawFile, Suggestion | LrpredictError]],
+    path: str | Path,
+    *,
+    force: bool = False,
 ) -> Path:
     """Write a PNG of every law that answered ``lrpredict suggest --compare``: its LR against N at the config's D
     (and batch, when given), with the config's N marked.  N is scaled around the config's (MoE: N_active with it);
@@ -213,22 +220,45 @@ def plot_compare(
     ax.legend(fontsize=8)
     ax.set_title(f"every applicable law at D = {config.tokens:.3g} tokens ({config.arch})", fontsize=11)
     fig.text(0.01, -0.03, "solid: inside the law's fitted domain; dashed: extrapolation; dots: your run", fontsize=7)
-    return _save(fig, path)
+    return _save(fig, path, force)
 
 
-def _save(fig: Any, path: str | Path) -> Path:
+def _save(fig: Any, path: str | Path, force: bool = False) -> Path:
+    """Write the PNG to a temporary file in the same folder, then rename it over ``path``: never through a link,
+    never a truncated PNG; an existing file or link is replaced only with ``force`` (issue 23)."""
     import matplotlib.pyplot as plt
 
-    target = checked_path("plot", path)
-    if target.suffix.lower() != ".png":
-        raise LrpredictError("plot", str(path), "a file name ending in .png")
     try:
+        target = check_plot_path(path, force)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(target, dpi=110, bbox_inches="tight")
+        fd, part = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                fig.savefig(handle, dpi=110, bbox_inches="tight", format="png")
+            os.chmod(part, 0o644)
+            os.replace(part, target)  # replaces a link itself, never the file it points to
+        finally:
+            Path(part).unlink(missing_ok=True)
     except OSError as exc:  # a read-only folder, a file where a folder should be, a component over NAME_MAX
         raise LrpredictError("plot", shown(str(path)), f"a .png file this user can write ({exc.strerror})") from None
     finally:
         plt.close(fig)
+    return target
+
+
+def check_plot_path(path: str | Path, force: bool = False) -> Path:
+    """``path`` as the PNG to write: ends in .png, and is new unless ``force`` (a link is refused even then: the
+    plot would replace the link, the user meant its target)."""
+    target = checked_path("plot", path)
+    if target.suffix.lower() != ".png":
+        raise LrpredictError("plot", str(path), "a file name ending in .png")
+    if target.is_symlink():
+        raise LrpredictError("plot", shown(str(path)), "a new file or a regular file, not a symbolic link")
+    if os.path.lexists(target):
+        if not target.is_file():
+            raise LrpredictError("plot", shown(str(path)), "a regular file or a new name, not a folder or device")
+        if not force:
+            raise LrpredictError("plot", shown(str(path)), "a new file (it exists: --force replaces it)")
     return target
 
 

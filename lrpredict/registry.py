@@ -7,6 +7,7 @@ The user registry is ``$LRPREDICT_HOME/laws`` or, without that variable, the pla
 from __future__ import annotations
 
 import os
+import re
 import sys
 import warnings
 from functools import lru_cache
@@ -15,9 +16,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from lrpredict import bounded_read
 from lrpredict.errors import LawFileError, LrpredictError
 from lrpredict.law_checks import MAX_BYTES, check_data, check_law, check_text
 from lrpredict.laws import FORM_TAGS, LawFile
+from lrpredict.paths import remove_stale_parts, shown
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -90,17 +93,18 @@ def parse_law(text: str, source: str) -> LawFile:
     return law
 
 
-def read_law_file(path: str | Path) -> LawFile:
+def read_law_file(path: str | Path, option: str = "law") -> LawFile:
+    """A law file from disk through the bounded reader (issue 23: ``--law /dev/zero`` read until MemoryError, a
+    FIFO blocked): a path that is not a readable regular UTF-8 file of at most MAX_BYTES is ``LawFileError("path")``."""
     path = Path(path)
     try:
-        if "\0" in str(path):
-            raise OSError("NUL byte in the path")
-        size = path.stat().st_size
-        if size > MAX_BYTES:  # refused before reading: a local file is no more trusted than a download
-            raise LawFileError("size", f"{size} bytes", f"a law file of at most {MAX_BYTES} bytes", where=path.name)
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LawFileError("path", str(path), f"a readable UTF-8 law file ({exc.__class__.__name__})") from None
+        text = bounded_read.read_text(path, option=option, limit=MAX_BYTES, what="law file")
+    except LrpredictError as exc:
+        if "(it is larger)" in exc.allowed:
+            raise LawFileError(
+                "size", "more bytes", f"a law file of at most {MAX_BYTES} bytes", where=path.name
+            ) from None
+        raise LawFileError("path", shown(str(path)), exc.allowed) from None
     return parse_law(text, path.name)
 
 
@@ -128,6 +132,10 @@ def bundled_text(law_id: str) -> str | None:
     return next((text for law, text in _bundled() if law.id == law_id), None)
 
 
+# share._write_atomic's temporary files: ".NAME.toml." + mkstemp's random letters + ".part"
+STALE_PART = re.compile(r"\.[a-z0-9][a-z0-9._-]*\.toml\.[A-Za-z0-9_]{6,12}\.part")
+
+
 class BrokenLawWarning(UserWarning):
     """A user law file that does not load; it is skipped so the other laws stay usable."""
 
@@ -136,10 +144,17 @@ def user_laws() -> list[LawFile]:
     """The user's laws that load; each broken file is skipped with one warning (issue 15: one corrupt file took
     ``laws list``, ``show-law`` and ``--compare`` down for every law)."""
     directory = user_law_dir()
-    if not directory.is_dir():
+    try:
+        entries = sorted(directory.glob("*.toml")) if directory.is_dir() else []
+    except (OSError, RuntimeError) as exc:  # a loop of links in LRPREDICT_HOME: no user laws, said once
+        warnings.warn(f"skipped the user registry {directory}: {exc}", BrokenLawWarning, stacklevel=2)
         return []
+    remove_stale_parts(directory, STALE_PART)  # a pull or export killed mid-write (issue 23)
     found = []
-    for path in sorted(directory.glob("*.toml")):
+    for path in entries:
+        if not bounded_read.regular_file(path):  # a device, FIFO or loop of links must not break the others
+            warnings.warn(f"skipped user law {path.name}: not a regular file", BrokenLawWarning, stacklevel=2)
+            continue
         try:
             found.append(read_law_file(path))
         except LrpredictError as exc:
@@ -166,6 +181,13 @@ def _is_file(path: Path) -> bool:
     """``path.is_file()`` that is False, not an exception, for names the OS cannot hold (too long, NUL byte)."""
     try:
         return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _lexists(path: Path) -> bool:
+    try:
+        return os.path.lexists(path)
     except (OSError, ValueError):
         return False
 
@@ -199,7 +221,14 @@ def load_law(id_or_path: str | Path | LawFile) -> LawFile:
         if law.id == text:
             return law
     user_file = user_law_dir() / f"{text}.toml"
-    if _is_file(user_file):
-        return read_law_file(user_file)
+    if _is_file(user_file) or _lexists(user_file):  # a link to a device is refused by the reader, not "unknown"
+        try:
+            return read_law_file(user_file)
+        except LawFileError as exc:
+            if exc.field != "path":
+                raise
+            raise LrpredictError(
+                "law", text, f"a user law that is a regular file ({user_file}: {exc.allowed})"
+            ) from None
     known = ", ".join(law.id for law in laws())
     raise LrpredictError("law", text, f"one of [{known}] or the path of a law file")

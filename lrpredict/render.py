@@ -97,7 +97,11 @@ def _recipe(s: Suggestion) -> str:
     )
 
 
-def render_compare(config: ModelConfig, rows: list[tuple[LawFile, Suggestion | LrpredictError]]) -> str:
+def render_compare(
+    config: ModelConfig, rows: list[tuple[LawFile, Suggestion | LrpredictError]], default: str | None = None
+) -> str:
+    """The --compare table; ``default`` is the id of the law suggest picks without --law (its row is marked).  The
+    caller names it, so rendering does not import suggest (no import cycle, issue 21)."""
     header = f"{'law':<20} {'status':<10} {'fitted on':<10} {'domain':<13} {'peak LR':>9} {'batch':>8}  notes"
     lines = [f"lrpredict suggest --compare — {describe_config(config)}", "", header, "-" * len(header)]
     for law, result in rows:
@@ -105,7 +109,7 @@ def render_compare(config: ModelConfig, rows: list[tuple[LawFile, Suggestion | L
         if isinstance(result, LrpredictError):
             lines.append(f"{law.id:<20} {law.status:<10} {fitted:<10} {'-':<13} {'-':>9} {'-':>8}  {result}")
             continue
-        notes = []
+        notes = ["the default (no --law)"] if law.id == default else []  # issue 23: which row suggest would give
         if config.arch not in law.architectures:
             notes.append(f"fitted on {fitted} only")
         if result.batch_source.startswith(law.id) is False:

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from lrpredict import registry
+from lrpredict import bounded_read, registry
 from lrpredict.errors import LrpredictError
-from lrpredict.law_checks import unprintable
+from lrpredict.law_checks import MAX_BYTES, unprintable
 from lrpredict.laws import LawFile
-from lrpredict.paths import checked_path
+from lrpredict.paths import checked_path, real, remove_stale_parts
 from lrpredict.render import domain_text
 
 if sys.version_info >= (3, 11):
@@ -72,14 +72,17 @@ def check_name(name: str) -> str:
     """A registry name that stays inside the registry directory and can be loaded by id."""
     if (
         not isinstance(name, str)
-        or not NAME_PATTERN.match(name)
+        or not NAME_PATTERN.fullmatch(name)  # fullmatch: `$` lets "ok\n" through (issue 23)
         or len(name) > 80
         or ".." in name
         or name.endswith(".toml")  # load_law("x.toml") reads a path, not the registry
     ):
         raise LrpredictError("name", name, NAME_RULE + ", not ending in .toml")
-    directory = registry.user_law_dir().resolve()
-    if (directory / f"{name}.toml").resolve().parent != directory:  # belt and braces: the pattern already forbids /
+    # os.path.realpath, not Path.resolve: a loop of links is a refused name, not RuntimeError (issue 23)
+    directory = Path(os.path.realpath(registry.user_law_dir()))
+    if (
+        Path(os.path.realpath(directory / f"{name}.toml")).parent != directory
+    ):  # belt and braces: the pattern already forbids /
         raise LrpredictError("name", name, f"a name inside the law registry {directory}")
     return name
 
@@ -122,10 +125,10 @@ def export(law_id: str, path: str | Path, *, force: bool = False) -> Path:
     text = registry.bundled_text(law_id)
     if text is None:
         source = registry.user_law_dir() / f"{law_id}.toml"
-        if not NAME_PATTERN.match(law_id) or not source.is_file():
+        if not NAME_PATTERN.fullmatch(law_id) or not source.is_file():
             known = ", ".join(law.id for law in registry.laws())
             raise LrpredictError("id", law_id, f"one of [{known}]")
-        text = source.read_text(encoding="utf-8")
+        text = bounded_read.read_text(source, option="id", limit=MAX_BYTES, what="law file")
         registry.parse_law(text, source.name)  # export only what loads
     if not str(path).strip():
         raise LrpredictError("path", str(path), "a file name or an existing directory")
@@ -134,8 +137,8 @@ def export(law_id: str, path: str | Path, *, force: bool = False) -> Path:
         raise LrpredictError("path", str(path), "an existing directory (the name ends in a separator)")
     if target.is_dir():
         target = target / f"{law_id}.toml"
-    registry_dir = registry.user_law_dir().resolve()
-    if target.resolve().parent == registry_dir:  # a file there is not installed (a bundled id is ignored): pull it
+    registry_dir = real(registry.user_law_dir())
+    if real(target).parent == registry_dir:  # a file there is not installed (a bundled id is ignored): pull it
         raise LrpredictError(
             "path", str(target), f"a path outside the user registry {registry_dir} (to install a law: laws pull)"
         )
@@ -286,7 +289,7 @@ def pull(
         raise LrpredictError("url", ascii(url), "an address without spaces or control characters")
     if sha256 is not None:
         sha256 = sha256.strip().lower()
-        if not SHA256_PATTERN.match(sha256):
+        if not SHA256_PATTERN.fullmatch(sha256):
             raise LrpredictError("sha256", sha256, "64 hexadecimal digits")
     if name is not None:
         check_name(name)
@@ -319,6 +322,7 @@ def install(text: str, name: str | None = None, *, source: str = "law", replace:
         text, law = _rename(text, law, name, source)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_parts(target.parent, registry.STALE_PART)  # what a killed pull or export left (issue 23)
         # check-then-write under the id's lock: two pulls of one id both said "installed" and one file survived
         with _id_lock(name):
             if target.exists() and not replace:

@@ -8,6 +8,7 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
+from lrpredict import bounds
 from lrpredict.band import CURVATURE_SOURCE, DEFAULT_TOLERANCE, lr_band
 from lrpredict.config import ModelConfig, coerce_config, describe_config
 from lrpredict.errors import LrpredictError, MissingInputError
@@ -115,6 +116,9 @@ def suggest(
     # numpy scalars and Decimal are numbers too (sizes already take them): float them here, where the type is known,
     # rather than fail with a TypeError inside a law (QA 2026-12-01)
     tolerance, reference_lr, reference_tokens = (_as_float(v) for v in (tolerance, reference_lr, reference_tokens))
+    for name, value in (("reference_lr", reference_lr), ("reference_tokens", reference_tokens)):
+        if isinstance(value, float):
+            bounds.check(name, value)  # 1e308 was blamed on the weight-decay law (issue 23)
     return _suggest(
         coerce_config(config, fields),
         law,
@@ -215,12 +219,20 @@ def _suggest(
             )
 
     _routing_warning(config, chosen, warnings)
-    wd_law = load_law(weight_decay_law if weight_decay_law is not None else DEFAULT_WEIGHT_DECAY_LAW)
+    try:
+        wd_law = load_law(weight_decay_law if weight_decay_law is not None else DEFAULT_WEIGHT_DECAY_LAW)
+    except LrpredictError as exc:  # named as the option given, not --law (issue 23)
+        if exc.field != "law" or weight_decay_law is None:
+            raise
+        raise LrpredictError("weight_decay_law", exc.value, exc.allowed) from None
     weight_decay, wd_factors = _weight_decay(config, wd_law, lr, batch, warnings)
     derivation += wd_factors
 
     low, high = lr_band(lr, config.arch, tolerance)
-    lr_range = LrRange(low=low, high=high, tolerance=tolerance, source=CURVATURE_SOURCE)
+    # the meaning is stated, so the JSON says which kind of range it holds (issue 23: a loss band for bundled laws,
+    # a predictive interval for calibrated ones, in the same field)
+    meaning = f"loss band: expected within {tolerance:.2%} of the best loss"
+    lr_range = LrRange(low=low, high=high, tolerance=tolerance, source=CURVATURE_SOURCE, meaning=meaning)
 
     out_of_domain = chosen.domain_status(values)
     warnings += out_of_domain
@@ -591,14 +603,16 @@ def widen_for_extrapolation(lr_range: LrRange, law: LawFile, values: dict[str, f
     if decades <= 0:
         return lr_range
     widen = 2.0 ** (BAND_OCTAVES_PER_DECADE * decades)
+    if widen < 1.01:  # "widened ×1 each side" was printed when nothing visible was widened (issue 23)
+        return lr_range
     return lr_range.model_copy(
         update={
             "low": lr_range.low / widen,
             "high": lr_range.high * widen,
             "source": f"{lr_range.source}; widened ×{widen:.3g} each side for {decades:.2g} decades of "
             f"extrapolation ({BAND_OCTAVES_PER_DECADE:g} octave per decade, docs/choosing.md)",
-            "meaning": f"within {lr_range.tolerance:.2%} of the best loss, widened ×{widen:.2g} each side for "
-            "extrapolation",
+            "meaning": f"loss band: within {lr_range.tolerance:.2%} of the best loss, widened ×{widen:.2g} each side "
+            "for extrapolation",
         }
     )
 

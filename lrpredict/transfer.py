@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lrpredict.bounds import check_transfer_inputs
 from lrpredict.config import ModelConfig
 from lrpredict.errors import LrpredictError
 from lrpredict.law_checks import checked_plan, require_config
@@ -230,6 +231,7 @@ def transfer(
     >>> f"{plan.groups['attention'].lr:.3g}", plan.weight_decay_rule
     ('0.000288', 'powerlines')
     """
+    check_transfer_inputs(proxy, proxy_hparams, target, base_width=base_width, base_depth=base_depth)  # issue 23
     if weight_decay_rule not in WEIGHT_DECAY_RULES:
         raise LrpredictError("weight_decay_rule", weight_decay_rule, f"one of {list(WEIGHT_DECAY_RULES)}")
     require_config("proxy", proxy)  # None gave an AttributeError (issue 15)

@@ -16,12 +16,12 @@ from lrpredict.calibrate.executor import SerialExecutor  # noqa: E402
 from lrpredict.calibrate.fit import Observation, fit_calibration, fit_parabola  # noqa: E402
 from lrpredict.calibrate.noise import (  # noqa: E402
     LossNoise,
-    add_replicates,
     measure_noise,
     replicate_specs,
     split_replicates,
 )
 from lrpredict.calibrate.planner import CalibrationPlan, probe_flops  # noqa: E402
+from lrpredict.calibrate.replicates import add_replicates  # noqa: E402
 from lrpredict.calibrate.run import calibrate_replay, calibrate_torch, load_plan  # noqa: E402
 from lrpredict.calibrate.spec import BranchResult, DataSpec, ProbeResult, ProbeSpec  # noqa: E402
 from lrpredict.calibrate.train import ProbeRun, train_probe  # noqa: E402

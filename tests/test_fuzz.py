@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+from datetime import timedelta
 from importlib import resources
 from typing import Any
 
@@ -398,3 +399,86 @@ def test_fuzz_law_files_are_refused_or_give_sane_suggestions(
         except LrpredictError:
             continue
         assert_sane_suggestion(result.model_dump(mode="json"), text)
+
+
+# --- issue 23: bounds on every number out, bounded reads of every file in --------------------------------------------
+
+# few examples, each bounded in time: these run in CI (a hang past the deadline fails the property)
+FUZZ_BOUNDED = settings(FUZZ, max_examples=min(EXAMPLES, 60), deadline=timedelta(seconds=10))
+extreme_size_text = st.one_of(
+    st.floats(min_value=-320.0, max_value=320.0).map(lambda e: f"{10.0**e if e < 308 else math.inf!r}"),
+    st.floats(min_value=0.0, max_value=17.0).map(lambda e: f"{10.0**e:.3g}"),
+    hostile_size_text,
+)
+
+
+def _assert_within_bounds(row: dict[str, Any], args: list[str]) -> None:
+    from lrpredict.bounds import BOUNDS
+
+    for key, kind in (("lr", "lr"), ("weight_decay", "weight_decay"), ("batch_tokens", "batch_tokens")):
+        bound = BOUNDS[kind]
+        assert bound.low <= row[key] <= bound.high, (args, key, row[key])
+
+
+@FUZZ_BOUNDED
+@given(params=extreme_size_text, tokens=extreme_size_text, batch=st.one_of(st.none(), extreme_size_text))
+def test_fuzz_cli_never_exits_0_with_an_out_of_bounds_number(params: str, tokens: str, batch: str | None) -> None:
+    args = ["suggest", "--params", params, "--tokens", tokens, "--json"]
+    args += [] if batch is None else ["--batch-tokens", batch]
+    result = CliRunner().invoke(cli, args)
+    assert_clean(result, args)
+    if result.exit_code == 0:
+        row = json.loads(result.stdout)
+        assert_sane_suggestion(row, args)
+        _assert_within_bounds(row, args)
+        from lrpredict.units import parse_size
+
+        assert row["batch_tokens"] <= parse_size(tokens), args  # a batch is at most the run
+
+
+@FUZZ_BOUNDED
+@given(lr=float_text, wd=float_text, tokens=extreme_size_text, width=float_text)
+def test_fuzz_cli_transfer_never_exits_0_out_of_bounds(lr: str, wd: str, tokens: str, width: str) -> None:
+    from lrpredict.bounds import BOUNDS
+
+    base = {**TRANSFER_BASE, "--proxy-lr": lr, "--proxy-wd": wd, "--tokens": tokens, "--base-width": width}
+    args = ["transfer", *[part for item in base.items() for part in item], "--json"]
+    result = CliRunner().invoke(cli, args)
+    assert_clean(result, args)
+    if result.exit_code == 0:
+        for name, group in json.loads(result.stdout)["groups"].items():
+            assert BOUNDS["lr"].low <= group["lr"] <= BOUNDS["lr"].high, (args, name, group["lr"])
+            assert group["weight_decay"] <= BOUNDS["weight_decay"].high, (args, name, group["weight_decay"])
+
+
+file_bodies = st.one_of(
+    st.binary(max_size=2048),
+    st.integers(min_value=1, max_value=200_000).map(lambda n: "[" * n),
+    st.integers(min_value=1, max_value=200_000).map(lambda n: '{"a": ' * n),
+    st.text(max_size=400),
+    st.sampled_from(['{"hidden_size": "abc"}', "run = 5", "schema_version = 1\nrun = [1, 2]", "{}", "[]", "null"]),
+)
+FILE_OPTIONS = [
+    (["suggest", "--params", "1B", "--tokens", "20B", "--law"], "law.toml"),
+    (["suggest", "--params", "1B", "--tokens", "20B", "--weight-decay-law"], "wd.toml"),
+    (["suggest", "--tokens", "1T", "--hf-config"], "config.json"),
+    (["runs", "--ledger"], "ledger.toml"),
+    (["show-law"], "shown.toml"),
+    (["calibrate", "--dry-run", "--target-config"], "target.json"),
+]
+
+
+@FUZZ_BOUNDED
+@given(body=file_bodies, which=st.sampled_from(FILE_OPTIONS))
+def test_fuzz_cli_user_files_end_in_success_or_one_error_line(
+    body: bytes | str, which: tuple[list[str], str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    prefix, name = which
+    path = tmp_path_factory.mktemp("files") / name
+    if isinstance(body, str):
+        path.write_text(body, encoding="utf-8", errors="surrogatepass")
+    else:
+        path.write_bytes(body)
+    args = [*prefix, str(path)]
+    result = CliRunner().invoke(cli, args)
+    assert_clean(result, args)

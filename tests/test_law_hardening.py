@@ -139,36 +139,29 @@ def test_law_whose_numbers_overflow_is_an_error_naming_it(tmp_path: Path) -> Non
     text = text.replace("exponents.N = { value = -0.36,", "exponents.N = { value = 3.0,", 1)
     path = tmp_path / "overflowing.toml"
     path.write_text(text, encoding="utf-8")
-    law = registry.read_law_file(path)  # statically fine
-    with pytest.raises(LrpredictError, match="overflowing") as caught:
-        lrpredict.suggest(CONFIG, law)
-    assert caught.value.field == "law"
+    # issue 23: a law is evaluated across its own domain at load, so it is refused before any use
+    with pytest.raises(LawFileError, match=r"overflowing.toml: lr\.coefficient=1e\+300.*it gives inf"):
+        registry.read_law_file(path)
     result = invoke("suggest", "--params", "400M", "--tokens", "20B", "--law", str(path), "--format", "hf")
     assert_one_line_error(result, "overflowing")
 
-    # a tiny unit makes N/scale huge and ** raise OverflowError (not inf): the same error, never a traceback
+    # a tiny unit makes N/scale huge and ** raise OverflowError (not inf): refused at load the same way
     text = text.replace("value = 1e300,", "value = 3.7,", 1).replace(
         'form = "power_law"\n', 'form = "power_law"\nscales.N = { value = 1e-200, status = "open" }\n', 1
     )
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(LrpredictError, match="OverflowError"):
-        lrpredict.suggest(CONFIG, registry.read_law_file(path))
+    with pytest.raises(LawFileError, match=r"lr\.coefficient=3\.7.*it gives inf"):
+        registry.read_law_file(path)
 
 
-def test_default_law_overflow_error_names_the_law_the_default_chose() -> None:
-    # far beyond Step Law's domain the default is a compute law (suggest.default_law); its LR underflows to 0 at
-    # N = D = 1e200 and λ divides by it: the error must name that law, not registry.DEFAULT_LAW (steplaw-2025)
-    from lrpredict.suggest import default_law
-
-    config = ModelConfig(params="1e200", tokens="1e200")
-    chosen = default_law(config)[0].id
-    assert chosen == "deepseek-llm-2024"
-    with pytest.raises(LrpredictError, match="ZeroDivisionError") as caught:
-        lrpredict.suggest(config)
-    assert caught.value.field == "law" and caught.value.value == chosen
+def test_absurd_sizes_are_refused_before_any_law_runs() -> None:
+    # N = D = 1e200 once reached the default law and failed inside it (ZeroDivisionError); issue 23's bounds refuse
+    # it at the config, naming the field and the range (lrpredict.bounds)
+    with pytest.raises(LrpredictError, match=r"params=1e\+200 is not valid: 1000 to 1e\+14") as caught:
+        ModelConfig(params="1e200", tokens="1e200")
+    assert caught.value.field == "params"
     result = invoke("suggest", "--params", "1e200", "--tokens", "1e200")
-    assert_one_line_error(result, chosen)
-    assert "steplaw-2025" not in result.output
+    assert_one_line_error(result, "--params")
 
 
 def test_check_output_refuses_every_bad_number() -> None:

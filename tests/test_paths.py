@@ -38,7 +38,7 @@ def test_checked_path_refuses_a_nul_byte_and_lets_a_new_name_through(tmp_path) -
         (["suggest", "--hf-config", LONG, "--tokens", "1T"], "--hf-config="),
         (["laws", "export", "steplaw-2025", LONG], "path="),
         (["show-law", "steplaw-2025", "--plot", "x.png", "--sweeps", LONG], "--sweeps="),
-        (["runs", "--ledger", LONG], "path="),
+        (["runs", "--ledger", LONG], "--ledger="),
     ],
 )
 def test_cli_path_over_name_max_is_one_line_naming_the_option(args, field) -> None:

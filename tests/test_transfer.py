@@ -282,7 +282,9 @@ def test_transfer_warns_on_numbers_no_published_run_used() -> None:
     sane = runner.invoke(cli, [*base, "--proxy-lr", "3e-3", "--proxy-wd", "0.1"])
     assert sane.exit_code == 0 and "where every published run lies" not in sane.output
     assert "transferred LR above" not in sane.output
-    wild = runner.invoke(cli, [*base, "--proxy-lr", "100", "--proxy-wd", "1e6"])
+    # issue 23: beyond lrpredict.bounds (LR 1, λ 10) the proxy values are refused; inside them, warned
+    assert runner.invoke(cli, [*base, "--proxy-lr", "100", "--proxy-wd", "0.1"]).exit_code == 2
+    wild = runner.invoke(cli, [*base, "--proxy-lr", "0.5", "--proxy-wd", "5"])
     assert wild.exit_code == 0
-    assert "proxy LR 100 is outside 1e-05–0.01" in wild.output and "proxy weight decay 1e+06 is above 1" in wild.output
+    assert "proxy LR 0.5 is outside 1e-05–0.01" in wild.output and "proxy weight decay 5 is above 1" in wild.output
     assert "transferred LR above 0.01 or weight decay above 1 in attention" in wild.output

@@ -7,10 +7,12 @@ a run whose probes all failed exits 1 with the first reason, and Ctrl-C exits 13
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
 import shlex
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ import click
 
 from lrpredict.cli.common import CONTEXT, BadInput, handles_errors
 from lrpredict.errors import LrpredictError
-from lrpredict.paths import checked_path
+from lrpredict.paths import checked_path, real
 from lrpredict.units import parse_size
 
 DEVICE = re.compile(r"^(auto|cpu|cuda(:[0-9]+)?)$")
@@ -37,7 +39,20 @@ PLAN_OPTIONS += ("experts", "top_k")
 DEFAULT_EXPERTS, DEFAULT_TOP_K = 8, 2
 MAX_EXPERTS = 512
 MAX_VOCAB = 1 << 24  # as lrpredict.calibrate.token_sources.MAX_VOCAB (not imported here: it needs numpy)
-UNUSABLE_ROOTS = ("/proc", "/sys", "/dev")
+UNUSABLE_ROOTS = ("/proc", "/sys", "/dev", "/etc", "/usr", "/boot")
+# Temporary files of a calibration: tokenised data, the plan, the report's plots (calibrate/report.py)
+OWN_PARTS = re.compile(
+    r"tokens-[0-9a-f]{16}(-[A-Za-z0-9_.-]+)?\.bin\.part|plan\.json\.part|\.(parabolas|horizons|joint_law)\.png\.\d+\.part"
+)
+DATA_ONLY = ("tokenizer", "text_column", "token_dtype")
+# Error fields of lrpredict.calibrate -> the option's parameter, so an error names what the user typed (issue 23)
+FIELD_PARAM = {"data": "data_path", "out": "out_dir", "resume": "resume_dir", "replay": "replay_csv"}
+# Folders a calibration must not write into (issue 23: --out / wrote 7 files into /); below the first group too.
+SYSTEM_FOLDERS = frozenset(Path(p) for p in ("/", "/bin", "/boot", "/etc", "/home", "/lib", "/opt", "/root", "/sbin"))
+SYSTEM_FOLDERS |= frozenset(Path(p) for p in ("/srv", "/tmp", "/usr", "/var", "/var/tmp"))
+# What this tool leaves in a folder before its plan is saved: a dry run's data caches, the lock.
+OWN_ENTRIES = frozenset({".lock", "data"})
+MIN_FREE_BYTES = 64 << 20  # a report, a law file and a ledger: a few MB; 64 MB also leaves room for the plots
 PATH_OPTIONS = ("data_path", "tokenizer", "out_dir", "resume_dir", "replay_csv", "target_config", "target_hf_config")
 
 
@@ -81,6 +96,7 @@ def _need_calibrate_extra() -> None:
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--address", help="ray: cluster address (default: start or join a local one)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="output directory (default: ./calibrate-NAME)")
+@click.option("--force", is_flag=True, help="write into a non-empty --out folder that holds no calibration")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), help="continue the calibration in DIR")
 @click.option("--replay", "replay_csv", type=click.Path(dir_okay=False), help="recorded sweep CSV instead of probes")
 @click.option("--noise", type=float, default=0.0, help="replay: relative loss noise, 0 ≤ noise < 1")
@@ -115,8 +131,9 @@ def calibrate_command(**params: Any) -> None:
 
 def _as_option(ctx: click.Context, exc: LrpredictError) -> LrpredictError:
     """The error naming the option as typed (--max-tokens, not max_tokens)."""
-    if exc.field in ctx.params:
-        return LrpredictError(_flag(ctx, exc.field), exc.value, exc.allowed)
+    field = FIELD_PARAM.get(exc.field, exc.field)
+    if field in ctx.params:
+        return LrpredictError(_flag(ctx, field), exc.value, exc.allowed)
     return exc
 
 
@@ -134,11 +151,15 @@ def _calibrate(ctx: click.Context) -> None:
         plan = _plan(ctx, opts)
         click.echo(_describe(plan))
         return
+    previous = signal.signal(signal.SIGTERM, _terminated)  # SLURM and Kubernetes stop a job with SIGTERM
     try:
         with folder_lock(directory, option="--resume" if opts["resume_dir"] else "--out"):
+            _remove_stale_parts(directory)  # under the lock: no other run is writing them
             plan = _plan(ctx, opts)  # under the lock: a second run is refused before it plans or measures
             executor = _executor(opts, plan.device)
             _note(_describe(plan))
+            if opts["resume_dir"] is not None:
+                _note(_left(plan, directory))
             outcome = calibrate_torch(
                 plan,
                 directory,
@@ -147,12 +168,39 @@ def _calibrate(ctx: click.Context) -> None:
                 replace_law=opts["resume_dir"] is not None,
                 prior=opts["prior"],
             )
-    except KeyboardInterrupt:
-        raise click.exceptions.Exit(_interrupted(ctx, directory)) from None
+    except KeyboardInterrupt as exc:
+        code = _interrupted(ctx, directory)
+        raise click.exceptions.Exit(143 if isinstance(exc, Terminated) else code) from None
     except CalibrationFailed as exc:
         raise click.ClickException(str(exc)) from None  # exit 1: the input was fine, the probes were not
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     _correct_clock(opts, plan, directory)
     _summary(outcome, opts["target"])
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C: the finished probes are kept and the "continue with" line is printed (issue 23);
+    exit status 143 (128 + SIGTERM)."""
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+def _left(plan, directory: Path) -> str:
+    """What a --resume still has to run (issue 23: it reprinted the original plan only)."""
+    from lrpredict.calibrate.ledger import Ledger
+
+    finished = Ledger(directory).finished_ids()
+    left = [p for p in plan.probes if p.probe_id not in finished]
+    seconds = sum(plan.estimates.get(p.probe_id, 0.0) for p in left)
+    timing = ""
+    if seconds:
+        from lrpredict.calibrate.clock import format_seconds
+
+        timing = f", ~{format_seconds(seconds)} of device time"
+    return f"resuming: {len(plan.probes) - len(left)} of {len(plan.probes)} probes finished, {len(left)} left{timing}"
 
 
 def _correct_clock(opts: dict[str, Any], plan, directory: Path) -> None:
@@ -202,6 +250,15 @@ def _check_options(ctx: click.Context) -> dict[str, Any]:
     for other, name in conflicts:
         allowed = "not used with --replay (it would be ignored)" if other else "used only with --replay (here ignored)"
         raise LrpredictError(_flag(ctx, name), opts[name], allowed)
+    for name in DATA_ONLY:  # read only with --data: given without it they would be ignored (issue 23)
+        if _given(ctx, name) and opts["data_path"] is None and opts["resume_dir"] is None and not replay:
+            raise LrpredictError(_flag(ctx, name), opts[name], "used only with --data (here ignored)")
+    if opts["data_path"] is not None:
+        data = real(opts["data_path"])
+        if data in SYSTEM_FOLDERS or any(data == Path(r) or Path(r) in data.parents for r in UNUSABLE_ROOTS):
+            raise LrpredictError(
+                "--data", opts["data_path"], "a token file, dataset folder or shard, not a system folder"
+            )
     if opts["resume_dir"] is not None:
         for name in PLAN_OPTIONS:
             if _given(ctx, name):
@@ -246,13 +303,21 @@ def _check_options(ctx: click.Context) -> dict[str, Any]:
         from lrpredict.calibrate.planner import parse_budget_spec
 
         opts["budget_spec"] = parse_budget_spec(opts["budget"])
-    if not DEVICE.match(opts["device"]):
+    if not DEVICE.fullmatch(opts["device"]):  # `$` matched before a final newline: "cpu\n" (issue 23)
         raise LrpredictError("--device", opts["device"], "auto, cpu, cuda or cuda:N")
     resume, out = opts["resume_dir"], opts["out_dir"]
-    if resume is not None and out is not None and Path(out).resolve() != Path(resume).resolve():
+    if resume is not None and out is not None and real(out) != real(resume):
         raise LrpredictError("--out", opts["out_dir"], f"the --resume folder {opts['resume_dir']}, or no --out")
+    if out is not None and not out.strip():  # '' silently meant the default folder (issue 23)
+        raise LrpredictError("--out", out, "a folder name (leave --out out for ./calibrate-NAME)")
+    if opts["force"] and resume is not None:
+        raise LrpredictError("--force", True, "not used with --resume (the folder is the calibration's own)")
     directory = Path(opts["resume_dir"] or opts["out_dir"] or f"calibrate-{opts['name']}")
     _check_folder(directory, "--resume" if opts["resume_dir"] else "--out")
+    if resume is None:
+        _check_foreign(directory, opts["force"], replay)
+    if not opts["dry_run"]:
+        _check_destinations(directory, "--resume" if resume else "--out")
     if opts["resume_dir"] is not None and not (directory / "plan.json").is_file():
         raise LrpredictError("--resume", opts["resume_dir"], "a calibration folder holding plan.json")
     opts["directory"] = directory
@@ -338,9 +403,11 @@ def _parse_sizes(text: str | None, replay: bool) -> list[float] | list[int] | No
 
 def _check_folder(directory: Path, option: str) -> None:
     """A folder that is, or can be made, a writable directory on a real file system (nothing is created here)."""
-    resolved = directory.resolve()
+    resolved = real(directory)
     if any(resolved == Path(r) or Path(r) in resolved.parents for r in UNUSABLE_ROOTS):
-        raise LrpredictError(option, str(directory), "a folder on a real file system (not /proc, /sys or /dev)")
+        raise LrpredictError(
+            option, str(directory), "a folder on a real file system (not under /proc, /sys, /dev, /etc, /usr or /boot)"
+        )
     probe = resolved
     while not probe.exists():
         probe = probe.parent
@@ -348,6 +415,88 @@ def _check_folder(directory: Path, option: str) -> None:
         raise LrpredictError(option, str(directory), f"a folder ({probe} is a file)")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise LrpredictError(option, str(directory), f"a folder this user can write ({probe} is not writable)")
+
+
+def _check_foreign(directory: Path, force: bool, replay: bool) -> None:
+    """Refuse an --out that holds files this tool did not write (issue 23: a user's report.md, fit.json, plots and a
+    same-named law file were all replaced), unless --force.  What a dry run or a run stopped before its plan leaves
+    (the lock, data/ caches, .part files) is ours."""
+    resolved = real(directory)
+    if resolved in SYSTEM_FOLDERS or resolved == real(Path.home()):
+        raise LrpredictError("--out", str(directory), f"a folder of its own, not {resolved} (e.g. --out calibrate-x)")
+    if force or not resolved.is_dir():
+        return
+    try:
+        foreign = sorted(e.name for e in resolved.iterdir() if not _ours(e.name))
+    except OSError as exc:
+        raise LrpredictError("--out", str(directory), f"a folder this user can list ({exc.strerror})") from None
+    if "plan.json" in foreign and not replay:  # refused under the folder's lock, naming a running holder's PID
+        foreign.remove("plan.json")
+    elif "plan.json" in foreign:
+        raise LrpredictError(
+            "--out", str(directory), f"a new directory (this one holds a calibration: --resume {directory})"
+        )
+    if foreign:
+        shown_names = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise LrpredictError(
+            "--out", str(directory), f"an empty or new folder (it holds {shown_names}: another --out, or --force)"
+        )
+
+
+def _ours(name: str) -> bool:
+    return name in OWN_ENTRIES or (name.startswith(("tokens-", "counts-", "vocab-map-")) or name.endswith(".part"))
+
+
+def _check_destinations(directory: Path, option: str) -> None:
+    """Every place the run will write, checked before the first probe (issue 23: a read-only registry was found at
+    install, after the fit; a full disk after the report): the registry folder accepts a file, and the output
+    folder's and the registry's file systems have MIN_FREE_BYTES free."""
+    import shutil
+    import tempfile
+
+    from lrpredict import registry
+
+    laws = registry.user_law_dir()
+    existing = laws.absolute()
+    try:
+        while True:  # the nearest existing folder: nothing is created before the run starts
+            try:
+                os.stat(existing)  # a loop of links is ELOOP here, not "missing"
+                break
+            except FileNotFoundError:
+                existing = existing.parent
+        if existing == laws.absolute():
+            with tempfile.NamedTemporaryFile(dir=laws, prefix=".write-check.", suffix=".part"):
+                pass
+        elif not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise NotADirectoryError(errno.ENOTDIR, f"{existing} is not a writable folder")
+    except OSError as exc:
+        raise LrpredictError(
+            "LRPREDICT_HOME", str(registry.home()), f"a folder this user can write, for the law ({exc.strerror})"
+        ) from None
+    for where, label in ((directory, option), (laws, "LRPREDICT_HOME")):
+        probe = real(where)
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        try:
+            free = shutil.disk_usage(probe).free
+        except OSError:
+            continue
+        if free < MIN_FREE_BYTES:
+            raise LrpredictError(
+                label, str(where), f"a file system with {MIN_FREE_BYTES >> 20} MB free (it has {free >> 20} MB)"
+            )
+
+
+def _remove_stale_parts(directory: Path) -> None:
+    """The .part files a killed calibration left in its folder (tokenisation, plan, report plots), ours by name."""
+    from lrpredict.paths import remove_stale_parts
+
+    removed = remove_stale_parts(directory, OWN_PARTS, min_age_s=0) + remove_stale_parts(
+        directory / "data", OWN_PARTS, min_age_s=0
+    )
+    if removed:
+        _note(f"removed {len(removed)} unfinished file(s) a stopped run left: {', '.join(sorted(removed)[:3])}")
 
 
 def _valid_name(name: str) -> bool:
@@ -528,7 +677,7 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
         plan.notes += prepared.repetition_notes(int(longest), max(p.seq_len for p in plan.probes))
     if opts["compile_model"]:  # how probes run, not what they compute: probe ids stay the same
         plan.probes[:] = [p.model_copy(update={"compile": True}) for p in plan.probes]
-    from lrpredict.calibrate.noise import add_replicates
+    from lrpredict.calibrate.replicates import add_replicates
 
     plan.notes += add_replicates(plan)  # issue 19: seed noise measured; a no-op when the planner added them
     return plan
@@ -546,7 +695,7 @@ def _installed_elsewhere(name: str, directory: Path) -> str | None:
         folder = registry.load_law(path).provenance.get("calibration_folder")
     except LrpredictError:
         return f"{path} (unreadable: remove it with `lrpredict laws remove {name}`)"
-    if folder is None or Path(folder) == directory.resolve():
+    if folder is None or Path(folder) == real(directory):
         return None
     return str(folder)
 

@@ -162,3 +162,13 @@ def refuse_empty_plot(plot_file: str | None) -> None:
     """``--plot ""`` was falsy: no plot, exit 0, nothing said (QA 2026-12-01)."""
     if plot_file is not None and not plot_file.strip():
         raise BadInput("--plot='' is not valid: a file name ending in .png")
+
+
+def check_plot(plot_file: str | None, force: bool) -> None:
+    """Before any work: --plot names a new .png (or --force an existing regular file, never a link; issue 23)."""
+    if force and not plot_file:
+        raise BadInput("--force replaces an existing --plot file: add --plot FILE.png")
+    if plot_file:
+        from lrpredict.plot import check_plot_path
+
+        check_plot_path(plot_file, force)

@@ -7,7 +7,7 @@ import json
 import click
 
 from lrpredict import registry, render
-from lrpredict.cli.common import CONTEXT, BadInput, handles_errors, refuse_empty_plot
+from lrpredict.cli.common import CONTEXT, BadInput, check_plot, handles_errors, refuse_empty_plot
 from lrpredict.errors import LrpredictError
 
 
@@ -20,10 +20,14 @@ from lrpredict.errors import LrpredictError
 @click.option("json_", "--json", is_flag=True, help="the law file as JSON")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="also write LR and batch vs N to FILE.png")
 @click.option("--sweeps", type=click.Path(file_okay=False), help="with --plot: Step Law sweeps folder, optima drawn")
+@click.option("--force", is_flag=True, help="with --plot: replace an existing file")
 @handles_errors
-def show_law_command(law_id: str | None, json_: bool, plot_file: str | None, sweeps: str | None) -> None:
+def show_law_command(
+    law_id: str | None, json_: bool, plot_file: str | None, sweeps: str | None, force: bool = False
+) -> None:
     """Without LAW_ID: a table of every law.  With it: formula, coefficients, validity, citation and a grid."""
     refuse_empty_plot(plot_file)
+    check_plot(plot_file, force)
     if (plot_file or sweeps) and law_id is None:
         raise BadInput("--plot and --sweeps draw one law: give its id, e.g. show-law steplaw-2025 --plot law.png")
     if sweeps and not plot_file:
@@ -40,7 +44,7 @@ def show_law_command(law_id: str | None, json_: bool, plot_file: str | None, swe
         if plot_file:
             from lrpredict.plot import plot_law
 
-            written = plot_law(law, plot_file, sweeps=sweeps)
+            written = plot_law(law, plot_file, sweeps=sweeps, force=force)
             click.echo(f"plot written: {written}", err=True)
     except LrpredictError as exc:  # the law is the LAW_ID argument here, not the --law option
         if exc.field != "law":

@@ -8,7 +8,15 @@ from typing import Any
 import click
 
 from lrpredict import render
-from lrpredict.cli.common import CONTEXT, BadInput, handles_errors, refuse_empty_plot, refuse_together, with_flags
+from lrpredict.cli.common import (
+    CONTEXT,
+    BadInput,
+    check_plot,
+    handles_errors,
+    refuse_empty_plot,
+    refuse_together,
+    with_flags,
+)
 from lrpredict.config import ModelConfig
 from lrpredict.errors import LrpredictError
 from lrpredict.suggest import compare, suggest
@@ -30,7 +38,7 @@ def _size_or_none(value: str | None, field: str) -> float | None:
     type=click.Path(dir_okay=True),
     help="a Hugging Face config.json (or its folder): N, N_active, shape and MoE fields from it, not --params",
 )
-@click.option("--params", help="non-embedding parameters (MoE: total), e.g. 7B  [required]")
+@click.option("--params", help="non-embedding parameters (MoE: total), e.g. 7B  [required unless --hf-config]")
 @click.option("--active-params", help="MoE: active non-embedding parameters, e.g. 1.3B")
 @click.option("--tokens", help="training tokens D, e.g. 2T  [required]")
 @click.option("--layers", "n_layers", type=int, help="transformer blocks (needed by compute laws)")
@@ -65,6 +73,7 @@ def _size_or_none(value: str | None, field: str) -> float | None:
 @click.option(
     "--plot", "plot_file", type=click.Path(dir_okay=False), help="with --compare: LR vs N per law, to FILE.png"
 )
+@click.option("--force", is_flag=True, help="with --plot: replace an existing file")
 @click.option("--world-size", type=int, help="exports: data-parallel ranks; the global batch is rounded to divide")
 @click.option("--micro-batch-size", type=int, help="exports: sequences per rank per forward pass")
 @click.option("--explain", is_flag=True, help="print the derivation, factor by factor")
@@ -103,6 +112,7 @@ def suggest_command(
     plot_file: str | None = None,
     world_size: int | None = None,
     micro_batch_size: int | None = None,
+    force: bool = False,
     **shape: Any,
 ) -> None:
     """Suggest peak LR, weight decay and batch size for one run."""
@@ -117,6 +127,7 @@ def suggest_command(
         world_size,
         micro_batch_size,
         proxy_given=any(v is not None for v in (proxy_params, proxy_tokens, proxy_d_model, proxy_layers, proxy_lr)),
+        force=force,
     )
     config, notes = _run_config(hf_config, arch, params, active_params, tokens, shape)
     json_ = json_ or output_format == "json"
@@ -125,7 +136,7 @@ def suggest_command(
         extra["reference_lr"] = reference_lr  # type: ignore[assignment]
         extra["reference_tokens"] = _size_or_none(reference_tokens, "reference_tokens")  # type: ignore[assignment]
     if compare_:
-        _compare(config, extra, json_, plot_file)
+        _compare(config, extra, json_, plot_file, force)
         return
     result = suggest(config, law, weight_decay_law=weight_decay_law, **extra)
     if notes:
@@ -155,6 +166,7 @@ def _refuse_conflicts(
     micro_batch_size: int | None,
     *,
     proxy_given: bool,
+    force: bool = False,
 ) -> None:
     """Refuse options that contradict each other or that the command would ignore, naming both (issue 15)."""
     exporting = output_format in ("hf", "torchtitan", "megatron")
@@ -188,6 +200,7 @@ def _refuse_conflicts(
     refuse_empty_plot(plot_file)
     if plot_file and not compare_:
         raise BadInput("--plot draws the --compare table: add --compare (show-law ID --plot draws one law)")
+    check_plot(plot_file, force)
     if (world_size is not None or micro_batch_size is not None) and not exporting:
         raise BadInput("--world-size and --micro-batch-size shape an export: add --format hf, torchtitan or megatron")
 
@@ -201,8 +214,9 @@ def _run_config(
         config, notes = _hf_run(hf_config, arch, params, active_params, tokens, shape)
     else:
         for name, value, example in (("--params", params, "7B"), ("--tokens", tokens, "2T")):
-            if value is None:
-                raise BadInput(f"{name} is required, e.g. {name} {example} (or --hf-config config.json)")
+            if value is None:  # a config.json gives the shape, never the token count (issue 23)
+                alternative = " (or --hf-config config.json)" if name == "--params" else ""
+                raise BadInput(f"{name} is required, e.g. {name} {example}{alternative}")
         config = ModelConfig(
             arch=arch,
             params=params,
@@ -213,7 +227,7 @@ def _run_config(
     return config, notes
 
 
-def _compare(config: ModelConfig, extra: dict[str, Any], json_: bool, plot_file: str | None) -> None:
+def _compare(config: ModelConfig, extra: dict[str, Any], json_: bool, plot_file: str | None, force: bool) -> None:
     """--compare: every applicable law side by side (a table, or JSON; --plot draws it)."""
     rows = compare(config, **extra)
     if json_:
@@ -223,11 +237,11 @@ def _compare(config: ModelConfig, extra: dict[str, Any], json_: bool, plot_file:
         ]
         click.echo(json.dumps(payload, indent=2))
     else:
-        click.echo(with_flags(render.render_compare(config, rows)))
+        click.echo(with_flags(render.render_compare(config, rows, default=_default_id(config))))
     if plot_file:
         from lrpredict.plot import plot_compare
 
-        click.echo(f"plot written: {plot_compare(config, rows, plot_file)}", err=True)
+        click.echo(f"plot written: {plot_compare(config, rows, plot_file, force=force)}", err=True)
 
 
 def _export(
@@ -304,6 +318,11 @@ def _side_by_side(config, result, proxy_params, proxy_tokens, proxy_d_model, pro
         "proxy", params=proxy_params, tokens=proxy_tokens, d_model=proxy_d_model, n_layers=proxy_layers
     )
     plan = transfer(proxy, {"lr": proxy_lr, "weight_decay": proxy_wd}, config)
+    from lrpredict.bounds import check_plan
+
+    notes = check_plan(plan)
+    if notes:
+        plan = plan.model_copy(update={"warnings": [*plan.warnings, *notes]})
     if json_:
         click.echo(json.dumps({"fitting": result.model_dump(mode="json"), "transfer": plan.model_dump(mode="json")}))
         return
@@ -316,3 +335,13 @@ def _side_by_side(config, result, proxy_params, proxy_tokens, proxy_d_model, pro
         f"({hidden.lr / result.lr:.2g}× the law). arXiv 2601.05049 finds Fitting scales better at large scale "
         "(docs/transfer.md)."
     )
+
+
+def _default_id(config: ModelConfig) -> str | None:
+    """The law ``suggest`` picks for ``config`` without --law (None when it cannot pick one)."""
+    from lrpredict.suggest import default_law
+
+    try:
+        return default_law(config)[0].id
+    except (LrpredictError, OverflowError, ZeroDivisionError):
+        return None

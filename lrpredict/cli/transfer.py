@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from lrpredict.bounds import check_plan
 from lrpredict.cli.common import CONTEXT, BadInput
 from lrpredict.cli.common import handles_errors as common_handles_errors
 from lrpredict.config import ModelConfig
@@ -38,6 +39,10 @@ OPTION_OF_FIELD = {
     "target.d_model": "--d-model",
     "rule": "--rule",
     "base_width": "--base-width",
+    "target.params": "--params",
+    "target.active_params": "--active-params",
+    "target.tokens": "--tokens",
+    "target.batch_tokens": "--batch-tokens",
     "horizon_rule": "--horizon-rule",
     "law": "--horizon-rule",
 }
@@ -68,6 +73,9 @@ def named_config(prefix: str, **fields: Any) -> ModelConfig:
         raise
 
 
+MOE_GROUPS = ("expert_ffn", "router")
+
+
 def render_plan(plan: TransferPlan) -> str:
     def shape(c: ModelConfig) -> str:
         return f"d_model {c.d_model}, {c.n_layers if c.n_layers is not None else '?'} layers"
@@ -84,7 +92,10 @@ def render_plan(plan: TransferPlan) -> str:
     lines += [f"  {f.name:<38} = {f.value:<10.4g} {f.source}" for f in plan.derivation]
     header = f"{'group':<17} {'lr':>10} {'×lr':>8} {'λ':>10} {'×λ':>8} {'init ×':>8} {'ε ×':>8}  status"
     lines += ["", header, "-" * len(header)]
+    moe = plan.target.arch == "moe" or plan.proxy.arch == "moe"
     for g in plan.groups.values():
+        if not moe and g.group in MOE_GROUPS:  # a dense model has no experts or router (issue 23)
+            continue
         wd = f"{g.weight_decay:>10.3g}" if g.decays else f"{'0':>10}"
         wd_mult = f"{g.weight_decay_multiplier:>8.4g}" if g.decays else f"{'-':>8}"
         lines.append(
@@ -96,7 +107,7 @@ def render_plan(plan: TransferPlan) -> str:
         value = f"×{f.multiplier:.4g}" if f.multiplier is not None else "formula"
         lines.append(f"  {f.name:<27} {value:<9} {f.formula}  [{f.status}]")
     lines += ["", "sources:"]
-    lines += sorted({f"  {g.group}: {g.source}" for g in plan.groups.values()})
+    lines += sorted({f"  {g.group}: {g.source}" for g in plan.groups.values() if moe or g.group not in MOE_GROUPS})
     if plan.warnings:
         lines += ["", "warnings:"] + [f"  ! {w}" for w in plan.warnings]
     return "\n".join(lines)
@@ -212,4 +223,7 @@ def transfer_command(
         horizon_rule=None if horizon_rule.lower() == "none" else horizon_rule,
         weight_decay_rule=weight_decay_rule,
     )
+    notes = check_plan(plan)  # an out-of-bounds LR or λ is refused, an unusual one warned (issue 23)
+    if notes:
+        plan = plan.model_copy(update={"warnings": [*plan.warnings, *notes]})
     click.echo(plan.to_json() if json_ else render_plan(plan))
