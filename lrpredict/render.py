@@ -75,8 +75,10 @@ def _nearest_runs(s: Suggestion, explain: bool) -> list[str]:
             f"peak LR {r.peak_lr:<8.3g} wd {wd:<4}  this suggestion: {ratios}"
         )
         if r.law_lr_at_run is not None:
+            # the default is evaluated afresh at the run: its laws and blend weights are the run's (issue 20)
+            at_run = "the default" if s.default_choice else s.law
             lines.append(
-                f"  {'':<18} {s.law} at this run's own N, D and batch: LR {r.law_lr_at_run:.3g} "
+                f"  {'':<18} {at_run} at this run's own N, D and batch: LR {r.law_lr_at_run:.3g} "
                 f"(×{r.law_lr_at_run / r.peak_lr:.2g} the team's choice)"
             )
         if explain:
