@@ -5,7 +5,8 @@ from __future__ import annotations
 from lrpredict.config import ModelConfig, describe_config
 from lrpredict.errors import LrpredictError
 from lrpredict.laws import LawFile, PowerLaw
-from lrpredict.suggest import LR_SANE, Suggestion
+from lrpredict.default_blend import choose
+from lrpredict.suggest import LR_SANE, M_APPROXIMATION_WARNING, Suggestion, resolve_variables
 from lrpredict.units import format_size
 
 SYMBOL = {"lr": "η", "batch": "B", "weight_decay": "λ", "lr_batch": "η"}
@@ -97,6 +98,8 @@ def _recipe(s: Suggestion) -> str:
 def render_compare(config: ModelConfig, rows: list[tuple[LawFile, Suggestion | LrpredictError]]) -> str:
     header = f"{'law':<20} {'status':<10} {'fitted on':<10} {'domain':<13} {'peak LR':>9} {'batch':>8}  notes"
     lines = [f"lrpredict suggest --compare — {describe_config(config)}", "", header, "-" * len(header)]
+    default = choose(config, resolve_variables)  # which rows the default takes, with its weights (issue 20)
+    weights = {law.id: weight for law, weight in default.parts}
     for law, result in rows:
         fitted = "/".join(law.architectures)
         if isinstance(result, LrpredictError):
@@ -109,11 +112,16 @@ def render_compare(config: ModelConfig, rows: list[tuple[LawFile, Suggestion | L
             notes.append(f"batch: {result.batch_source}")
         if not LR_SANE[0] <= result.lr <= LR_SANE[1]:  # the single-law view warns; the table must not hide it
             notes.append(f"LR outside {LR_SANE[0]:g}–{LR_SANE[1]:g}, where every published run lies")
+        if M_APPROXIMATION_WARNING in result.warnings:
+            notes.append("M ≈ 6·N_active (give --layers, --d-model, --seq-len for the exact M)")
+        if law.id in weights:
+            notes.insert(0, f"default, weight {weights[law.id]:.2g}")
         lines.append(
             f"{law.id:<20} {result.status:<10} {fitted:<10} {_distance(law, result):<13} {result.lr:>9.3g} "
             f"{format_size(result.batch_tokens):>8}  {'; '.join(notes)}"
         )
     lines.append("")
+    lines.append(f"default (no --law): {default.label()} — {default.note}")
     lines.append("relative laws (e.g. bjorck-2024) need --reference-lr and --reference-tokens; see show-law.")
     return "\n".join(lines)
 

@@ -142,6 +142,8 @@ def resolve_variables(
             m = 6.0 * config.n_active
         if m is None:
             fields = "n_layers, d_model, seq_len" + (" and active_params" if config.n_active is None else "")
+            if approximate_m:  # only the active count is missing: with it M ≈ 6·N_active
+                fields = "active_params"
             raise MissingInputError(law.id, "M (non-embedding FLOPs per token)", fields)
         values["M"] = m
         values["C"] = m * config.tokens
@@ -465,7 +467,7 @@ def compare(config: ModelConfig, **kwargs: float) -> list[tuple[LawFile, Suggest
 
     >>> rows = compare(ModelConfig(params="1B", tokens="20B"))
     >>> answered = {law.id: s.lr for law, s in rows if not isinstance(s, LrpredictError)}
-    >>> "steplaw-2025" in answered and "deepseek-llm-2024" not in answered  # DeepSeek needs the shape for M
+    >>> "steplaw-2025" in answered and "deepseek-llm-2024" in answered  # without a shape, M ≈ 6·N (a warning says)
     True
     """
     require_config("config", config)  # else every row would carry the same config error
