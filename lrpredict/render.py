@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from lrpredict.config import ModelConfig, describe_config
+from lrpredict.default_blend import choose
 from lrpredict.errors import LrpredictError
 from lrpredict.laws import LawFile, PowerLaw
-from lrpredict.default_blend import choose
 from lrpredict.suggest import LR_SANE, M_APPROXIMATION_WARNING, Suggestion, resolve_variables
 from lrpredict.units import format_size
 
