@@ -36,7 +36,7 @@ from lrpredict.registry import DEFAULT_LAW, PRODUCTION_LAW, load_law
 from lrpredict.schedule import recommend_schedule
 
 if TYPE_CHECKING:  # suggest imports this module; the classes are only annotations here
-    from lrpredict.suggest import Suggestion
+    from lrpredict.suggest import LrRange, Suggestion
 
 # Factor outside Step Law's fitted domain where the compute law starts to contribute, and where it alone answers.
 BLEND_START = 2.0
@@ -146,32 +146,15 @@ def combine(config: ModelConfig, choice: DefaultChoice, members: Sequence[Sugges
         Factor(name="B_opt (blend)", value=optimal, unit="tokens", source=f"{how} optimal batch"),
         Factor(name="λ (blend)", value=weight_decay, source=f"{how} λ; equals B/(η·τ·D) at the blended η and B"),
     ]
-    warnings = list(dict.fromkeys(w for m in members for w in m.warnings))
     conventions = {}
     for key in dict.fromkeys(k for m in members for k in m.conventions):
         said = list(dict.fromkeys(f"{m.conventions[key]} ({m.law})" for m in members if key in m.conventions))
         conventions[key] = "; ".join(said)
     inputs = {k: v for m in reversed(members) for k, v in m.inputs.items()} | lead.inputs
-    tolerance = lead.lr_range.tolerance
-    band_low, band_high = lr_band(lr, config.arch, tolerance)
-    widen = math.sqrt((high / low) / (band_high / band_low))
-    source = (
-        f"{lead.lr_range.source.split(';')[0]}; the contributors' ranges (each widened for its own "
-        "extrapolation) blended like the LRs"
-    )
-    lr_range = lead.lr_range.model_copy(
-        update={
-            "low": low,
-            "high": high,
-            "source": source,
-            "meaning": f"within {tolerance:.2%} of the best loss, widened ×{widen:.2g} each side for "
-            "extrapolation (blended)",
-        }
-    )
     return lead.model_copy(
         update={
             "lr": lr,
-            "lr_range": lr_range,
+            "lr_range": _range(config, lead, lr, low, high),
             "lr_at_optimal_batch": mean("lr_at_optimal_batch"),
             "weight_decay": weight_decay,
             "weight_decay_groups": {**lead.weight_decay_groups, "matrices": weight_decay},
@@ -190,8 +173,21 @@ def combine(config: ModelConfig, choice: DefaultChoice, members: Sequence[Sugges
             "conventions": conventions,
             "inputs": inputs,
             "recommended_schedule": recommend_schedule(choice.law, lr, batch, config.tokens),
-            "warnings": warnings,
+            "warnings": list(dict.fromkeys(w for m in members for w in m.warnings)),
             "derivation": derivation,
             "default_choice": choice.note,
         }
     )
+
+
+def _range(config: ModelConfig, lead: Suggestion, lr: float, low: float, high: float) -> LrRange:
+    """The blended LR range (``low``, ``high``), labelled with the widening it amounts to around ``lr``."""
+    tolerance = lead.lr_range.tolerance
+    band_low, band_high = lr_band(lr, config.arch, tolerance)
+    widen = math.sqrt((high / low) / (band_high / band_low))
+    source = (
+        f"{lead.lr_range.source.split(';')[0]}; the contributors' ranges (each widened for its own "
+        "extrapolation) blended like the LRs"
+    )
+    meaning = f"within {tolerance:.2%} of the best loss, widened ×{widen:.2g} each side for extrapolation (blended)"
+    return lead.lr_range.model_copy(update={"low": low, "high": high, "source": source, "meaning": meaning})
