@@ -129,7 +129,8 @@ def combine(config: ModelConfig, choice: DefaultChoice, members: Sequence[Sugges
     def mean(field: str) -> float:
         return _mean(weights, [getattr(m, field) for m in members])
 
-    lr, batch, optimal = mean("lr"), mean("batch_tokens"), mean("optimal_batch_tokens")
+    lr, optimal = mean("lr"), mean("optimal_batch_tokens")
+    batch = config.batch_tokens if config.batch_tokens is not None else mean("batch_tokens")  # yours, exactly
     weight_decay = mean("weight_decay")
     low = _mean(weights, [m.lr_range.low for m in members])
     high = _mean(weights, [m.lr_range.high for m in members])
@@ -189,5 +190,5 @@ def _range(config: ModelConfig, lead: Suggestion, lr: float, low: float, high: f
         f"{lead.lr_range.source.split(';')[0]}; the contributors' ranges (each widened for its own "
         "extrapolation) blended like the LRs"
     )
-    meaning = f"within {tolerance:.2%} of the best loss, widened ×{widen:.2g} each side for extrapolation (blended)"
+    meaning = f"within {tolerance:.2%} of the best loss, widened ×{widen:.3g} each side for extrapolation (blended)"
     return lead.lr_range.model_copy(update={"low": low, "high": high, "source": source, "meaning": meaning})

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from lrpredict import ModelConfig, suggest
+from lrpredict import ModelConfig, registry, suggest
 from lrpredict.cli import cli
 from lrpredict.default_blend import BLEND_END, BLEND_START, choose, far_weight
 from lrpredict.registry import load_law
@@ -139,10 +139,24 @@ def test_default_blend_weights_label_status_and_explain() -> None:
     assert re.search(r"weight of steplaw-2025\s+= 0\.41", out) and "the default at this run's own N, D" in out
 
 
-def test_default_blend_status_is_the_weakest_contributor() -> None:
-    s = suggest(params="1B", tokens="249B", weight_decay_law="wang-aitchison-2024")
-    # λ's law is not part of the blend's status (as for a single law); the LR and batch laws are both confirmed
-    assert s.status == "confirmed"
+def test_default_blend_keeps_your_batch_exactly_and_moves_each_laws_lr_to_it() -> None:
+    config = ModelConfig(params="1B", tokens="249B", batch_tokens="1M")
+    s = suggest(config)
+    assert s.batch_tokens == 1e6 and "1M tokens per step" in str(s)
+    weight = far_weight(2.49)
+    alone = [_suggest(config, law, with_runs=False) for law in ("deepseek-llm-2024", "steplaw-2025")]
+    assert s.lr == pytest.approx(alone[0].lr ** weight * alone[1].lr ** (1 - weight))
+    tau = load_law("powerlines-2025").weight_decay.optimal_tau(1e9, 249e9)  # type: ignore[union-attr]
+    assert s.weight_decay == pytest.approx(1e6 / (s.lr * tau * 249e9))
+
+
+def test_default_blend_status_is_the_weakest_contributor(monkeypatch: pytest.MonkeyPatch) -> None:
+    # both shipped contributors are confirmed; with an open far law (porian-2024) the blend must say open
+    assert suggest(params="1B", tokens="249B").status == "confirmed"
+    monkeypatch.setitem(registry.PRODUCTION_LAW, "dense", "porian-2024")
+    s = suggest(params="1B", tokens="249B")
+    assert s.law.startswith("default blend: ") and "porian-2024" in s.law and s.status == "open"
+    assert any("porian-2024" in w and "OPEN" in w for w in s.warnings)
     moe = suggest(_config("moe", 2.4e9, 1e10))
     assert moe.law.startswith("default blend: ") and "ling-2025" in moe.law and moe.status == "confirmed"
 
