@@ -5,7 +5,8 @@
 For each (N, D) cell: *LR regret* interpolates the loss at the predicted LR along the curve of the cell's best
 batch (log-LR linear) and compares it with that curve's best; *joint regret* takes the curve of the recorded batch
 nearest the law's batch and compares with the cell's best over all batches.  A predicted LR outside the recorded
-LRs is clamped to the nearest end (counted in 'outside', a lower bound on its regret).
+LRs is clamped to the nearest end (counted in 'outside', a lower bound on its regret).  The row ``default`` is
+``suggest`` without a law (lrpredict.default_blend: Step Law, a compute law, or a blend of the two per cell).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from lrpredict import ModelConfig, suggest
 from lrpredict.errors import LrpredictError
+from lrpredict.laws import LawFile
 from lrpredict.registry import laws
 from lrpredict.sweeps import Cell, group_cells, read_runs, regrets
 
@@ -40,9 +42,9 @@ def law_table(sweeps: Path) -> list[dict]:
     rows = []
     for arch in ("dense", "moe"):
         cells = group_cells(read_runs(sweeps / f"steplaw_{arch}.csv"))
-        for law in laws():
-            if law.relative or law.lr is None:
-                continue
+        candidates: list[LawFile | None] = [law for law in laws() if not law.relative and law.lr is not None]
+        for law in [*candidates, None]:
+            name = "default" if law is None else law.id
             lr_regrets, joint_regrets, outside = [], [], 0
             try:
                 for cell in cells:
@@ -52,19 +54,19 @@ def law_table(sweeps: Path) -> list[dict]:
                     joint_regrets.append(joint_r)
                     outside += not inside
             except LrpredictError as exc:
-                rows.append({"arch": arch, "law": law.id, "error": str(exc)})
+                rows.append({"arch": arch, "law": name, "error": str(exc)})
                 continue
             rows.append(
                 {
                     "arch": arch,
-                    "law": law.id,
+                    "law": name,
                     "cells": len(cells),
                     "lr_median": statistics.median(lr_regrets),
                     "lr_max": max(lr_regrets),
                     "joint_median": statistics.median(joint_regrets),
                     "joint_max": max(joint_regrets),
                     "outside": outside,
-                    "fitted_on": ",".join(law.architectures),
+                    "fitted_on": "(per cell)" if law is None else ",".join(law.architectures),
                 }
             )
     return rows

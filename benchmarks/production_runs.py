@@ -22,6 +22,7 @@ from pathlib import Path
 
 from lrpredict import ModelConfig
 from lrpredict.band import lr_band
+from lrpredict.default_blend import choose
 from lrpredict.errors import LrpredictError
 from lrpredict.registry import bundled_laws
 from lrpredict.runs import PublishedRun, published_runs, read_ledger
@@ -140,8 +141,11 @@ def band_evidence(ledger: list[PublishedRun]) -> list[tuple[str, float, float, b
     for run in ledger:
         config = run_config(run)
         s = suggest(config)
-        law = next(law for law in bundled_laws() if law.id == s.law)
-        decades = math.log10(extrapolation_factor(law, resolve_variables(config, law, approximate_m=True)))
+        # a blend's decades: its laws' weighted like its LR (the band it prints is widened the same way)
+        decades = sum(
+            weight * math.log10(extrapolation_factor(law, resolve_variables(config, law, approximate_m=True)))
+            for law, weight in choose(config, resolve_variables).parts
+        )
         low, high = lr_band(s.lr, run.arch, s.lr_range.tolerance)
         narrow = low <= run.peak_lr <= high
         wide = s.lr_range.low <= run.peak_lr <= s.lr_range.high

@@ -41,6 +41,11 @@ FIELD_ALIASES = {"layers": "n_layers", "experts": "n_experts"}
 
 # the smallest config lrpredict answers for: below it no published run or sweep exists (docs/choosing.md)
 MIN_PARAMS = 1e5
+# Said when a compute law (DeepSeek, Ling) forms M without the shape: both the default and --law do so (issue 20).
+M_APPROXIMATION_WARNING = (
+    "M approximated as 6·N_active (attention FLOPs omitted: M is ~10–20% low at a 4K context, the LR ~2% high); "
+    "give --layers, --d-model and --seq-len for the exact M"
+)
 
 
 class _FromShape:

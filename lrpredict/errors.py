@@ -19,6 +19,10 @@ class LrpredictError(ValueError):
         problem = f"{field} is missing" if value is None else f"{field}={value!r} is not valid"
         super().__init__(f"{prefix}{problem}: {allowed}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Picklable with its keyword (a worker process's error reaches the parent intact, not as a TypeError)."""
+        return (_rebuild, (type(self), self.field, self.value, self.allowed, self.where))
+
 
 class LawFileError(LrpredictError):
     """A law file that cannot be read or does not follow the schema."""
@@ -58,3 +62,9 @@ def error_from_validation(
     if err["type"] == "missing":
         return LrpredictError(field, None, "a required field")
     return LrpredictError(field, err.get("input"), message)
+
+
+def _rebuild(cls: type[LrpredictError], field: str, value: Any, allowed: str, where: str | None) -> LrpredictError:
+    error = cls.__new__(cls)
+    LrpredictError.__init__(error, field, value, allowed, where=where)
+    return error

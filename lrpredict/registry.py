@@ -30,10 +30,10 @@ else:  # pragma: no cover - exercised on 3.10 only
 # Default law per architecture, chosen by loss regret on the Step Law sweeps (docs/benchmarks.md,
 # benchmarks/law_regret.py); those sweeps are Step Law's own data, so the choice is in-sample for it.
 DEFAULT_LAW = {"dense": "steplaw-2025", "moe": "steplaw-2025"}
-# Beyond DEFAULT_SWITCH_FACTOR× outside the default law's fitted domain, the default is a compute law, chosen on the
-# published runs (benchmarks/production_runs.py, docs/log.md 2026-11-30 — production defaults).
+# Far outside the default law's fitted domain, the default is a compute law, chosen on the published runs
+# (benchmarks/production_runs.py, docs/log.md 2026-11-30 — production defaults); lrpredict.default_blend blends the
+# two in between (issue 20).
 PRODUCTION_LAW = {"dense": "deepseek-llm-2024", "moe": "ling-2025"}
-DEFAULT_SWITCH_FACTOR = 2.5
 # Power Lines has fitted coefficients (secondary); Wang & Aitchison's timescale is only anchored (open).  No data
 # here records weight decay, so the choice is by strength of evidence, not by a benchmark (docs/log.md 2026-11-24).
 DEFAULT_WEIGHT_DECAY_LAW = "powerlines-2025"

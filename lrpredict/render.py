@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lrpredict.config import ModelConfig, describe_config
+from lrpredict.config import M_APPROXIMATION_WARNING, ModelConfig, describe_config
 from lrpredict.errors import LrpredictError
 from lrpredict.laws import LawFile, PowerLaw
 from lrpredict.runs import LR_SANE
 from lrpredict.units import format_size
 
 if TYPE_CHECKING:  # annotations only: Suggestion.__str__ calls render, so render must not import it back
+    from lrpredict.default_blend import DefaultChoice
     from lrpredict.suggestion import Suggestion
 
 SYMBOL = {"lr": "η", "batch": "B", "weight_decay": "λ", "lr_batch": "η"}
@@ -80,8 +81,10 @@ def _nearest_runs(s: Suggestion, explain: bool) -> list[str]:
             f"peak LR {r.peak_lr:<8.3g} wd {wd:<4}  this suggestion: {ratios}"
         )
         if r.law_lr_at_run is not None:
+            # the default is evaluated afresh at the run: its laws and blend weights are the run's (issue 20)
+            at_run = "the default" if s.default_choice else s.law
             lines.append(
-                f"  {'':<18} {s.law} at this run's own N, D and batch: LR {r.law_lr_at_run:.3g} "
+                f"  {'':<18} {at_run} at this run's own N, D and batch: LR {r.law_lr_at_run:.3g} "
                 f"(×{r.law_lr_at_run / r.peak_lr:.2g} the team's choice)"
             )
         if explain:
@@ -98,29 +101,38 @@ def _recipe(s: Suggestion) -> str:
 
 
 def render_compare(
-    config: ModelConfig, rows: list[tuple[LawFile, Suggestion | LrpredictError]], default: str | None = None
+    config: ModelConfig,
+    rows: list[tuple[LawFile, Suggestion | LrpredictError]],
+    default: DefaultChoice | None = None,
 ) -> str:
-    """The --compare table; ``default`` is the id of the law suggest picks without --law (its row is marked).  The
-    caller names it, so rendering does not import suggest (no import cycle, issue 21)."""
+    """The --compare table; ``default`` is what suggest takes without --law (its rows are marked with their weights;
+    issue 20).  The caller passes it, so rendering does not import suggest (no import cycle, issue 21)."""
     header = f"{'law':<20} {'status':<10} {'fitted on':<10} {'domain':<13} {'peak LR':>9} {'batch':>8}  notes"
     lines = [f"lrpredict suggest --compare — {describe_config(config)}", "", header, "-" * len(header)]
+    weights = {law.id: weight for law, weight in default.parts} if default else {}
     for law, result in rows:
         fitted = "/".join(law.architectures)
         if isinstance(result, LrpredictError):
             lines.append(f"{law.id:<20} {law.status:<10} {fitted:<10} {'-':<13} {'-':>9} {'-':>8}  {result}")
             continue
-        notes = ["the default (no --law)"] if law.id == default else []  # issue 23: which row suggest would give
+        notes: list[str] = []
         if config.arch not in law.architectures:
             notes.append(f"fitted on {fitted} only")
         if result.batch_source.startswith(law.id) is False:
             notes.append(f"batch: {result.batch_source}")
         if not LR_SANE[0] <= result.lr <= LR_SANE[1]:  # the single-law view warns; the table must not hide it
             notes.append(f"LR outside {LR_SANE[0]:g}–{LR_SANE[1]:g}, where every published run lies")
+        if M_APPROXIMATION_WARNING in result.warnings:
+            notes.append("M ≈ 6·N_active (give --layers, --d-model, --seq-len for the exact M)")
+        if law.id in weights:
+            notes.insert(0, f"default, weight {weights[law.id]:.2g}")
         lines.append(
             f"{law.id:<20} {result.status:<10} {fitted:<10} {_distance(law, result):<13} {result.lr:>9.3g} "
             f"{format_size(result.batch_tokens):>8}  {'; '.join(notes)}"
         )
     lines.append("")
+    if default is not None:
+        lines.append(f"default (no --law): {default.label()} — {default.note}")
     lines.append("relative laws (e.g. bjorck-2024) need --reference-lr and --reference-tokens; see show-law.")
     return "\n".join(lines)
 

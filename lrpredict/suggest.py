@@ -8,17 +8,15 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
-from lrpredict import bounds
+from lrpredict import bounds, default_blend
 from lrpredict.band import CURVATURE_SOURCE, DEFAULT_TOLERANCE, lr_band
-from lrpredict.config import ModelConfig, coerce_config, describe_config
+from lrpredict.config import M_APPROXIMATION_WARNING, ModelConfig, coerce_config, describe_config
 from lrpredict.errors import LrpredictError, MissingInputError
 from lrpredict.law_checks import checked_prediction, require_config
 from lrpredict.laws import VARIABLE_MEANING, HorizonRatio, LawFile, PowerLaw, weakest
 from lrpredict.registry import (
     DEFAULT_LAW,
-    DEFAULT_SWITCH_FACTOR,
     DEFAULT_WEIGHT_DECAY_LAW,
-    PRODUCTION_LAW,
     bundled_laws,
     conditional_batch_law_id,
     laws,
@@ -51,6 +49,8 @@ def resolve_variables(
             m = 6.0 * config.n_active
         if m is None:
             fields = "n_layers, d_model, seq_len" + (" and active_params" if config.n_active is None else "")
+            if approximate_m:  # only the active count is missing: with it M ≈ 6·N_active
+                fields = "active_params"
             raise MissingInputError(law.id, "M (non-embedding FLOPs per token)", fields)
         values["M"] = m
         values["C"] = m * config.tokens
@@ -156,11 +156,11 @@ def _suggest(
     tolerance: float = DEFAULT_TOLERANCE,
     reference_lr: float | None = None,
     reference_tokens: float | None = None,
-    approximate_m: bool = False,
+    approximate_m: bool = True,
     with_runs: bool = True,
 ) -> Suggestion:
-    """``suggest`` on a ModelConfig (see there).  ``approximate_m``: without a shape, M ≈ 6·N_active (the default
-    law always allows it: at production scale it is a compute law, docs/choosing.md).
+    """``suggest`` on a ModelConfig (see there).  ``approximate_m``: without a shape, M ≈ 6·N_active, with a warning
+    (the LR moves ~2%, far less than the laws disagree; the default and an explicit compute law alike, issue 20).
     ``with_runs``: also the nearest published runs and the law at each (off when evaluating the law at a run: it
     would recurse)."""
     if not (isinstance(tolerance, (int, float)) and not isinstance(tolerance, bool)) or not (
@@ -169,8 +169,10 @@ def _suggest(
         raise LrpredictError("tolerance", tolerance, "a relative loss between 0 and 1, e.g. 0.0025")
     default_note = None
     if law is None:
-        chosen, default_note = default_law(config)
-        approximate_m = True
+        choice = default_blend.choose(config, resolve_variables)
+        if choice.blended:
+            return _blended(config, choice, weight_decay_law, tolerance, reference_lr, reference_tokens, with_runs)
+        chosen, default_note = choice.law, choice.note
     else:
         chosen = load_law(law)
     if chosen.lr is None:
@@ -260,7 +262,10 @@ def _suggest(
         lr_range = widen_for_extrapolation(lr_range, chosen, values)
     near, law_lrs = [], {}
     if with_runs:
-        near, law_lrs = _production_checks(config, chosen, default_note, lr, batch, weight_decay, tolerance, warnings)
+        at_runs = chosen if default_note is None else None  # the default: the default again at each run
+        near, law_lrs = _production_checks(
+            config, at_runs, chosen.id, default_note, lr, batch, weight_decay, tolerance, warnings
+        )
     return Suggestion(
         lr=lr,
         lr_range=lr_range,
@@ -396,7 +401,7 @@ def compare(config: ModelConfig, **kwargs: float) -> list[tuple[LawFile, Suggest
 
     >>> rows = compare(ModelConfig(params="1B", tokens="20B"))
     >>> answered = {law.id: s.lr for law, s in rows if not isinstance(s, LrpredictError)}
-    >>> "steplaw-2025" in answered and "deepseek-llm-2024" not in answered  # DeepSeek needs the shape for M
+    >>> "steplaw-2025" in answered and "deepseek-llm-2024" in answered  # without a shape, M ≈ 6·N (a warning says)
     True
     """
     require_config("config", config)  # else every row would carry the same config error
@@ -415,10 +420,6 @@ def compare(config: ModelConfig, **kwargs: float) -> list[tuple[LawFile, Suggest
 
 # --- production-scale defaults, distance and disagreement (issue 13; docs/choosing.md, docs/log.md 2026-11-30) ---
 
-M_APPROXIMATION_WARNING = (
-    "M approximated as 6·N_active (attention FLOPs omitted: M is ~10–20% low at a 4K context, the LR ~2% high); "
-    "give --layers, --d-model and --seq-len for the exact M"
-)
 # Laws disagreeing by more than this factor at a config get a warning in the default output.
 DISAGREEMENT_FACTOR = 2.0
 # Octaves of LR error per decade of extrapolation, added to the band's half-width: the default law's error on the
@@ -427,26 +428,43 @@ BAND_OCTAVES_PER_DECADE = 0.25
 
 
 def default_law(config: ModelConfig) -> tuple[LawFile, str]:
-    """The default LR law for ``config`` and why: the sweep-fitted law (Step Law) near the data it was fitted on,
-    a compute law (``registry.PRODUCTION_LAW``) farther out, chosen on sweeps and published runs together."""
-    near = load_law(DEFAULT_LAW[config.arch])
-    distance = extrapolation_factor(near, resolve_variables(config, near))
-    far_id = PRODUCTION_LAW.get(config.arch)
-    if far_id is None or distance <= DEFAULT_SWITCH_FACTOR:
-        return near, f"{near.id}: within {DEFAULT_SWITCH_FACTOR:g}× of its fitted domain"
-    far = load_law(far_id)
-    try:
-        resolve_variables(config, far, approximate_m=True)
-    except MissingInputError as exc:  # e.g. an MoE run without active_params: Step Law (total N) still answers
-        needs = "the active parameters (active_params, --active-params)" if config.n_active is None else exc.allowed
-        return near, (
-            f"{near.id} (fallback): {far_id}, the default this far out ({distance:.3g}× beyond {near.id}'s "
-            f"domain), needs {needs.removeprefix(f'law {far_id} needs ')}"
+    """The default's law for ``config`` (where it blends, the one with the largest weight) and why: the sweep-fitted
+    law (Step Law) near the data it was fitted on, a compute law (``registry.PRODUCTION_LAW``) farther out, a blend
+    in between (``lrpredict.default_blend``), chosen on sweeps and published runs together."""
+    choice = default_blend.choose(config, resolve_variables)
+    return choice.law, choice.note
+
+
+def _blended(
+    config: ModelConfig,
+    choice: default_blend.DefaultChoice,
+    weight_decay_law: str | LawFile | None,
+    tolerance: float,
+    reference_lr: float | None,
+    reference_tokens: float | None,
+    with_runs: bool,
+) -> Suggestion:
+    """The default where it blends laws: each law's suggestion at the config, combined by ``default_blend``."""
+    members = [
+        _suggest(
+            config,
+            law,
+            weight_decay_law=weight_decay_law,
+            tolerance=tolerance,
+            reference_lr=reference_lr,  # an absolute law refuses them: the default does too
+            reference_tokens=reference_tokens,
+            with_runs=False,
         )
-    return far, (
-        f"{far_id}: {near.id} would extrapolate {distance:.3g}× beyond its fitted domain (the default switches past "
-        f"{DEFAULT_SWITCH_FACTOR:g}×; docs/choosing.md)"
+        for law, _ in choice.parts
+    ]
+    s = default_blend.combine(config, choice, members)
+    if not with_runs:
+        return s
+    warnings = list(s.warnings)
+    near, law_lrs = _production_checks(
+        config, None, s.law, choice.note, s.lr, s.batch_tokens, s.weight_decay, tolerance, warnings
     )
+    return s.model_copy(update={"warnings": warnings, "nearest_runs": near, "law_lrs": law_lrs})
 
 
 # A calibrated law's range: the Eq.2 band's half-width and the posterior predictive 90% half-width of ln η* at the
@@ -632,7 +650,8 @@ def applicable_law_lrs(config: ModelConfig, tolerance: float = DEFAULT_TOLERANCE
 
 def _production_checks(
     config: ModelConfig,
-    chosen: LawFile,
+    chosen: LawFile | None,
+    label: str,
     default_note: str | None,
     lr: float,
     batch: float,
@@ -640,7 +659,8 @@ def _production_checks(
     tolerance: float,
     warnings: list[str],
 ) -> tuple[list[NearestRun], dict[str, float]]:
-    """Nearest published runs; for the default, the laws' disagreement; sanity of the numbers (appends warnings)."""
+    """Nearest published runs; for the default, the laws' disagreement; sanity of the numbers (appends warnings).
+    ``chosen``: the law evaluated at each nearest run (None: the default, blended or not); ``label`` names it."""
     law_lrs: dict[str, float] = {}
     if default_note is not None and "(fallback)" in default_note:
         warnings.append("default law " + default_note)
@@ -655,17 +675,17 @@ def _production_checks(
                 warnings.append(
                     f"the {len(law_lrs)} laws fitted on {config.arch} models disagree {spread:.2g}× here (at batch "
                     f"{batch:.3g}): peak LR {law_lrs[low_id]:.3g} ({low_id}) to {law_lrs[high_id]:.3g} ({high_id}); "
-                    f"default {chosen.id} — see --compare"
+                    f"{label if label.startswith('default') else 'default ' + label} — see --compare"
                     + (" (with --layers, --d-model, --seq-len)" if config.flops_per_token() is None else "")
                 )
     if lr > LR_SANE[1]:
         warnings.append(
-            f"peak LR {lr:.3g} is above {LR_SANE[1]:g}, higher than any published pre-training run: {chosen.id} "
+            f"peak LR {lr:.3g} is above {LR_SANE[1]:g}, higher than any published pre-training run: {label} "
             "evaluated far from its data (see the domain warnings) — treat it as a ceiling, not a choice"
         )
     elif lr < LR_SANE[0]:
         warnings.append(
-            f"peak LR {lr:.3g} is below {LR_SANE[0]:g}, lower than any published pre-training run: {chosen.id} "
+            f"peak LR {lr:.3g} is below {LR_SANE[0]:g}, lower than any published pre-training run: {label} "
             "evaluated far from its data (see the domain warnings)"
         )
     if weight_decay > WEIGHT_DECAY_SANE:
@@ -678,10 +698,11 @@ def _production_checks(
     return [r.model_copy(update={"law_lr_at_run": _law_lr_at_run(chosen, r)}) for r in near], law_lrs
 
 
-def _law_lr_at_run(law: LawFile, run: NearestRun) -> float | None:
+def _law_lr_at_run(law: LawFile | None, run: NearestRun) -> float | None:
     """``law``'s LR at the run's own N, D and batch (None for a relative law or one that cannot answer there): the
-    team's choice against the law where they trained, not where the user will (issue 13 follow-up)."""
-    if law.relative:
+    team's choice against the law where they trained, not where the user will (issue 13 follow-up).  ``law`` None:
+    the default there (its laws and weights are the run's, not the user's config's)."""
+    if law is not None and law.relative:
         return None
     at_run = ModelConfig(
         arch=run.arch,

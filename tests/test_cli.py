@@ -58,7 +58,7 @@ def test_cli_suggest_relative_law_with_reference() -> None:
         (["--arch", "moe", "--params", "1B", "--active-params", "2B", "--tokens", "1T"], "--active-params="),
         (["--arch", "moe", "--params", "1B", "--tokens", "1T", "--n-experts", "4", "--top-k", "8"], "--top-k=8"),
         (["--params", "1B", "--tokens", "1T", "--law", "nope"], "--law='nope' is not valid: one of ["),
-        (["--params", "1B", "--tokens", "1T", "--law", "deepseek-llm-2024"], "give --layers, --d-model, --seq-len"),
+        (["--arch", "moe", "--params", "1B", "--tokens", "1T", "--law", "ling-2025"], "give --active-params"),
     ],
 )
 def test_cli_bad_input_exits_2_with_one_line(args: list[str], expected: str) -> None:

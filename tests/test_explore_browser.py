@@ -101,10 +101,10 @@ def test_explore_shows_an_installed_calibrated_law_with_its_interval() -> None:
     assert low < lr < high  # the posterior's 90% interval, drawn as the band
 
 
-def test_explore_switch_edges_are_node_pairs() -> None:
+def test_explore_blend_ramp_ends_are_node_pairs() -> None:
     axes = make_axes("dense", 2)
     gaps = [b - a for a, b in zip(axes.n, axes.n[1:], strict=False)]
-    assert sum(g < 1e-4 for g in gaps) >= 4  # Step Law's N domain edges and the switch to the compute law, each twice
+    assert sum(g < 1e-4 for g in gaps) >= 4  # Step Law's N domain edges and the blend ramp's ends, each twice
     assert 0.0 in [round(b, 9) for b in axes.batch] or any(abs(b) < 1e-5 for b in axes.batch)  # the hinge B = B_opt
 
 

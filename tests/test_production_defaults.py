@@ -175,7 +175,10 @@ def test_production_compare_shows_each_laws_distance() -> None:
     assert "out 610×" in steplaw
     inside = CliRunner().invoke(cli, ["suggest", "--params", "400M", "--tokens", "20B", "--compare"]).output
     assert "inside" in next(line for line in inside.splitlines() if line.startswith("steplaw-2025"))
-    assert "give --layers, --d-model, --seq-len" in inside  # a compute law's missing shape, named as options
+    # a compute law without the shape answers with M ≈ 6·N_active and the table says how to get the exact M (issue 20:
+    # it refused before)
+    deepseek = next(line for line in inside.splitlines() if line.startswith("deepseek-llm-2024"))
+    assert "M ≈ 6·N_active (give --layers, --d-model, --seq-len for the exact M)" in deepseek
 
 
 def test_production_compare_flags_an_lr_no_published_run_used() -> None:

@@ -70,9 +70,12 @@ def test_suggest_zhou_uses_your_batch_when_given() -> None:
     assert s.batch_tokens == 4e6 and "fixed batch" in s.batch_source
 
 
-def test_suggest_compute_law_names_missing_fields() -> None:
-    with pytest.raises(MissingInputError, match="give n_layers, d_model, seq_len"):
-        suggest(ModelConfig(**DENSE_IN_DOMAIN), "deepseek-llm-2024")
+def test_suggest_compute_law_without_shape_approximates_m_and_says_so() -> None:
+    # issue 20: an explicit compute law takes M ≈ 6·N_active like the default, with the warning (it refused before)
+    s = suggest(ModelConfig(**DENSE_IN_DOMAIN), "deepseek-llm-2024")
+    assert s.inputs["M"] == 6 * 4e8 and any("M approximated as 6·N_active" in w for w in s.warnings)
+    with pytest.raises(MissingInputError, match="give active_params"):
+        suggest(ModelConfig(arch="moe", params=1e10, tokens=1e11), "ling-2025")
 
 
 def test_suggest_compute_law_uses_deepseek_m() -> None:
@@ -159,7 +162,8 @@ def test_suggest_json_round_trips() -> None:
 
 
 def test_compare_reports_laws_that_cannot_answer() -> None:
-    rows = {law.id: result for law, result in compare(ModelConfig(**MOE))}
+    # without active_params Ling's law has no N_active for M ≈ 6·N_active (with them it answers: issue 20)
+    rows = {law.id: result for law, result in compare(ModelConfig(arch="moe", params="12B", tokens="500B"))}
     assert "bjorck-2024" not in rows  # relative: needs a reference
     assert isinstance(rows["ling-2025"], MissingInputError)
     assert rows["steplaw-2025"].lr > 0

@@ -237,7 +237,7 @@ def _compare(config: ModelConfig, extra: dict[str, Any], json_: bool, plot_file:
         ]
         click.echo(json.dumps(payload, indent=2))
     else:
-        click.echo(with_flags(render.render_compare(config, rows, default=_default_id(config))))
+        click.echo(with_flags(render.render_compare(config, rows, default=_default_choice(config))))
     if plot_file:
         from lrpredict.plot import plot_compare
 
@@ -337,11 +337,12 @@ def _side_by_side(config, result, proxy_params, proxy_tokens, proxy_d_model, pro
     )
 
 
-def _default_id(config: ModelConfig) -> str | None:
-    """The law ``suggest`` picks for ``config`` without --law (None when it cannot pick one)."""
-    from lrpredict.suggest import default_law
+def _default_choice(config: ModelConfig) -> Any:
+    """What ``suggest`` takes for ``config`` without --law (a law or a blend, with weights; None when it cannot)."""
+    from lrpredict.default_blend import choose
+    from lrpredict.suggest import resolve_variables
 
     try:
-        return default_law(config)[0].id
+        return choose(config, resolve_variables)
     except (LrpredictError, OverflowError, ZeroDivisionError):
         return None

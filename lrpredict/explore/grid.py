@@ -3,8 +3,9 @@ log N_active/N), read back in the page by multilinear interpolation in log space
 
 One source of truth: every number the page shows is ``suggest``'s at the grid's nodes, never a JavaScript copy of a
 law.  The laws are power laws, linear in log space, so log-space interpolation is exact inside one law's smooth
-piece; the default law's switch (Step Law near its data, a compute law beyond ``DEFAULT_SWITCH_FACTOR``×) is a jump,
-so each switch edge gets two nodes a relative ``JUMP_EPS`` apart and no cell straddles it; so do the laws' own
+piece; the default blends Step Law into a compute law between ``BLEND_START``× and ``BLEND_END``× outside Step Law's
+domain (lrpredict.default_blend, issue 20): continuous, with kinks at the ramp's ends, so each ramp end gets two nodes
+a relative ``JUMP_EPS`` apart and no cell straddles a kink; so do the laws' own
 domain edges (where the band starts widening and the domain warnings start).  A fixed batch is gridded as B/B_opt, not B: the conditional
 batch law (lrpredict-batch-*-2026) has its kink at B = B_opt, a diagonal in (N, D, B) but a node in B/B_opt.  What is
 left (compute domains on the diagonal N·D) is measured: ``measure_error`` (docs/log.md, explorer entry).
@@ -21,13 +22,17 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from lrpredict.config import ModelConfig
-from lrpredict.registry import DEFAULT_LAW, DEFAULT_SWITCH_FACTOR, PRODUCTION_LAW, conditional_batch_law_id, load_law
+from lrpredict.default_blend import BLEND_END, BLEND_START
+from lrpredict.registry import DEFAULT_LAW, PRODUCTION_LAW, conditional_batch_law_id, load_law
 from lrpredict.suggest import Suggestion, suggest
 
 # Ranges: from the smallest Step Law sweep model to past the largest published run (lrpredict runs).
 N_RANGE = (1e7, 2e12)
 D_RANGE = (1e9, 1e14)
-BATCH_RATIO_RANGE = (1 / 100, 100)  # a fixed batch as a multiple of the law's optimal batch
+BATCH_RATIO_RANGE = (
+    1 / 4,
+    4,
+)  # a fixed batch as a multiple of the optimal one: the conditional law's range (at 10× λ left its bounds)
 MOE_RATIOS = (1 / 32, 1 / 8, 1 / 2)  # N_active / N: Kimi K2 (3%) to Mixtral (28%) lie inside
 JUMP_EPS = 1e-6  # the two nodes either side of a law switch, as a relative distance
 # Quantities interpolated, all as log10; the page's names.
@@ -63,7 +68,7 @@ def _axis(low: float, high: float, per_decade: int, edges: Sequence[float]) -> l
 
 
 def _edges(arch: str) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """The default laws' domain edges in N and D (kinks) and the edges where the default switches (jumps)."""
+    """The default laws' domain edges in N and D and the ends of the default's blend ramp (kinks)."""
     near = load_law(DEFAULT_LAW[arch])
     edges: dict[str, list[float]] = {"N": [], "D": []}
     jumps: dict[str, list[float]] = {"N": [], "D": []}
@@ -74,7 +79,8 @@ def _edges(arch: str) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     if arch in PRODUCTION_LAW:
         for var, (low, high) in near.domain.items():
             if var in jumps:
-                jumps[var] += [v for v in (low / DEFAULT_SWITCH_FACTOR, high * DEFAULT_SWITCH_FACTOR) if v > 0]
+                ends = (low / BLEND_START, low / BLEND_END, high * BLEND_START, high * BLEND_END)
+                jumps[var] += [v for v in ends if v > 0]
     return edges, jumps
 
 
