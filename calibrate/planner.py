@@ -60,6 +60,9 @@ VALIDATION_BEYOND = {True: (384, 512), False: (3072, 4096)}  # widths past the l
 # Widths whose body (everything but the embedding/unembedding) does at least this share of the FLOPs are preferred
 # (docs/log.md 2026-12-04 — output layer): below it a probe's optimum is mostly the output layer's.
 MIN_BODY_SHARE = 1 / 3
+# Horizons are halved to fit a budget only down to this many optimizer steps for the shortest (half the CPU
+# default's 64): below it warmup and decay are most of the run and its optimum says little about longer runs.
+MIN_HORIZON_STEPS = 32
 UNIGRAM_TOKENS_PER_ID = 8  # shortest horizon, in tokens per vocabulary id (``min_horizon_tokens``)
 MAX_EXTENSIONS = 2  # grid extensions over a plan's whole life, resumes included
 # An extension never goes past this peak LR: 45× the largest LR of the Step Law sweeps (0.0221, steplaw_dense.csv);
@@ -328,7 +331,7 @@ class _Shapes:
         while base[0] * scale < self.min_horizon:
             scale *= 2
         for _ in range(shrink):
-            if base[0] * scale / 2 < max(self.min_horizon, 4 * self.batch * self.seq):
+            if base[0] * scale / 2 < max(self.min_horizon, MIN_HORIZON_STEPS * self.batch * self.seq):
                 break
             scale /= 2
         step = self.batch * self.seq
@@ -449,8 +452,8 @@ class _Shapes:
 
 def _fit_budget(shapes: _Shapes, widths: list[int] | None, lrs: int, *, strict: bool) -> tuple[Design, list[str]]:
     """The preferred design within the budget.  Preference: the requested LRs before fewer (an optimum needs its
-    bracket), then more sizes, wider probes (the body's share of FLOPs grows with width: ``MIN_BODY_SHARE``), full
-    horizons before shorter ones.  When even the smallest design does not fit: ``BudgetTooSmall`` (``strict``), else
+    bracket), then full horizons before shorter ones (a short probe's optimum is an early-training optimum), then
+    more sizes, then wider probes (the body's share of FLOPs grows with width: ``MIN_BODY_SHARE``).  When even the smallest design does not fit: ``BudgetTooSmall`` (``strict``), else
     the smallest with a note."""
     budget = shapes.budget
     assert budget is not None
@@ -460,9 +463,10 @@ def _fit_budget(shapes: _Shapes, widths: list[int] | None, lrs: int, *, strict: 
         if strict:
             raise BudgetTooSmall(budget, smallest)
         return smallest, [f"no plan fits the default budget {budget.describe()}: the smallest plan runs"]
+    windows = [list(widths)] if widths is not None else _windows(shapes)
     for n_lrs in range(lrs, 2, -1):
-        for window in [list(widths)] if widths is not None else _windows(shapes):
-            for shrink in range(shapes.shrinks(window[0]) + 1):
+        for shrink in range(max(shapes.shrinks(w[0]) for w in windows) + 1):
+            for window in windows:
                 design = shapes.design(window, n_lrs, shrink)
                 if design.total <= budget.value:
                     return design, _shrunk_notes(design, lrs, widths)

@@ -585,7 +585,9 @@ def _target_plan(opts: dict[str, Any], default, device, data, vocab_size, clock,
     from lrpredict.calibrate.target_plan import choose
 
     given = opts.get("budget_spec")
-    kind = given.kind if given is not None else ("wall_s" if default.estimated_wall_s() is not None else "flops")
+    # without --budget the candidates are compared in FLOPs at the default plan's cost (timing every ladder shape
+    # would take minutes on a busy CPU); the chosen one is then timed by the clock
+    kind = given.kind if given is not None else "flops"
     budget = given if given is not None else Budget(kind, default.cost(kind))
     if opts["prior_law"] is None:
         default.notes.append("--target-* plans under a prior: with --prior none the default plan is kept")
@@ -597,7 +599,7 @@ def _target_plan(opts: dict[str, Any], default, device, data, vocab_size, clock,
         except BudgetTooSmall:
             return None
 
-    def plan_for(widths: list[int]):
+    def plan_for(widths: list[int], timer=clock if kind != "flops" else None):
         return make_plan(
             name=opts["name"],
             arch=opts["arch"],
@@ -609,7 +611,7 @@ def _target_plan(opts: dict[str, Any], default, device, data, vocab_size, clock,
             vocab_size=vocab_size or 512,
             n_experts=opts["routing"][0],
             top_k=opts["routing"][1],
-            clock=clock if kind != "flops" else None,
+            clock=timer,
             workers=workers,
             validate=not opts["no_validate"],
         )
@@ -637,8 +639,12 @@ def _target_plan(opts: dict[str, Any], default, device, data, vocab_size, clock,
     if result is None:  # no candidate of these widths fits; the default plan did: keep it
         default.notes.append("no target-aware plan fits the budget: the default plan is kept")
         return default
-    plan = result.chosen.plan
+    plan = result.chosen.plan if kind != "flops" or clock is None else plan_for(result.chosen.widths, clock)
     show = (lambda v: f"{v:.3g} FLOPs") if kind == "flops" else format_seconds
+    if given is None:  # the default plan's cost bounded the candidates; the user set no budget to hold
+        plan.budget = None
+        plan.notes = [n for n in plan.notes if not n.startswith(("budget ", "sized to the budget"))]
+        plan.notes.append(f"no --budget: candidates cost at most the default plan (~{show(budget.value)})")
     plan.notes.extend(result.lines(show))
     return plan
 
