@@ -250,6 +250,27 @@ class Clock:
     def probe_seconds(self, spec: ProbeSpec) -> float:
         return self.timing(spec).probe_seconds(spec)
 
+    def peak_flops(self) -> float:
+        """FLOP/s of a large fp32 matmul on this CPU with this clock's threads, now: no probe runs faster, so FLOPs
+        over it bound a plan's time from below without building a probe (issue 19: a refusal within a minute on a
+        busy machine).  GPUs: infinite (no bound; their probes are timed)."""
+        if self.device.startswith("cuda"):
+            return math.inf
+        import torch
+
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            a, b = torch.randn(512, 1024), torch.randn(1024, 1024)
+            best = math.inf
+            for _ in range(3):
+                t = time.perf_counter()
+                a @ b
+                best = min(best, time.perf_counter() - t)
+        finally:
+            torch.set_num_threads(previous)
+        return 2 * 512 * 1024 * 1024 / max(best, 1e-9)
+
     @property
     def notes(self) -> list[str]:
         """One line for each timing that is not a measurement of its own shape (for the plan's notes)."""

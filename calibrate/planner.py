@@ -12,6 +12,7 @@ the CPU default plan (minutes), or on GPUs the largest ladder that fits ``DEFAUL
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from collections.abc import Iterable
@@ -315,6 +316,13 @@ class _Shapes:
         self.batch, self.seq = (CPU_BATCH, CPU_SEQ) if self.cpu else (GPU_BATCH, GPU_SEQ)
         self.ladder = CPU_LADDER if self.cpu else GPU_WIDTHS
         self.min_horizon = min_horizon_tokens(how["vocab_size"])
+        self.rate: float | None = None  # FLOP/s: price seconds by FLOPs at this rate instead of the clock
+
+    def at_rate(self, rate: float) -> _Shapes:
+        """A copy that prices seconds as FLOPs / ``rate`` (``Clock.peak_flops``: a lower bound, nothing timed)."""
+        bound = copy.copy(self)
+        bound.rate = rate
+        return bound
 
     def shape(self, width: int) -> Architecture:
         h = self.how
@@ -399,9 +407,13 @@ class _Shapes:
         """What ``specs`` cost in the budget's unit; a wall time schedules them on the workers as the executor does."""
         if not specs:
             return 0.0
-        if self.kind == "flops" or self.clock is None:
+        if self.kind == "flops" or (self.clock is None and self.rate is None):
             return sum(probe_flops(p) for p in specs)
-        seconds = [self.clock.probe_seconds(p) for p in specs]
+        if self.rate is not None:
+            seconds = [probe_flops(p) / self.rate for p in specs]
+        else:
+            assert self.clock is not None
+            seconds = [self.clock.probe_seconds(p) for p in specs]
         return sum(seconds) if self.kind == "device_s" else total_wall_seconds(seconds, self.workers)
 
     def design(self, widths: list[int], n_lrs: int, shrink: int) -> Design:
@@ -458,7 +470,12 @@ def _fit_budget(shapes: _Shapes, widths: list[int] | None, lrs: int, *, strict: 
     budget = shapes.budget
     assert budget is not None
     first = widths or [shapes.ladder[0]]
-    smallest = shapes.design(first[:1] if widths is None else first, 3, shapes.shrinks(first[0]))
+    if strict and shapes.kind != "flops" and shapes.clock is not None:  # refuse before timing what cannot fit
+        rate = shapes.clock.peak_flops()
+        bound = shapes.at_rate(rate).design(first, 3, shapes.shrinks(first[0]))
+        if bound.total > budget.value:
+            raise BudgetTooSmall(budget, bound, rate=rate)
+    smallest = shapes.design(first, 3, shapes.shrinks(first[0]))
     if smallest.total > budget.value:
         if strict:
             raise BudgetTooSmall(budget, smallest)
@@ -501,8 +518,12 @@ def _shrunk_notes(design: Design, lrs: int, widths: list[int] | None) -> list[st
 class BudgetTooSmall(LrpredictError):
     """``--budget`` below the smallest plan that can identify an optimum; names the budget that would fit."""
 
-    def __init__(self, budget: Budget, smallest: Design) -> None:
+    def __init__(self, budget: Budget, smallest: Design, *, rate: float | None = None) -> None:
         self.needed = _round_up(smallest.total, budget.kind)
+        # a bound from FLOPs at the matmul speed, not a timed plan: the real need is larger
+        bound = (
+            f" (a lower bound: its FLOPs at this machine's matmul speed now, {rate / 1e9:.3g} GFLOP/s)" if rate else ""
+        )
         without = smallest.total - smallest.costs[PHASES[2]]
         bare = (
             f"; ~{Budget(budget.kind, _round_up(without, budget.kind)).describe()} with --no-validate"
@@ -513,7 +534,7 @@ class BudgetTooSmall(LrpredictError):
             "budget",
             budget.describe(),
             f"at least ~{Budget(budget.kind, self.needed).describe()}: the smallest plan that can identify an optimum "
-            f"({smallest.summary()}, with its extension reserve and validation) needs that{bare}",
+            f"({smallest.summary()}, with its extension reserve and validation) needs that{bound}{bare}",
         )
 
 
