@@ -185,3 +185,26 @@ def test_affordable_extension_skips_what_would_pass_the_budget_and_counts_resume
     slow = [r.model_copy(update={"wall_time_s": BUDGET_SLACK * budget.value / len(on_time)}) for r in on_time]
     kept, lines = affordable_extension(plan, slow, more)
     assert kept == [] and len(lines) == 1 and "skipped" in lines[0] and "1.2× the budget" in lines[0]
+
+
+def test_clock_measures_again_a_timing_taken_at_another_load(tmp_path: Path) -> None:
+    from lrpredict.calibrate.clock import LOAD_OFF, contention
+
+    clock = Clock("cpu", threads=1, cache=tmp_path / "clock.json")
+    now = contention()
+    assert clock._same_load(now) and clock._same_load(None)  # timings from before loads were recorded still hold
+    assert not clock._same_load(now * LOAD_OFF * 2)  # taken on a machine twice as busy again: measured anew
+    assert clock.peak_flops() > 1e6
+
+
+def test_progress_eta_counts_the_validation_cell_at_the_measured_pace() -> None:
+    from lrpredict.calibrate.run import Progress
+
+    plan = make_plan(name="x", widths=[32], lrs=3, validate=False)
+    a, b = plan.probes[:2]
+    lines: list[str] = []
+    progress = Progress(
+        3, lines.append, estimates={a.probe_id: 10.0, b.probe_id: 10.0}, remaining=[a.probe_id, b.probe_id], after_s=30
+    )
+    progress(ProbeResult(probe_id=a.probe_id, spec=a, status="ok", wall_time_s=20.0))
+    assert "ETA 80s" in lines[0]  # 2× slower than estimated: (10 s left + 30 s validation) × 2
