@@ -208,3 +208,25 @@ def test_progress_eta_counts_the_validation_cell_at_the_measured_pace() -> None:
     )
     progress(ProbeResult(probe_id=a.probe_id, spec=a, status="ok", wall_time_s=20.0))
     assert "ETA 80s" in lines[0]  # 2× slower than estimated: (10 s left + 30 s validation) × 2
+
+
+def test_cli_calibrate_target_plan_under_a_wall_budget_fits_it(tmp_path: Path) -> None:
+    """Issue 19: with '15m wall' the target plan chose widths [32, 48] at ~17 min ('it runs as shown') while a [48]
+    plan at ~6 min fitted: candidates were priced by non-embedding FLOPs, then timed.  Now each is timed whole."""
+    import re
+
+    data = DataSpec(n_tokens=2**21, eval_tokens=2**15)
+    clock = Clock("cpu", threads=_cpu_count())
+    _seed_clock(clock.cache_path, clock.name, data, 512)
+    entries = json.loads(clock.cache_path.read_text())
+    for key, entry in entries["devices"][clock.name].items():  # d=32 timed under load: slow, as in the issue
+        if json.loads(key)["arch"]["d_model"] == 32:
+            entry["step_s"] *= 40
+    clock.cache_path.write_text(json.dumps(entries))
+    args = ["calibrate", "--dry-run", "--budget", "15m wall", "--workers", "1", "--target-params", "7B"]
+    result = CliRunner().invoke(cli, [*args, "--target-tokens", "2T", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    found = re.search(r"~([0-9.]+)(min|s) wall time", first)
+    minutes = float(found[1]) / (60 if found[2] == "s" else 1)
+    assert minutes <= 15 and "runs as shown" not in result.output, result.output
