@@ -686,6 +686,23 @@ def affordable_extension(
     return kept, lines
 
 
+def affordable_validation(plan: CalibrationPlan, results: list[ProbeResult]) -> str | None:
+    """None when the validation cell fits: spent + its cost at the measured pace within ``BUDGET_SLACK``× the budget
+    (or no budget); else the line saying why it is skipped (for the console and the report's warnings)."""
+    if plan.budget is None or not plan.validation:
+        return None
+    speed = pace(plan, results)
+    used, cost = spent(plan, results), planned(plan, plan.validation, speed)
+    if used + cost <= BUDGET_SLACK * plan.budget.value:
+        return None
+    unit = plan.budget.kind
+    return (
+        f"validation skipped: ~{Budget(unit, cost).describe()} more would take the run past {BUDGET_SLACK:g}× the "
+        f"budget {plan.budget.describe()} (spent ~{Budget(unit, used).describe()}, probes at {speed:.2g}× their "
+        "estimate)"
+    )
+
+
 def check_width(width: int, *, field: str = "width") -> int:
     """A probe width the probe model can be built at: 16 ≤ width ≤ 8192 and a whole number of heads."""
     if not 16 <= width <= 8192:

@@ -230,3 +230,16 @@ def test_cli_calibrate_target_plan_under_a_wall_budget_fits_it(tmp_path: Path) -
     found = re.search(r"~([0-9.]+)(min|s) wall time", first)
     minutes = float(found[1]) / (60 if found[2] == "s" else 1)
     assert minutes <= 15 and "runs as shown" not in result.output, result.output
+
+
+def test_affordable_validation_says_why_it_is_skipped_past_the_budget(tmp_path: Path) -> None:
+    from lrpredict.calibrate.planner import affordable_validation
+
+    cache = tmp_path / "clock.json"
+    clock = Clock("cpu", threads=1, cache=cache)
+    _seed_clock(cache, clock.name, DataSpec(n_tokens=2**21, eval_tokens=2**15), 512)
+    budget = parse_budget_spec("20min wall")
+    plan = make_plan(name="x", budget=budget, clock=clock, workers=1)
+    assert affordable_validation(plan, _results(plan, plan.estimates[plan.probes[0].probe_id])) is None
+    line = affordable_validation(plan, _results(plan, BUDGET_SLACK * budget.value / len(plan.probes)))
+    assert line is not None and line.startswith("validation skipped") and "1.2× the budget" in line
