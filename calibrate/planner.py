@@ -64,7 +64,8 @@ MIN_BODY_SHARE = 1 / 3
 # Horizons are halved to fit a budget only down to this many optimizer steps for the shortest (half the CPU
 # default's 64): below it warmup and decay are most of the run and its optimum says little about longer runs.
 MIN_HORIZON_STEPS = 32
-UNIGRAM_TOKENS_PER_ID = 8  # shortest horizon, in tokens per vocabulary id (``min_horizon_tokens``)
+# shortest horizon (``min_horizon_tokens``): 110K tokens at 32,768 ids, × (V / 32,768)^0.27
+UNIGRAM_PHASE_TOKENS, UNIGRAM_PHASE_VOCAB, UNIGRAM_PHASE_EXPONENT = 110_000, 32_768, 0.27
 MAX_EXTENSIONS = 2  # grid extensions over a plan's whole life, resumes included
 # An extension never goes past this peak LR: 45× the largest LR of the Step Law sweeps (0.0221, steplaw_dense.csv);
 # issue 15 saw a re-extended grid reach 12.4, where every probe diverged.
@@ -717,7 +718,8 @@ def min_horizon_tokens(vocab_size: int) -> int:
     """The shortest horizon whose LR optimum means something: past the unigram phase (issue 19, item 5).
 
     Measured on real text (Python stdlib + licence texts, BPE by ``tokenizers``; docs/log.md 2026-12-04 — unigram
-    phase): a d=64 probe's train loss reaches the corpus's unigram entropy after ~5.5 tokens per vocabulary id and is
-    0.5 nats below it after ~9; before that its loss mostly measures how fast the output layer learns token
-    frequencies, whose best LR is not the body's."""
-    return UNIGRAM_TOKENS_PER_ID * vocab_size
+    phase) with a d=64 probe: its train loss was 0.5 nats below the corpus's unigram entropy after ~76K tokens at
+    8,192 ids and ~110K at 32,768 (it crosses the entropy itself at ~45–50K tokens at both sizes): the phase grows
+    slowly with V, as V^0.27 through those two points.  Before that the loss mostly measures how fast the output
+    layer learns token frequencies, whose best LR is not the body's."""
+    return round(UNIGRAM_PHASE_TOKENS * (vocab_size / UNIGRAM_PHASE_VOCAB) ** UNIGRAM_PHASE_EXPONENT)
