@@ -476,7 +476,10 @@ def _fit_budget(shapes: _Shapes, widths: list[int] | None, lrs: int, *, strict: 
         bound = shapes.at_rate(rate).design(first, 3, shapes.shrinks(first[0]))
         if bound.total > budget.value:
             raise BudgetTooSmall(budget, bound, rate=rate)
-    smallest = shapes.design(first, 3, shapes.shrinks(first[0]))
+    # the smallest plan: the cheaper of the two narrowest single widths (a head-heavy or loaded d=32 can time slower
+    # than d=48: issue 19's "[48] at ~6 min fits")
+    singles = [first] if widths is not None else [[w] for w in shapes.ladder[:2]]
+    smallest = min((shapes.design(w, 3, shapes.shrinks(w[0])) for w in singles), key=lambda d: d.total)
     if smallest.total > budget.value:
         if strict:
             raise BudgetTooSmall(budget, smallest)
@@ -497,10 +500,14 @@ def _windows(shapes: _Shapes) -> list[list[int]]:
     its FLOPs in the output layer: its optimum says little about the body's)."""
     budget = shapes.budget
     assert budget is not None
-    affordable = []
-    for width in shapes.ladder:  # costs grow with width: stop timing at the first that cannot fit alone
+    affordable: list[int] = []
+    misses = 0
+    for width in shapes.ladder:  # costs grow with width, mostly: stop timing after two that cannot fit alone
         if shapes.design([width], 3, shapes.shrinks(width)).total > budget.value:
-            break
+            misses += 1
+            if misses == 2:
+                break
+            continue
         affordable.append(width)
     body = [w for w in affordable if shapes.body_share(w) >= MIN_BODY_SHARE]
     out: list[list[int]] = []

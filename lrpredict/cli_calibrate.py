@@ -617,12 +617,13 @@ def _target_plan(opts: dict[str, Any], default, device, data, vocab_size, clock,
         )
 
     ladder = list(opts["size_list"] or (CPU_LADDER if device == "cpu" else GPU_WIDTHS))
-    if opts["size_list"] is None:  # costs grow with width: stop at the first width that cannot fit alone
-        affordable = []
+    if opts["size_list"] is None:  # costs grow with width, mostly: stop after two widths that cannot fit alone
+        affordable, misses = [], 0
         for width in ladder:
-            if build([width]) is None:
+            if build([width]) is not None:
+                affordable.append(width)
+            elif (misses := misses + 1) == 2:
                 break
-            affordable.append(width)
         ladder = affordable or ladder[:1]
     result = choose(
         build,

@@ -230,6 +230,7 @@ def test_cli_calibrate_target_plan_under_a_wall_budget_fits_it(tmp_path: Path) -
     found = re.search(r"~([0-9.]+)(min|s) wall time", first)
     minutes = float(found[1]) / (60 if found[2] == "s" else 1)
     assert minutes <= 15 and "runs as shown" not in result.output, result.output
+    assert "no target-aware plan fits" not in result.output and "chosen  widths [48" in result.output
 
 
 def test_affordable_validation_says_why_it_is_skipped_past_the_budget(tmp_path: Path) -> None:
