@@ -278,8 +278,10 @@ class Clock:
 
     @property
     def unfit(self) -> list[str]:
-        """The notes of shapes whose probes would not fit in memory here: a run of them would be OOM-killed."""
-        return [t.note for t in self._timings.values() if not t.fits]
+        """The notes of shapes whose probes would not fit in memory here, narrowest first (the fit probes before a
+        wider validation cell): a run of them would be OOM-killed."""
+        notes = [t.note for t in self._timings.values() if not t.fits]
+        return sorted(notes, key=lambda note: int(note.split()[0].partition("=")[2] or 0))
 
     def learn(self, results: Iterable[ProbeResult], estimates: dict[str, float]) -> list[str]:
         """Rescale the cached timing of each shape whose finished probes ran more than ``CLOCK_OFF``× off their
