@@ -6,8 +6,11 @@ prediction at each probe size, spaced ×2 (the Step Law sweeps show ±4× spans 
 extended when a fitted optimum falls at its edge (``extend``, at most ``MAX_EXTENSIONS`` times in a plan's life).
 
 Sizing (issue 12): with a ``Clock`` (a timed micro-benchmark on the device, ``clock.py``) every probe gets a wall-time
-estimate, and a budget in device-hours or wall time picks the largest ladder whose estimate fits.  Without a budget:
-the CPU default plan (minutes), or on GPUs the largest ladder that fits ``DEFAULT_GPU_WALL_S`` of wall time.
+estimate.  Without a budget: the CPU default plan (minutes), or on GPUs the largest ladder that fits
+``DEFAULT_GPU_WALL_S`` of wall time.  Issue 19: a budget is a promise — a plan is priced whole (fit probes, a
+reserve for one grid extension per size, a held-out validation cell; the output layer's FLOPs counted), shrunk
+until it fits (``_fit_budget``) or refused before any probe (``BudgetTooSmall``), and a run launches extensions
+and validation only within ``BUDGET_SLACK``× the budget (``affordable_extension``, ``affordable_validation``).
 """
 
 from __future__ import annotations
