@@ -47,9 +47,12 @@ METHOD = 2
 MEMORY_FRACTION = 0.5
 RUNTIME_BYTES = 512 * 2**20  # torch's own footprint and allocator slack, beyond tensors
 FIELDS = ("setup_s", "step_s", "eval_s")  # what the cache holds for a shape
-# A shape whose real probes took more than this factor off their estimate has its cached timing rescaled: inside it,
-# contention between workers and a busy machine's noise, not a wrong benchmark.
-CLOCK_OFF = 3.0
+# A shape whose real probes took more than this factor off their estimate has its cached timing rescaled (issue 19:
+# was 3×; a timing taken under load stayed cached 2× too slow and the ETA said 483 s with ~15 min left).
+CLOCK_OFF = 1.5
+# A cached CPU timing is measured again when the machine is this much more, or less, contended than when it was
+# taken: contention = max(1, 1-minute load average per core), recorded with the timing (issue 19).
+LOAD_OFF = 1.5
 
 
 @dataclass(frozen=True)
@@ -131,8 +134,14 @@ def step_flops(spec: ProbeSpec) -> float:
     6·d·vocab, which is a large share of a small probe's compute."""
     arch = spec.arch
     active = count_parameters(arch).non_embedding_active
-    per_token = flops_per_token(active, arch.n_layers, arch.d_model, spec.seq_len) + 6 * arch.d_model * arch.vocab_size
-    return per_token * spec.tokens_per_step
+    per_token = flops_per_token(active, arch.n_layers, arch.d_model, spec.seq_len)
+    return per_token * spec.tokens_per_step + head_flops(spec)
+
+
+def head_flops(spec: ProbeSpec) -> float:
+    """Training FLOPs of one step in the output layer: the logits are 2·d·V per token forward, 6·d·V with backward
+    (the input embedding is a lookup).  With a 50,257-id vocabulary this is ~98% of a d=32 probe (issue 19)."""
+    return 6.0 * spec.arch.d_model * spec.arch.vocab_size * spec.tokens_per_step
 
 
 def smaller(spec: ProbeSpec, device: str) -> ProbeSpec | None:
@@ -241,11 +250,43 @@ class Clock:
         key = _shape_key(spec)
         if key not in self._timings:
             cached = self._read_cache().get(key)
-            self._timings[key] = Timing(**cached) if cached is not None else self._new_timing(spec, key)
+            if cached is not None and self._same_load(cached.get("load")):
+                self._timings[key] = Timing(**{f: cached[f] for f in FIELDS})
+            else:
+                self._timings[key] = self._new_timing(spec, key)
         return self._timings[key]
+
+    def _same_load(self, then: float | None) -> bool:
+        """Whether a cached timing taken at contention ``then`` still holds now (GPUs, and timings from before the
+        load was recorded, always do)."""
+        if self.device.startswith("cuda") or then is None:
+            return True
+        ratio = contention() / max(1.0, then)
+        return 1 / LOAD_OFF <= ratio <= LOAD_OFF
 
     def probe_seconds(self, spec: ProbeSpec) -> float:
         return self.timing(spec).probe_seconds(spec)
+
+    def peak_flops(self) -> float:
+        """FLOP/s of a large fp32 matmul on this CPU with this clock's threads, now: no probe runs faster, so FLOPs
+        over it bound a plan's time from below without building a probe (issue 19: a refusal within a minute on a
+        busy machine).  GPUs: infinite (no bound; their probes are timed)."""
+        if self.device.startswith("cuda"):
+            return math.inf
+        import torch
+
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            a, b = torch.randn(512, 1024), torch.randn(1024, 1024)
+            best = math.inf
+            for _ in range(3):
+                t = time.perf_counter()
+                a @ b
+                best = min(best, time.perf_counter() - t)
+        finally:
+            torch.set_num_threads(previous)
+        return 2 * 512 * 1024 * 1024 / max(best, 1e-9)
 
     @property
     def notes(self) -> list[str]:
@@ -254,8 +295,10 @@ class Clock:
 
     @property
     def unfit(self) -> list[str]:
-        """The notes of shapes whose probes would not fit in memory here: a run of them would be OOM-killed."""
-        return [t.note for t in self._timings.values() if not t.fits]
+        """The notes of shapes whose probes would not fit in memory here, narrowest first (the fit probes before a
+        wider validation cell): a run of them would be OOM-killed."""
+        notes = [t.note for t in self._timings.values() if not t.fits]
+        return sorted(notes, key=lambda note: int(note.split()[0].partition("=")[2] or 0))
 
     def learn(self, results: Iterable[ProbeResult], estimates: dict[str, float]) -> list[str]:
         """Rescale the cached timing of each shape whose finished probes ran more than ``CLOCK_OFF``× off their
@@ -334,7 +377,7 @@ class Clock:
         if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
             return {}
         entries = data.get("devices", {}).get(self.name, {})
-        return {k: v for k, v in entries.items() if isinstance(v, dict) and set(v) == set(FIELDS)}
+        return {k: v for k, v in entries.items() if isinstance(v, dict) and set(FIELDS) <= set(v) <= {*FIELDS, "load"}}
 
     def _write_cache(self, key: str, timing: Timing) -> None:
         try:
@@ -343,7 +386,10 @@ class Clock:
                 raise ValueError
         except (OSError, ValueError):
             data = {"version": CACHE_VERSION, "devices": {}}
-        data.setdefault("devices", {}).setdefault(self.name, {})[key] = {f: getattr(timing, f) for f in FIELDS}
+        entry: dict[str, float] = {f: getattr(timing, f) for f in FIELDS}
+        if not self.device.startswith("cuda"):
+            entry["load"] = contention()
+        data.setdefault("devices", {}).setdefault(self.name, {})[key] = entry
         try:  # a cache that cannot be written costs a re-measurement next time, nothing else
             self.cache_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.cache_path.with_suffix(f".{os.getpid()}.part")
@@ -351,6 +397,14 @@ class Clock:
             tmp.replace(self.cache_path)
         except OSError:
             pass
+
+
+def contention() -> float:
+    """How contended this machine's CPUs are now: max(1, 1-minute load average per core) (1 where unknown)."""
+    try:
+        return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    except OSError:
+        return 1.0
 
 
 def _extrapolated(measured: Timing, proxy: ProbeSpec, spec: ProbeSpec, device: str, free: int) -> Timing:

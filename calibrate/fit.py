@@ -449,9 +449,8 @@ def fit_calibration(
                 if prior is not None
                 else "is left out of the free fit"
             )
-            warnings.append(
-                f"unbracketed optimum at {where}: best LR {cell.fit.lr_opt:.3g} is at the grid's edge; it {fate}"
-            )
+            place = "the grid's edge" if cell.fit.edge else "inside the grid, but no convex parabola fits around it"
+            warnings.append(f"unbracketed optimum at {where}: best LR {cell.fit.lr_opt:.3g} is at {place}; it {fate}")
 
     optima, batch_rows = _optima_per_nd(cells, noise, include_unbracketed=prior is not None)
     policy = "optimal" if optima and all(o.batch is None for o in optima) else "fixed"

@@ -24,7 +24,14 @@ from lrpredict.calibrate.fit import CalibrationFit, Observation, fit_calibration
 from lrpredict.calibrate.lawfile import calibrated_law, install_calibrated
 from lrpredict.calibrate.lock import folder_lock
 from lrpredict.calibrate.noise import LossNoise, measure_noise, split_replicates
-from lrpredict.calibrate.planner import MAX_EXTENSIONS, CalibrationPlan, extend, law_n, probe_flops
+from lrpredict.calibrate.planner import (
+    MAX_EXTENSIONS,
+    CalibrationPlan,
+    affordable_extension,
+    extend,
+    law_n,
+    probe_flops,
+)
 from lrpredict.calibrate.report import write_report
 from lrpredict.calibrate.spec import ProbeResult
 from lrpredict.calibrate.validation import Prediction, ValidationResult, predict, recentre, score
@@ -110,8 +117,9 @@ class Progress:
     """One stderr line per finished probe: a progress bar, the probe's losses, its time against the plan's estimate,
     and an ETA (lines, not a redrawn bar: logs of a node job stay readable).
 
-    With estimates the ETA is the estimated time of the probes left, scaled by how the actual times so far compare
-    with their estimates; without, the mean probe time so far times the probes left."""
+    With estimates the ETA is the estimated time of the probes left and of the validation cell after them, scaled by
+    how the actual times so far compare with their estimates (issue 19: measured pace, not only the plan's
+    estimate); without, the mean probe time so far times the probes left."""
 
     def __init__(
         self,
@@ -122,6 +130,7 @@ class Progress:
         estimates: dict[str, float] | None = None,
         remaining: list[str] | None = None,
         workers: int = 1,
+        after_s: float = 0.0,
     ) -> None:
         self.total, self.done, self.write = total, already, write
         self.start = time.monotonic()
@@ -130,6 +139,7 @@ class Progress:
         self.remaining = set(remaining or [])
         self.workers = max(1, workers)
         self.actual_s = self.estimated_s = 0.0
+        self.after_s = after_s  # estimated wall time of what runs after these probes (the validation cell)
 
     def __call__(self, result: ProbeResult) -> None:
         self.done += 1
@@ -143,7 +153,7 @@ class Progress:
             self.estimated_s += estimate
             timing += f" vs est. {estimate:.1f}s"
             scale = self.actual_s / self.estimated_s if self.estimated_s > 0 else 1.0
-            eta = scale * sum(self.estimates.get(p, 0.0) for p in self.remaining) / self.workers
+            eta = scale * (sum(self.estimates.get(p, 0.0) for p in self.remaining) / self.workers + self.after_s)
         else:
             eta = elapsed / self.fresh * (self.total - self.done)
         losses = ", ".join(f"{b.eval_loss:.3f}" if b.eval_loss is not None else "–" for b in result.branches)
@@ -196,6 +206,7 @@ def _calibrate_torch(
     ledger = Ledger(out_dir)
     ledger.validate()  # a bad record is an error naming its line now, not after every probe ran
     save_plan(plan, out_dir)
+    over_budget: list[str] = []  # grid extensions the budget left out: they end up in the report's warnings
     while True:
         ids = [p.probe_id for p in plan.probes]
         finished = ledger.finished_ids()
@@ -207,6 +218,7 @@ def _calibrate_torch(
             estimates=plan.estimates,
             remaining=todo,
             workers=plan.workers,
+            after_s=(plan.estimated_parts() or {}).get("validation", 0.0),
         )
         results = run_probes(plan.probes, out_dir, executor, on_result=progress)
         estimated = [plan.estimates.get(i, 0.0) for i in todo]
@@ -221,6 +233,10 @@ def _calibrate_torch(
             )
         fit, observations, noise = fit_results(results, prior=prior, arch=plan.arch)  # anchored (issue 11)
         more = [p for p in extend(plan, fit) if p.probe_id not in set(ids)]
+        more, skipped = affordable_extension(plan, results, more)  # issue 19: the budget holds at run time too
+        for line in skipped:
+            write(line)
+        over_budget += skipped
         if not more:
             break
         write(f"extending the LR grid: {len(more)} probes beyond an unbracketed optimum")
@@ -228,6 +244,7 @@ def _calibrate_torch(
         plan.flops += sum(probe_flops(p) for p in more)
         plan.extensions += 1
         save_plan(plan, out_dir)
+    fit.warnings.extend(over_budget)
     plan.finished = True  # a resume of this folder re-fits; it does not grow the grid again
     save_plan(plan, out_dir)
     validation = None

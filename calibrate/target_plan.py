@@ -248,7 +248,7 @@ def cells_of(plan: Any, law_n: Callable[[Any], float]) -> list[tuple[float, floa
 
 
 def choose(
-    build: Callable[[list[int]], Any],
+    build: Callable[[list[int]], Any | None],
     ladder: tuple[int, ...] | list[int],
     target: Target,
     prior: Prior,
@@ -260,10 +260,11 @@ def choose(
     law_n: Callable[[Any], float],
     max_sizes: int = 3,
     fixed: bool = False,
-) -> TargetPlan:
-    """Every run of 1..``max_sizes`` consecutive ladder widths, built by ``build`` and priced by ``cost``; the
-    cheapest within ``budget`` (None: any) whose sd is within TOLERANCE of the best affordable one.  ``fixed``:
-    the ladder is the user's own widths, only evaluated."""
+) -> TargetPlan | None:
+    """Every run of 1..``max_sizes`` consecutive ladder widths, built by ``build`` (None: it cannot fit the budget)
+    and priced by ``cost``; the cheapest within ``budget`` (None: any) whose sd is within TOLERANCE of the best
+    affordable one; None when ``build`` built nothing.  ``fixed``: the ladder is the user's own widths, only
+    evaluated."""
     n, tokens = target.n(arch), target.tokens
     runs = (
         [list(ladder)]
@@ -273,8 +274,12 @@ def choose(
     candidates = []
     for widths in runs:
         plan = build(widths)
+        if plan is None:  # no plan of these widths fits the budget (issue 19: a budget is a promise)
+            continue
         cells = cells_of(plan, law_n)
         candidates.append(Candidate(widths, plan, cost(plan), predictive_sd(cells, n_lrs, prior, n, tokens)))
+    if not candidates:
+        return None
     affordable = [c for c in candidates if budget is None or c.cost <= budget] or [min(candidates, key=_cost)]
     best = min(c.sd for c in affordable)
     chosen = min((c for c in affordable if c.sd <= best * (1 + TOLERANCE)), key=_cost)

@@ -61,7 +61,8 @@ def test_clock_extrapolates_a_shape_too_big_for_free_memory_without_building_it(
     assert "a probe of this shape (~" in tighter.note and "would not fit in memory here either" in tighter.note
     # the cache holds the measurement, not the extrapolation: with more memory the big shape is timed itself
     entries = json.loads(cache.read_text())["devices"][clock.name]
-    assert len(entries) == 1 and all(set(v) == {"setup_s", "step_s", "eval_s"} for v in entries.values())
+    # (issue 19: each CPU entry also records the machine's contention when it was timed, "load")
+    assert len(entries) == 1 and all(set(v) - {"load"} == {"setup_s", "step_s", "eval_s"} for v in entries.values())
 
 
 def test_clock_smaller_reduces_depth_then_micro_batch_or_width() -> None:

@@ -130,6 +130,9 @@ title = "t"
 citation = "c"
 architectures = ["dense"]
 batch_policy = "optimal"
+[domain]
+N = [2.1e8, 1.1e9]
+D = [4e9, 1e11]
 [conventions]
 n = "total"
 [schedule]

@@ -350,10 +350,10 @@ def test_total_wall_seconds_schedules_probes_on_the_first_free_worker() -> None:
 def _seed_clock(cache: Path, device_name: str, step_s: float) -> None:
     """A clock cache as a previous measurement leaves it: every CPU ladder width costs ``step_s`` per step·width."""
     from lrpredict.calibrate.clock import CACHE_VERSION, _shape_key
-    from lrpredict.calibrate.planner import CPU_LADDER
+    from lrpredict.calibrate.planner import CPU_LADDER, VALIDATION_BEYOND
 
     entries = {}
-    for width in CPU_LADDER:
+    for width in (*CPU_LADDER, *VALIDATION_BEYOND[True]):  # the validation cell may be wider than the ladder
         spec = make_plan(name="x", widths=[width], lrs=3).probes[0]
         entries[_shape_key(spec)] = {"setup_s": 1.0, "step_s": step_s * width / 32, "eval_s": 0.1}
     cache.write_text(json.dumps({"version": CACHE_VERSION, "devices": {device_name: entries}}))
@@ -367,11 +367,13 @@ def test_make_plan_time_budget_picks_the_largest_ladder_its_clock_fits(tmp_path:
     large = make_plan(name="x", budget=parse_budget_spec("20min wall"), clock=clock, workers=2)
     assert clock.measured == 0  # everything came from the cache
     widths = [[a.d_model for a in p.sizes()] for p in (small, large)]
-    assert widths[0] == [32, 48, 64] and widths[1][-1] > 64
+    assert widths[1][-1] > widths[0][-1] and len(widths[1]) == 3
     for plan, budget in ((small, 50), (large, 1200)):
-        assert set(plan.estimates) == {p.probe_id for p in plan.probes}
+        # issue 19: the estimate covers the fit probes, the extension reserve and the validation cell
+        assert set(plan.estimates) == {p.probe_id for p in plan.probes + plan.reserve + plan.validation}
         assert plan.estimated_wall_s() <= budget
-    assert small.estimated_wall_s() == total_wall_seconds([small.estimates[p.probe_id] for p in small.probes], 2)
+    fit = total_wall_seconds([small.estimates[p.probe_id] for p in small.probes], 2)
+    assert small.estimated_parts()["fit probes"] == fit < small.estimated_wall_s()
 
 
 def test_make_plan_gpu_default_is_sized_to_an_hour_not_the_largest_ladder(tmp_path: Path) -> None:

@@ -249,6 +249,7 @@ def test_a_run_far_off_its_estimate_rescales_the_clock_cache(tmp_path: Path, mon
     _correct_clock({"clock_args": ("cpu", 1)}, plan, out)
     fixed = Clock("cpu", threads=1)._read_cache()[key]
     assert fixed["step_s"] == pytest.approx(0.01) and fixed["setup_s"] == pytest.approx(0.1)
-    plan.estimates = {r.probe_id: 2 * r.wall_time_s for r in results}  # 2× off: contention, left alone
+    # 1.3× off: contention, left alone (issue 19 lowered the threshold from 3× to 1.5×: a 2× slow timing stayed)
+    plan.estimates = {r.probe_id: 1.3 * r.wall_time_s for r in results}
     _correct_clock({"clock_args": ("cpu", 1)}, plan, out)
     assert Clock("cpu", threads=1)._read_cache()[key] == fixed

@@ -250,11 +250,13 @@ def test_cli_suggest_binary_hf_config_is_one_line(tmp_path) -> None:
     assert result.exit_code == 2 and result.output.startswith("Error: --hf-config="), result.output
 
 
-def test_cli_calibrate_target_plan_over_the_budget_says_so() -> None:
+def test_cli_calibrate_target_plan_over_the_budget_refuses_naming_the_budget() -> None:
+    """Issue 19: a budget no plan fits is refused (exit 2, one line naming the budget that would), not run as shown."""
     args = ["calibrate", "--dry-run", "--device", "cpu", "--budget", "1e6", "--target-params", "7B"]
     result = CliRunner().invoke(cli, [*args, "--target-tokens", "2T"])
-    assert result.exit_code == 0, result.output
-    assert "over the budget 1e+06 FLOPs: no plan of these widths fits" in result.output
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: --budget='1e6' is not valid: at least ~") and "FLOPs" in result.output
+    assert len(result.output.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(

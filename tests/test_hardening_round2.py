@@ -521,8 +521,10 @@ def test_lr_range_says_which_kind_in_text_and_json() -> None:
 def test_compare_marks_the_default_law() -> None:
     result = run(*SUGGEST, "--compare")
     assert result.exit_code == 0, result.output
-    marked = [line for line in result.output.splitlines() if "the default (no --law)" in line]
-    assert len(marked) == 1 and marked[0].startswith("steplaw-2025")
+    # issue 20's blend marks each row the default takes with its weight, and the table ends with the default's label
+    marked = [line for line in result.output.splitlines() if "default, weight" in line]
+    assert len(marked) == 1 and marked[0].startswith("steplaw-2025") and "weight 1" in marked[0]
+    assert any(line.startswith("default (no --law): steplaw-2025") for line in result.output.splitlines())
 
 
 def test_memory_guard_sees_ulimit_v() -> None:

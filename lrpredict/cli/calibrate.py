@@ -30,11 +30,11 @@ TORCH_ONLY = ("arch", "data_path", "vocab_size", "tokenizer", "text_column", "to
 TORCH_ONLY += ("workers", "backend", "address", "resume_dir", "dry_run")
 TORCH_ONLY += ("target_params", "target_tokens", "target_active_params", "target_batch_tokens", "target_config")
 TORCH_ONLY += ("target_hf_config",)
-TORCH_ONLY += ("compile_model", "experts", "top_k")
+TORCH_ONLY += ("compile_model", "experts", "top_k", "no_validate")
 REPLAY_ONLY = ("noise", "batches", "max_tokens")
 # Options a --resume takes from the folder's plan (name and device may be repeated if they agree).
 PLAN_OPTIONS = ("arch", "data_path", "vocab_size", "tokenizer", "text_column", "token_dtype", "budget", "sizes", "lrs")
-PLAN_OPTIONS += ("experts", "top_k")
+PLAN_OPTIONS += ("experts", "top_k", "no_validate")
 # The MoE probes' routing when neither --experts/--top-k nor the target config says: 8 experts, top-2.
 DEFAULT_EXPERTS, DEFAULT_TOP_K = 8, 2
 MAX_EXPERTS = 512
@@ -104,6 +104,11 @@ def _need_calibrate_extra() -> None:
 @click.option("--max-tokens", help="replay: probe only cells with D at most this, e.g. 2e10")
 @click.option("--dry-run", is_flag=True, help="print the plan, its cost and its estimated time; run nothing")
 @click.option(
+    "--no-validate",
+    is_flag=True,
+    help="skip the held-out validation cell (by default ~25%% of the budget checks the fit at a 2× larger size)",
+)
+@click.option(
     "--prior",
     default="default",
     show_default=True,
@@ -130,7 +135,10 @@ def calibrate_command(**params: Any) -> None:
 
 
 def _as_option(ctx: click.Context, exc: LrpredictError) -> LrpredictError:
-    """The error naming the option as typed (--max-tokens, not max_tokens)."""
+    """The error naming the option as typed (--max-tokens, not max_tokens); a budget too small for any plan names
+    the --budget as given."""
+    if exc.field == "budget" and ctx.params.get("budget") is not None:
+        return LrpredictError("--budget", ctx.params["budget"], exc.allowed)
     field = FIELD_PARAM.get(exc.field, exc.field)
     if field in ctx.params:
         return LrpredictError(_flag(ctx, field), exc.value, exc.allowed)
@@ -639,6 +647,7 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
             top_k=opts["routing"][1],
             clock=clock,
             workers=len(slots),
+            validate=not opts["no_validate"],
         )
         if opts["target"] is not None:
             plan = _target_plan(opts, plan, device, data, vocab_size, clock, len(slots))
@@ -719,30 +728,35 @@ def _resume_prior(ctx: click.Context, opts: dict[str, Any], plan) -> None:
 
 def _target_plan(opts: dict[str, Any], default, device, data, vocab_size, clock, workers: int):
     """Issue 11: the probe widths that narrow the optimum at the target most within the budget (default: the cost
-    of the plan without a target); the expected interval of the chosen, a cheaper and a dearer plan go in its notes."""
+    of the plan without a target); the expected interval of the chosen, a cheaper and a dearer plan go in its notes.
+    Every candidate is sized by ``make_plan`` within the budget (issue 19: priced whole — fit probes, extension
+    reserve and validation — by the clock, output layer included); a width whose smallest plan does not fit alone
+    is not a candidate, nor is any wider one."""
     from lrpredict.calibrate.clock import format_seconds
-    from lrpredict.calibrate.planner import CPU_LADDER, GPU_WIDTHS, law_n, make_plan
+    from lrpredict.calibrate.planner import CPU_LADDER, GPU_WIDTHS, Budget, BudgetTooSmall, law_n, make_plan
     from lrpredict.calibrate.target_plan import choose
 
-    budget = opts.get("budget_spec")
-    kind = budget.kind if budget is not None else ("wall_s" if default.estimated_wall_s() is not None else "flops")
+    given = opts.get("budget_spec")
+    # without --budget the candidates are compared in FLOPs at the default plan's cost (timing every ladder shape
+    # would take minutes on a busy CPU); the chosen one is then timed by the clock
+    kind = given.kind if given is not None else "flops"
+    budget = given if given is not None else Budget(kind, default.cost(kind))
+    if opts["prior_law"] is None:
+        default.notes.append("--target-* plans under a prior: with --prior none the default plan is kept")
+        return default
 
-    def cost(plan) -> float:
-        if kind == "flops":
-            return plan.flops
-        if kind == "device_s":
-            return sum(plan.estimates.values())
-        return plan.estimated_wall_s() or 0.0
+    def build(widths: list[int]):
+        try:
+            return plan_for(widths)
+        except BudgetTooSmall:
+            return None
 
-    # candidates are priced in FLOPs at the default plan's seconds per FLOP (timing every ladder shape would take a
-    # minute); the three plans shown are then timed by the clock
-    rate = cost(default) / default.flops if kind != "flops" else 1.0
-
-    def build(widths: list[int], timer=None):
+    def plan_for(widths: list[int], timer=clock if kind != "flops" else None):
         return make_plan(
             name=opts["name"],
             arch=opts["arch"],
             device=device,
+            budget=budget,
             widths=widths,
             lrs=opts["lrs"],
             data=data,
@@ -751,41 +765,40 @@ def _target_plan(opts: dict[str, Any], default, device, data, vocab_size, clock,
             top_k=opts["routing"][1],
             clock=timer,
             workers=workers,
+            validate=not opts["no_validate"],
         )
 
-    if opts["prior_law"] is None:
-        default.notes.append("--target-* plans under a prior: with --prior none the default plan is kept")
-        return default
+    ladder = list(opts["size_list"] or (CPU_LADDER if device == "cpu" else GPU_WIDTHS))
+    if opts["size_list"] is None:  # costs grow with width, mostly: stop after two widths that cannot fit alone
+        affordable, misses = [], 0
+        for width in ladder:
+            if build([width]) is not None:
+                affordable.append(width)
+            elif (misses := misses + 1) == 2:
+                break
+        ladder = affordable or ladder[:1]
     result = choose(
         build,
-        opts["size_list"] or (CPU_LADDER if device == "cpu" else GPU_WIDTHS),
+        ladder,
         opts["target"],
         opts["prior_law"],
         arch=opts["arch"],
-        cost=lambda plan: plan.flops * rate,
-        budget=budget.value if budget is not None else cost(default),
+        cost=lambda plan: plan.cost(kind),
+        budget=budget.value,
         n_lrs=opts["lrs"],
         law_n=law_n,
         fixed=opts["size_list"] is not None,  # your --sizes: only its expected interval
     )
-    for candidate in (result.cheaper, result.chosen, result.dearer):
-        if candidate is not None and kind != "flops":
-            candidate.plan = build(candidate.widths, clock)
-            candidate.cost = cost(candidate.plan)
-    # timed by the clock, a plan priced "cheaper" in FLOPs may not be (QA: "cheaper ~6min" next to "chosen ~3min"):
-    # show only what the times bear out
-    if result.cheaper is not None and result.cheaper.cost >= result.chosen.cost:
-        result.cheaper = None
-    if result.dearer is not None and result.dearer.cost <= result.chosen.cost:
-        result.dearer = None
-    plan = result.chosen.plan
+    if result is None:  # no candidate of these widths fits; the default plan did: keep it
+        default.notes.append("no target-aware plan fits the budget: the default plan is kept")
+        return default
+    plan = result.chosen.plan if kind != "flops" or clock is None else plan_for(result.chosen.widths, clock)
     show = (lambda v: f"{v:.3g} FLOPs") if kind == "flops" else format_seconds
+    if given is None:  # the default plan's cost bounded the candidates; the user set no budget to hold
+        plan.budget = None
+        plan.notes = [n for n in plan.notes if not n.startswith(("budget ", "sized to the budget"))]
+        plan.notes.append(f"no --budget: candidates cost at most the default plan (~{show(budget.value)})")
     plan.notes.extend(result.lines(show))
-    if budget is not None and result.chosen.cost > budget.value:
-        plan.notes.append(
-            f"the chosen plan needs ~{show(result.chosen.cost)}, over the budget {budget.describe()}: no plan of "
-            "these widths fits; it runs as shown unless you raise --budget or pass fewer --lrs"
-        )
     return plan
 
 
@@ -871,6 +884,7 @@ def _describe(plan) -> str:
     wall = plan.estimated_wall_s()
     if wall is not None:
         lines[0] += f", ~{format_seconds(wall)} wall time on {plan.workers} worker{'s' * (plan.workers > 1)}"
+        lines[0] += " in all (fit probes, extension reserve, validation)"
     for shape in plan.sizes():
         probes = [p for p in plan.probes if p.arch == shape]
         counts = count_parameters(shape)
@@ -886,12 +900,42 @@ def _describe(plan) -> str:
             f"LRs {', '.join(f'{p.lr:.3g}' for p in probes)}; horizons {', '.join(str(h) for h in probes[0].horizons)} tokens"
             f"{timing}"
         )
+    lines += _phase_lines(plan)
     if plan.clock:
         lines.append(f"  time: measured by a micro-benchmark on {plan.clock}")
     if plan.prior:
         lines.append(f"  prior: {plan.prior} (--prior; a --resume refits with it)")
     lines += [f"  note: {n}" for n in plan.notes]
     return "\n".join(lines)
+
+
+def _phase_lines(plan) -> list[str]:
+    """The plan's cost by phase (issue 19): fit probes, the room kept for grid extensions, the validation cell."""
+    from lrpredict.calibrate.clock import format_seconds
+    from lrpredict.calibrate.planner import PHASES, law_n, probe_flops
+
+    parts = plan.estimated_parts() or {}
+    specs = plan.phase_specs()
+    out = []
+    for phase in PHASES:
+        group = specs[phase]
+        cost = f"~{sum(probe_flops(p) for p in group):.3g} FLOPs"
+        cost += f", ~{format_seconds(parts[phase])} wall time" if phase in parts else ""
+        if phase == PHASES[1] and group:
+            out.append(f"  extension reserve: up to {len(group)} probes (two LRs per size, one grid extension): {cost}")
+        elif phase == PHASES[2] and group:
+            shape, tokens = group[0].arch, max(group[0].horizons)
+            ratio = law_n(shape) / max(law_n(p.arch) for p in plan.probes)
+            out.append(
+                f"  validation: held-out d_model={shape.d_model} layers={shape.n_layers} N={law_n(shape):,.0f} "
+                f"({ratio:.2g}× the largest probe's N), D={tokens:,} tokens, LRs "
+                f"{', '.join(f'{p.lr:.3g}' for p in group)} (re-centred on the fit's prediction before it runs): {cost}"
+            )
+        elif phase == PHASES[2]:
+            out.append("  validation: none (--no-validate)")
+    if plan.budget is not None:
+        out.append(f"  budget: {plan.budget.describe()} (a run stops launching probes that would pass 1.2× it)")
+    return out
 
 
 def _summary(outcome, target=None) -> None:
