@@ -132,12 +132,19 @@ def _suggest(
     shape, M ≈ 6·N_active (the default law always allows it: at production scale it is a compute law,
     docs/choosing.md).  ``with_runs``: also the context stage (off when evaluating a law for it: it would recurse)."""
     request = Request(
-        config, law, weight_decay_law, tolerance, reference_lr, reference_tokens, approximate_m, with_runs
+        config=config,
+        law=law,
+        weight_decay_law=weight_decay_law,
+        tolerance=tolerance,
+        reference_lr=reference_lr,
+        reference_tokens=reference_tokens,
+        approximate_m=approximate_m,
+        with_runs=with_runs,
     )
     resolved = resolve(request)
     point = predict(resolved)
     spread = uncertainty(resolved, point)
-    around = context(resolved, point, spread, _evaluate if with_runs else None)
+    around = context(resolved, point, _evaluate if with_runs else None)
     return _assemble(resolved, point, spread, around)
 
 

@@ -1,17 +1,17 @@
 """Stage 4 of ``suggest``, context.  Reads the :class:`~lrpredict.pipeline.state.Resolved` law (and whether it is the
-default), the :class:`~lrpredict.pipeline.state.Point` numbers and the :class:`~lrpredict.pipeline.state.Spread`;
-adds what surrounds the suggestion (issue 13; docs/choosing.md, docs/log.md 2026-11-30): for the default, every
-applicable law's LR and a warning when they disagree; warnings when the LR or weight decay lies outside every
-published run's; the nearest published runs, each with the law's LR at the run's own N, D and batch.  It evaluates
-other laws and configs through an :class:`~lrpredict.pipeline.state.Evaluate` it is given (the pipeline without
-this stage), so it never imports ``suggest``."""
+default) and the :class:`~lrpredict.pipeline.state.Point` numbers; adds what surrounds the suggestion (issue 13;
+docs/choosing.md, docs/log.md 2026-11-30): for the default, every applicable law's LR and a warning when they
+disagree; warnings when the LR or weight decay lies outside every published run's; the nearest published runs, each
+with the law's LR at the run's own N, D and batch.  It evaluates other laws and configs through an
+:class:`~lrpredict.pipeline.state.Evaluate` it is given (the pipeline without this stage), so it never imports
+``suggest``."""
 
 from __future__ import annotations
 
 from lrpredict.config import ModelConfig
 from lrpredict.errors import LrpredictError
 from lrpredict.laws import LawFile
-from lrpredict.pipeline.state import Context, Evaluate, Point, Resolved, Spread
+from lrpredict.pipeline.state import Context, Evaluate, Point, Resolved
 from lrpredict.registry import bundled_laws
 from lrpredict.runs import LR_SANE, WEIGHT_DECAY_SANE, NearestRun, nearest_runs
 
@@ -19,7 +19,7 @@ from lrpredict.runs import LR_SANE, WEIGHT_DECAY_SANE, NearestRun, nearest_runs
 DISAGREEMENT_FACTOR = 2.0
 
 
-def context(resolved: Resolved, point: Point, spread: Spread, evaluate: Evaluate | None) -> Context:
+def context(resolved: Resolved, point: Point, evaluate: Evaluate | None) -> Context:
     """The context of the suggestion (see the module docstring); ``evaluate`` None: none (when the pipeline is
     itself evaluating a law at another config for a context stage: it would recurse)."""
     warnings: list[str] = []
