@@ -1,7 +1,9 @@
-"""The records the stages of ``suggest`` pass on (:mod:`lrpredict.pipeline`): one per stage, frozen, each holding
-only what that stage adds.  Dataclasses, not pydantic models: they are built on every ``suggest`` call and never
-validated from outside (pydantic's model construction is a measurable part of the CLI's latency,
-/work/wt/notes/h21house-benchmarks.md)."""
+"""The records the stages of ``suggest`` pass on (:mod:`lrpredict.pipeline`): one per stage, each holding only what
+that stage adds; a stage returns its own record and never changes an earlier one.  Plain dataclasses, not pydantic
+models: they are built on every ``suggest`` call and never validated from outside (pydantic's model construction is a
+measurable part of the CLI's latency, docs/benchmarks.md); neither frozen nor compared: defining this module took a
+median 10 ms with ``frozen=True`` and 2 ms as it is (15 runs on a loaded machine; docs/log.md, 2026-12-04 suggest as a
+pipeline)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
     from lrpredict.suggestion import Factor, LrRange, Suggestion
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Request:
     """What the caller asked for (``suggest``'s arguments, numbers already floats)."""
 
@@ -30,7 +32,7 @@ class Request:
     with_runs: bool
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Resolved:
     """resolve: the law, why it was chosen (``default_note``: None when the caller named it) and its variables."""
 
@@ -45,7 +47,7 @@ class Resolved:
         return self.request.config
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Point:
     """predict: the numbers, each with its derivation."""
 
@@ -61,7 +63,7 @@ class Point:
     warnings: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Spread:
     """uncertainty: the LR range and whether the run lies outside the law's fitted domain."""
 
@@ -70,7 +72,7 @@ class Spread:
     warnings: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Context:
     """context: the nearest published runs (with the law at each) and every applicable law's LR."""
 
