@@ -18,7 +18,7 @@ FAR = ModelConfig(arch="moe", params="600B", active_params="37B", tokens="15T", 
 def _request(config: ModelConfig, law: str | None = None, **options: object) -> Request:
     fields = dict(weight_decay_law=None, tolerance=0.0025, reference_lr=None, reference_tokens=None)
     fields.update(options)
-    return Request(config=config, law=law, approximate_m=False, with_runs=True, **fields)  # type: ignore[arg-type]
+    return Request(config=config, law=law, approximate_m=True, with_runs=True, **fields)  # type: ignore[arg-type]
 
 
 def test_pipeline_stages_by_hand_give_suggests_numbers_and_warnings_in_stage_order() -> None:
