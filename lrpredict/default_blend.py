@@ -3,8 +3,8 @@
 Reads: ``registry.DEFAULT_LAW`` (the sweep-fitted law) and ``registry.PRODUCTION_LAW`` (the compute law per
 architecture), the sweep-fitted law's fitted domain (``LawFile.domain_distance``), and, for a blend, each
 contributing law's own ``Suggestion`` (``lrpredict.suggest`` evaluates them; this module never evaluates a law).
-Adds: the weights, and a ``Suggestion`` whose peak LR, optimal batch, batch and weight decay are the weighted
-geometric means of the contributors' (a blend in log space, issue 20 item 5).
+Adds: the weights; ``lrpredict.pipeline.blend.combine`` makes the ``Suggestion`` whose peak LR, optimal batch, batch
+and weight decay are the weighted geometric means of the contributors' (a blend in log space, issue 20 item 5).
 
 The weight of the compute law rises linearly in log10 of the distance d by which the config lies outside Step Law's
 fitted domain: 0 for d ≤ ``BLEND_START``, 1 for d ≥ ``BLEND_END``.  Why these ends: every Step Law sweep cell lies
@@ -24,19 +24,13 @@ are); in D no direction is shared (Step Law's LR rises with D, the compute laws'
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from lrpredict.band import lr_band
 from lrpredict.config import ModelConfig
 from lrpredict.errors import MissingInputError
-from lrpredict.laws import LawFile, weakest
+from lrpredict.laws import LawFile
 from lrpredict.registry import DEFAULT_LAW, PRODUCTION_LAW, load_law
-from lrpredict.schedule import recommend_schedule
-
-if TYPE_CHECKING:  # suggest imports this module; the classes are only annotations here
-    from lrpredict.suggestion import LrRange, Suggestion
 
 # Factor outside Step Law's fitted domain where the compute law starts to contribute, and where it alone answers.
 BLEND_START = 2.0
@@ -109,86 +103,3 @@ def choose(config: ModelConfig, resolve: Resolve) -> DefaultChoice:
         f"from it (≤ {BLEND_START:g}×) to {far.id} (≥ {BLEND_END:g}×) linearly in log distance ({CHOICE_DOC})",
         distance,
     )
-
-
-def _mean(weights: Sequence[float], values: Sequence[float]) -> float:
-    """Weighted geometric mean: the blend in log space."""
-    return math.exp(math.fsum(w * math.log(v) for w, v in zip(weights, values, strict=True)))
-
-
-def combine(config: ModelConfig, choice: DefaultChoice, members: Sequence[Suggestion]) -> Suggestion:
-    """One suggestion from the contributors' (``members``, in ``choice.parts`` order, each at the config's batch).
-
-    The range: each contributor's (the curvature band widened for its own extrapolation) blended like the LRs, i.e.
-    the band around the blended LR widened by the weighted mean of the contributors' widenings (continuous too)."""
-    from lrpredict.suggestion import Factor
-
-    weights = [weight for _, weight in choice.parts]
-    lead = members[0]
-
-    def mean(field: str) -> float:
-        return _mean(weights, [getattr(m, field) for m in members])
-
-    lr, optimal = mean("lr"), mean("optimal_batch_tokens")
-    batch = config.batch_tokens if config.batch_tokens is not None else mean("batch_tokens")  # yours, exactly
-    weight_decay = mean("weight_decay")
-    low = _mean(weights, [m.lr_range.low for m in members])
-    high = _mean(weights, [m.lr_range.high for m in members])
-    why = (
-        f"{DEFAULT_LAW[config.arch]} lies {choice.distance:.3g}× outside its fitted domain; the compute law's weight "
-        f"is log(d/{BLEND_START:g})/log({BLEND_END:g}/{BLEND_START:g}) (lrpredict.default_blend)"
-    )
-    derivation = [Factor(name=f"weight of {law.id}", value=weight, source=why) for law, weight in choice.parts]
-    for m in members:
-        derivation += m.derivation
-    how = "weighted geometric mean of " + ", ".join(f"{m.law}'s" for m in members)
-    derivation += [
-        Factor(name="η (blend)", value=lr, unit="peak LR", source=f"{how} LR at this batch"),
-        Factor(name="B_opt (blend)", value=optimal, unit="tokens", source=f"{how} optimal batch"),
-        Factor(name="λ (blend)", value=weight_decay, source=f"{how} λ; equals B/(η·τ·D) at the blended η and B"),
-    ]
-    conventions = {}
-    for key in dict.fromkeys(k for m in members for k in m.conventions):
-        said = list(dict.fromkeys(f"{m.conventions[key]} ({m.law})" for m in members if key in m.conventions))
-        conventions[key] = "; ".join(said)
-    inputs = {k: v for m in reversed(members) for k, v in m.inputs.items()} | lead.inputs
-    return lead.model_copy(
-        update={
-            "lr": lr,
-            "lr_range": _range(config, lead, lr, low, high),
-            "lr_at_optimal_batch": mean("lr_at_optimal_batch"),
-            "weight_decay": weight_decay,
-            "weight_decay_groups": {**lead.weight_decay_groups, "matrices": weight_decay},
-            "batch_tokens": batch,
-            "batch_source": (
-                f"your batch; LR: {how} LRs, each moved from its own optimal batch"
-                if config.batch_tokens is not None
-                else f"default blend optimal batch: {how}"
-            ),
-            "optimal_batch_tokens": optimal,
-            "law": choice.label(),
-            "law_title": f"weighted geometric mean of the laws' LR, batch and weight decay ({CHOICE_DOC})",
-            "citation": " | ".join(dict.fromkeys(m.citation for m in members)),
-            "status": weakest([m.status for m in members]),
-            "domain": "extrapolated" if any(m.domain == "extrapolated" for m in members) else "inside",
-            "conventions": conventions,
-            "inputs": inputs,
-            "recommended_schedule": recommend_schedule(choice.law, lr, batch, config.tokens),
-            "warnings": list(dict.fromkeys(w for m in members for w in m.warnings)),
-            "derivation": derivation,
-            "default_choice": choice.note,
-        }
-    )
-
-
-def _range(config: ModelConfig, lead: Suggestion, lr: float, low: float, high: float) -> LrRange:
-    """The blended LR range (``low``, ``high``), labelled with the widening it amounts to around ``lr``."""
-    tolerance = lead.lr_range.tolerance
-    band_low, band_high = lr_band(lr, config.arch, tolerance)
-    widen = math.sqrt((high / low) / (band_high / band_low))
-    source = (
-        f"{lead.lr_range.source.split(';')[0]}; the contributors' ranges (each widened for its own "
-        "extrapolation) blended like the LRs"
-    )
-    meaning = f"within {tolerance:.2%} of the best loss, widened ×{widen:.3g} each side for extrapolation (blended)"
-    return lead.lr_range.model_copy(update={"low": low, "high": high, "source": source, "meaning": meaning})

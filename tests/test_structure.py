@@ -127,7 +127,6 @@ KNOWN_LONG: dict[str, int] = {
     "lrpredict.calibrate.train.ProbeRun": 165,
     "lrpredict.cli.calibrate._check_options": 102,
     "lrpredict.cli.calibrate._plan": 121,
-    "lrpredict.suggest._suggest": 129,
 }
 
 
