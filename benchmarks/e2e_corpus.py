@@ -6,7 +6,9 @@ Sources, in this order, each a sorted file list (``corpus_files``):
 * ``copyright``: ``/usr/share/doc/*/copyright`` (Debian packages' copyright files: prose), when present;
 * ``stdlib``: the ``.py`` files of the running interpreter's standard library (``sysconfig``'s ``stdlib`` path,
   ``site-packages`` left out): code with English docstrings.  Always present, so a bare machine (a GPU node with
-  only Python) falls back to it alone; the output records which sources were used.
+  only Python) falls back to it alone; the output records which sources were used;
+* ``site-packages`` (the gpu scale only, which needs more tokens): the ``.py`` files of the installed packages
+  (``sysconfig``'s ``purelib``: torch, numpy, … as pip installed them).
 
 Documents are files, decoded as UTF-8 (a file that is not is skipped), deduplicated by content (the same GPL text
 ships in hundreds of copyright files), then shuffled with a fixed seed so the held-out tail (the last tokens,
@@ -29,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 EOS = "<|endoftext|>"
+SEPARATOR = "\n" + EOS + "\n"  # between documents in corpus.txt (the tokens get EOS after each document)
 SYSTEM_SOURCES = {
     "licenses": (Path("/usr/share/common-licenses"), "*"),
     "copyright": (Path("/usr/share/doc"), "*/copyright"),
@@ -69,6 +72,8 @@ def corpus_files(sources: tuple[str, ...] = ("licenses", "copyright", "stdlib"))
         if source == "stdlib":
             root = stdlib_root()
             found = [p for p in root.rglob("*.py") if "site-packages" not in p.relative_to(root).parts]
+        elif source == "site-packages":
+            found = list(Path(sysconfig.get_paths()["purelib"]).rglob("*.py"))
         else:
             root, pattern = SYSTEM_SOURCES[source]
             found = list(root.glob(pattern)) if root.is_dir() else []
@@ -136,31 +141,38 @@ def build_corpus(
     vocab_size: int,
     seed: int = 0,
     sources: tuple[str, ...] = ("licenses", "copyright", "stdlib"),
+    files: list[tuple[str, Path]] | None = None,
 ) -> Corpus:
-    """Build (or reuse, when ``corpus.json`` says the same recipe) the corpus, tokenizer and tokens in ``out_dir``."""
+    """Build (or reuse, when ``corpus.json`` says the same recipe) the corpus, tokenizer and tokens in ``out_dir``.
+    ``files``: (source, path) pairs to read instead of ``corpus_files(sources)`` (a slice, for tests)."""
     if vocab_size > 65_536:
         raise ValueError(f"vocab_size={vocab_size}: at most 65,536 (tokens are written as uint16)")
     out_dir.mkdir(parents=True, exist_ok=True)
-    recipe = {"max_bytes": max_bytes, "vocab_size": vocab_size, "seed": seed, "sources": list(sources)}
+    files = corpus_files(sources) if files is None else files
+    listing = "\n".join(f"{s}:{p}" for s, p in files).encode()
+    recipe = {
+        "max_bytes": max_bytes,
+        "vocab_size": vocab_size,
+        "seed": seed,
+        "files": hashlib.sha256(listing).hexdigest(),
+    }
     meta = out_dir / "corpus.json"
     if meta.is_file():
         cached = json.loads(meta.read_text())
         if cached.get("recipe") == recipe and Path(cached["corpus"]["tokens_path"]).is_file():
             return Corpus(**cached["corpus"])
-    files = corpus_files(sources)
-    listing = "\n".join(f"{s}:{p}" for s, p in files).encode()
     docs = read_documents(files)
     random.Random(seed).shuffle(docs)
     kept, used, total = [], [], 0
     for source, doc in docs:
-        size = len(doc.encode("utf-8"))
-        if total + size > max_bytes:
-            break
+        size = len(doc.encode("utf-8")) + (len(SEPARATOR) if kept else 0)
+        if total + size > max_bytes:  # too big for what is left: a later, smaller one may fit
+            continue
         kept.append(doc)
         used += [source] if source not in used else []
         total += size
     text_path, tok_path, bin_path = out_dir / "corpus.txt", out_dir / "tokenizer.json", out_dir / "tokens.bin"
-    text = ("\n" + EOS + "\n").join(kept).encode("utf-8")
+    text = SEPARATOR.join(kept).encode("utf-8")
     text_path.write_bytes(text)
     train_tokenizer(kept, vocab_size, tok_path)
     tokens = tokenize(kept, tok_path)

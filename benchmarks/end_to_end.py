@@ -68,6 +68,7 @@ class Scale:
     max_extra: int  # LRs the target grid may grow by
     eval_batches: int
     note: str
+    sources: tuple[str, ...] = ("licenses", "copyright", "stdlib")
 
 
 SCALES = {
@@ -76,7 +77,21 @@ SCALES = {
     # 4,096 ids: the d=64 probe spends ~60% of its FLOPs in the tied output layer (2·64·4096 of 2·(97.6K + 262K)
     # per token), the d=128 L=4 target ~40%; a 50K vocabulary would be ~95% (issue 19)
     "cpu": Scale(24 << 20, 4096, (), 8.0, 10.0, 7, 4, 32, "sized for ≤ 75 min on 2 idle CPU cores"),
-    "gpu": Scale(64 << 20, 8192, ("--budget", "2min wall"), 8.0, 10.0, 7, 4, 32, "sized for ≤ 8 min on one H200"),
+    # gpu: the default GPU plan's horizons (5–20 tokens per parameter) make a 10×-longer, 8×-larger target cost
+    # ~1e18 FLOPs from its smallest width (256): probes of widths 96 and 128 keep the target (d=192 L=8, 79M tokens,
+    # 7+ LRs, ~3e16 FLOPs) within minutes; the corpus adds the installed packages' code for those tokens
+    "gpu": Scale(
+        200 << 20,
+        8192,
+        ("--sizes", "96,128"),
+        8.0,
+        10.0,
+        7,
+        4,
+        32,
+        "sized for ≤ 8 min on one H200",
+        ("licenses", "copyright", "stdlib", "site-packages"),
+    ),
 }
 
 
@@ -90,13 +105,16 @@ def run_calibrate(args: argparse.Namespace, scale: Scale, tokens: Path, target: 
         cmd += ["--out", str(out), "--device", args.device]
         cmd += ["--target-params", f"{target[0]:.6g}", "--target-tokens", f"{target[1]:.6g}", *scale.calibrate_args]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    log = args.work / "calibrate.log"
+    print(f"calibrate: {' '.join(cmd)}\n  (its output: {log})", flush=True)
     t0 = time.time()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    (args.work / "calibrate.log").write_text(proc.stdout + proc.stderr)
-    print(proc.stdout + proc.stderr, flush=True)
+    with log.open("a") as sink:  # streamed, so a long run can be followed with tail -f
+        proc = subprocess.run(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT, text=True, check=False)
+    lines = log.read_text().splitlines()
+    print("\n".join(lines[-40:]), flush=True)
     if proc.returncode != 0:
-        raise SystemExit(f"calibrate failed (exit {proc.returncode}); see {args.work / 'calibrate.log'}")
-    return {"command": " ".join(cmd), "wall_s": time.time() - t0, "stdout_tail": proc.stdout.splitlines()[-25:]}
+        raise SystemExit(f"calibrate failed (exit {proc.returncode}); see {log}")
+    return {"command": " ".join(cmd), "wall_s": time.time() - t0, "output_tail": lines[-25:]}
 
 
 def free_fit(anchored: Path, free: Path, name: str) -> dict:
@@ -251,7 +269,24 @@ def hint_target(scale: Scale, device: str, vocab: int) -> tuple[float, float]:
     width = max(widths or (CPU_WIDTHS if cpu else GPU_WIDTHS[:3]))
     n = law_n(probe_architecture(width, arch="dense", n_layers=None, vocab_size=vocab, n_experts=8, top_k=2))
     horizon = max(CPU_HORIZONS) if cpu else TOKENS_PER_PARAM[-1] * n
-    return law_n(target_shape(scale.n_factor * n, vocab)), scale.d_factor * horizon
+    from lrpredict.calibrate.target_plan import TARGET_RANGES
+
+    # the smoke target is below what --target-* accepts (a run someone could train): the hint is clamped into range
+    params = max(law_n(target_shape(scale.n_factor * n, vocab)), TARGET_RANGES["params"][0])
+    return params, max(scale.d_factor * horizon, TARGET_RANGES["tokens"][0])
+
+
+class Times:
+    """Wall time of each part, kept in ``WORK/times.json`` and added to when a rerun continues a part (the time a
+    killed invocation spent in it is lost: the figures are then lower bounds)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seconds: dict[str, float] = json.loads(path.read_text()) if path.is_file() else {}
+
+    def add(self, part: str, seconds: float) -> None:
+        self.seconds[part] = self.seconds.get(part, 0.0) + seconds
+        self.path.write_text(json.dumps(self.seconds, indent=1))
 
 
 def law_name(work: Path, scale: str, kind: str) -> str:
@@ -264,16 +299,18 @@ def run(args: argparse.Namespace) -> dict:
     from lrpredict.config import ModelConfig
 
     scale = SCALES[args.scale]
-    times: dict[str, float] = {}
+    times = Times(args.work / "times.json")
     t0 = time.time()
-    corpus = build_corpus(args.work / "corpus", max_bytes=scale.corpus_bytes, vocab_size=scale.vocab)
-    times["corpus + tokenizer"] = time.time() - t0
+    corpus = build_corpus(
+        args.work / "corpus", max_bytes=scale.corpus_bytes, vocab_size=scale.vocab, sources=scale.sources
+    )
+    times.add("corpus + tokenizer", time.time() - t0)
     hint = hint_target(scale, args.device, scale.vocab)
     names = {k: law_name(args.work, args.scale, k) for k in ("anchored", "free")}
     cal = run_calibrate(args, scale, Path(corpus.tokens_path), hint, names["anchored"])
-    times["calibrate (anchored, CLI)"] = cal["wall_s"]
+    times.add("calibrate (anchored, CLI)", cal["wall_s"])
     free = free_fit(args.work / "cal-anchored", args.work / "cal-free", names["free"])
-    times["free fit (same probes)"] = free["wall_s"]
+    times.add("free fit (same probes)", free["wall_s"])
 
     proxy, proxy_lr, proxy_cell = largest_probe(args.work / "cal-anchored")
     shape = target_shape(scale.n_factor * law_n(proxy.arch), proxy.arch.vocab_size)
@@ -287,14 +324,14 @@ def run(args: argparse.Namespace) -> dict:
     preds = predictions(configs[0], configs[1], proxy_lr, laws)
     centre = math.exp(statistics.median(math.log(p["lr"]) for p in preds))
     sweep = target_sweep(args, scale, template, centre)
-    times["target sweep"] = sweep["wall_s"]
+    times.add("target sweep", sweep["wall_s"])
     fit = target_optimum(sweep["lrs"], sweep["losses"])
     scores = []
     if fit is not None:
         for p in preds:
             s = score(p["method"], p["lr"], p["interval"], fit, sweep["lrs"], sweep["losses"])
             scores.append(s.as_dict())
-    times["total"] = time.time() - t0
+    times.add("total", time.time() - t0)
     return {
         "scale": args.scale,
         "note": scale.note,
@@ -338,7 +375,7 @@ def run(args: argparse.Namespace) -> dict:
         },
         "predictions": preds,
         "scores": scores,
-        "times_s": times,
+        "times_s": times.seconds,
     }
 
 
