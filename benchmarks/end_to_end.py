@@ -162,39 +162,48 @@ def largest_probe(anchored: Path):
 
 
 def predictions(target_cfg, proxy_cfg, proxy_lr: float, laws: dict[str, str]) -> list[dict]:
-    """Each method's η at the target and the interval it prints (Transfer prints none)."""
-    from lrpredict.suggest import suggest
-    from lrpredict.transfer import transfer
+    """Each method's η at the target and the interval it prints (Transfer prints none).  A method that cannot
+    predict (e.g. no law was installed because the fit failed) is kept with its error, not scored."""
+    from lrpredict.errors import LrpredictError
 
     out = []
     for method, law in [*laws.items(), ("bundled default", None)]:
-        s = suggest(target_cfg, law=law)
-        out.append(
-            {
-                "method": method,
-                "law": s.law,
-                "lr": s.lr,
-                "interval": (s.lr_range.low, s.lr_range.high),
-                "interval_meaning": s.lr_range.label(),
-                "domain": s.domain,
-                "status": s.status,
-                "warnings": s.warnings,
-            }
-        )
+        try:
+            out.append({"method": method, **_suggested(target_cfg, law)})
+        except LrpredictError as exc:
+            out.append({"method": method, "lr": None, "error": str(exc)})
     for rule in ("completep", "mup"):
-        plan = transfer(proxy_cfg, {"lr": proxy_lr, "weight_decay": 0.1}, target_cfg, rule=rule)
-        out.append(
-            {
-                "method": f"Transfer ({rule})",
-                "law": f"lrpredict.transfer rule={rule}, horizon bjorck-2024",
-                "lr": plan.groups["attention"].lr,  # hidden matrices: nearly all of the body's parameters
-                "interval": None,
-                "interval_meaning": "none printed",
-                "status": plan.status,
-                "warnings": plan.warnings,
-            }
-        )
+        out.append({"method": f"Transfer ({rule})", **_transferred(proxy_cfg, proxy_lr, target_cfg, rule)})
     return out
+
+
+def _suggested(target_cfg, law: str | None) -> dict:
+    from lrpredict.suggest import suggest
+
+    s = suggest(target_cfg, law=law)
+    return {
+        "law": s.law,
+        "lr": s.lr,
+        "interval": (s.lr_range.low, s.lr_range.high),
+        "interval_meaning": s.lr_range.label(),
+        "domain": s.domain,
+        "status": s.status,
+        "warnings": s.warnings,
+    }
+
+
+def _transferred(proxy_cfg, proxy_lr: float, target_cfg, rule: str) -> dict:
+    from lrpredict.transfer import transfer
+
+    plan = transfer(proxy_cfg, {"lr": proxy_lr, "weight_decay": 0.1}, target_cfg, rule=rule)
+    return {
+        "law": f"lrpredict.transfer rule={rule}, horizon bjorck-2024, from the largest probe's best LR {proxy_lr:.4g}",
+        "lr": plan.groups["attention"].lr,  # hidden matrices: nearly all of the body's parameters
+        "interval": None,
+        "interval_meaning": "none printed",
+        "status": plan.status,
+        "warnings": plan.warnings,
+    }
 
 
 def target_sweep(args: argparse.Namespace, scale: Scale, template, centre: float) -> dict:
@@ -322,13 +331,13 @@ def run(args: argparse.Namespace) -> dict:
     ]
     laws = {"calibrated (anchored)": names["anchored"], "free fit (--prior none)": names["free"]}
     preds = predictions(configs[0], configs[1], proxy_lr, laws)
-    centre = math.exp(statistics.median(math.log(p["lr"]) for p in preds))
+    centre = math.exp(statistics.median(math.log(p["lr"]) for p in preds if p["lr"]))
     sweep = target_sweep(args, scale, template, centre)
     times.add("target sweep", sweep["wall_s"])
     fit = target_optimum(sweep["lrs"], sweep["losses"])
     scores = []
     if fit is not None:
-        for p in preds:
+        for p in (p for p in preds if p["lr"]):
             s = score(p["method"], p["lr"], p["interval"], fit, sweep["lrs"], sweep["losses"])
             scores.append(s.as_dict())
     times.add("total", time.time() - t0)
@@ -425,6 +434,15 @@ def markdown(r: dict) -> str:
             f"{s['regret_parabola']:.4f} ({s['regret_parabola_rel']:.2%}){grid} | {_fmt(s['regret_measured'], '.4f')} "
             f"| {s['regret_nearest']:.4f} at {s['nearest_lr']:.3g} |"
         )
+    lines.append("")
+    for p in r["predictions"]:
+        if p["lr"] is None:
+            lines.append(f"- {p['method']}: no prediction ({p['error']})")
+        else:
+            lines.append(
+                f"- {p['method']}: {p['law']}; status {p['status']}, {p.get('domain', 'transfer')}, interval: "
+                f"{p['interval_meaning']}; {len(p['warnings'])} warnings"
+            )
     lines += ["", *goal_lines(r["scores"])]
     return "\n".join(lines) + "\n"
 
