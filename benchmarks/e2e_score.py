@@ -90,16 +90,14 @@ def score(
 
 def next_lrs(lrs: list[float], losses: list[float | None], spacing: float, count: int = 2) -> list[float]:
     """LRs to add when the best measured LR is at an edge of the grid: ``count`` more steps beyond that edge
-    (toward where the loss still falls); none when it is interior.  A diverged highest LR closes the high side."""
-    points = measured_points(lrs, losses)
-    if len(points) < 2:
+    (toward where the loss still falls); none when it is interior.  A diverged higher LR closes the high side."""
+    runs = sorted(zip(lrs, losses, strict=True))
+    finite = [i for i, (_, loss) in enumerate(runs) if loss is not None and math.isfinite(loss)]
+    if len(finite) < 2:
         return []
-    ordered = sorted(lrs)
-    i = min(range(len(points)), key=lambda k: points[k][1])
-    if 0 < i < len(points) - 1:
-        return []
-    if i == 0:
-        return [ordered[0] / spacing**k for k in range(1, count + 1)]
-    if math.exp(points[-1][0]) < ordered[-1]:  # a higher LR diverged: the optimum is between, nothing to add
-        return []
-    return [ordered[-1] * spacing**k for k in range(1, count + 1)]
+    best = min(finite, key=lambda i: runs[i][1])
+    if best == finite[0] and best == 0:
+        return [runs[0][0] / spacing**k for k in range(1, count + 1)]
+    if best == finite[-1] and best == len(runs) - 1:
+        return [runs[-1][0] * spacing**k for k in range(1, count + 1)]
+    return []  # interior, or next to a diverged LR: the optimum lies between
