@@ -83,7 +83,7 @@ SCALES = {
     # ~1e18 FLOPs from its smallest width (256): probes of widths 96 and 128 keep the target (d=192 L=8, 79M tokens,
     # 7+ LRs, ~3e16 FLOPs) within minutes; the corpus adds the installed packages' code for those tokens
     "gpu": Scale(
-        200 << 20,
+        120 << 20,
         8192,
         ("--sizes", "96,128"),
         8.0,
@@ -235,7 +235,8 @@ def target_sweep(args: argparse.Namespace, scale: Scale, template, centre: float
 
     half = (scale.target_lrs - 1) / 2
     grid = [centre * SQRT2 ** (k - half) for k in range(scale.target_lrs)]
-    devices = [args.device] if args.device != "cpu" else ["cpu"] * args.target_workers
+    # several runs share one GPU: a d=192 model leaves an H200 mostly idle (calibrate runs one probe per GPU)
+    devices = [args.device if args.device != "cpu" else "cpu"] * args.target_workers
     executor = LocalExecutor(devices, threads_per_worker=1 if args.device == "cpu" else None)
     t0 = time.time()
     added = 0
@@ -526,11 +527,13 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu, or cuda with --scale gpu")
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: ./e2e-SCALE); reuse resumes")
     parser.add_argument("--out", type=Path, default=None, help="markdown table (default: stdout); JSON next to it")
-    parser.add_argument("--target-workers", type=int, default=None, help="CPU: parallel target runs (default: cores)")
+    parser.add_argument(
+        "--target-workers", type=int, default=None, help="parallel target runs (default: the CPU cores, 4 on a GPU)"
+    )
     args = parser.parse_args()
     args.work = (args.work or Path(f"e2e-{args.scale}")).resolve()
     args.work.mkdir(parents=True, exist_ok=True)
-    args.target_workers = args.target_workers or len(os.sched_getaffinity(0))
+    args.target_workers = args.target_workers or (4 if args.device.startswith("cuda") else len(os.sched_getaffinity(0)))
     if args.device.startswith("cuda"):
         import torch
 
