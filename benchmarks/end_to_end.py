@@ -76,8 +76,8 @@ SCALES = {
     # smoke: checks the script end to end in minutes; the target rules are relaxed, so it measures nothing
     # (4×: the smallest target above ModelConfig's 1e5-parameter floor, where the laws can be evaluated)
     "smoke": Scale(2 << 20, 512, ("--sizes", "32", "--lrs", "3"), 4.0, 1.0, 3, 2, 8, "smoke: not a measurement"),
-    # 4,096 ids: the d=64 probe spends ~60% of its FLOPs in the tied output layer (2·64·4096 of 2·(97.6K + 262K)
-    # per token), the d=128 L=4 target ~40%; a 50K vocabulary would be ~95% (issue 19)
+    # 4,096 ids: the d=64 probe spends ~73% of its FLOPs in the tied output layer (2·64·4096 of 2·(97.6K + 262K)
+    # per token, attention aside), the d=128 L=4 target ~40%; a 50K vocabulary ~97% (issue 19)
     "cpu": Scale(24 << 20, 4096, (), 8.0, 10.0, 7, 4, 32, "sized for ≤ 75 min on 2 idle CPU cores"),
     # gpu: the default GPU plan's horizons (5–20 tokens per parameter) make a 10×-longer, 8×-larger target cost
     # ~1e18 FLOPs from its smallest width (256): probes of widths 96 and 128 keep the target (d=192 L=8, 79M tokens,
