@@ -310,16 +310,18 @@ def hint_target(scale: Scale, device: str, vocab: int) -> tuple[float, float]:
 
 
 class Times:
-    """Wall time of each part, kept in ``WORK/times.json`` and added to when a rerun continues a part (the time a
-    killed invocation spent in it is lost: the figures are then lower bounds)."""
+    """Wall time of each part, kept in ``WORK/times.json`` when the part finishes.  A rerun keeps a finished part's
+    time (its cached rerun is not counted again); a part killed midway counts only the invocation that finished it,
+    so its time is then a lower bound (the ledger times below are right across kills)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.seconds: dict[str, float] = json.loads(path.read_text()) if path.is_file() else {}
 
     def add(self, part: str, seconds: float) -> None:
-        self.seconds[part] = self.seconds.get(part, 0.0) + seconds
-        self.path.write_text(json.dumps(self.seconds, indent=1))
+        if part not in self.seconds:
+            self.seconds[part] = seconds
+            self.path.write_text(json.dumps(self.seconds, indent=1))
 
 
 def ledger_time(folder: Path) -> dict:
@@ -389,7 +391,6 @@ def run(args: argparse.Namespace) -> dict:
         for p in (p for p in preds if p["lr"]):
             s = score(p["method"], p["lr"], p["interval"], fit, sweep["lrs"], sweep["losses"])
             scores.append(s.as_dict())
-    times.add("total", time.time() - t0)
     return {
         "scale": args.scale,
         "note": scale.note,
@@ -401,6 +402,24 @@ def run(args: argparse.Namespace) -> dict:
         "calibrate": cal,
         "free_fit": free,
         "target_hint": {"params": hint[0], "tokens": hint[1]},
+        **describe_runs(proxy, proxy_lr, proxy_cell, template, centre),
+        "sweep": sweep,
+        "optimum": None
+        if fit is None
+        else {k: getattr(fit, k) for k in ("lr_opt", "curvature", "loss_min", "bracketed", "n_points")},
+        "predictions": preds,
+        "scores": scores,
+        "times_s": times.seconds,
+        "ledger_times": {k: ledger_time(args.work / k) for k in ("cal-anchored", "target")},
+    }
+
+
+def describe_runs(proxy, proxy_lr: float, proxy_cell: dict, template, centre: float) -> dict:
+    """The largest probe and the target, for the output."""
+    from lrpredict.calibrate.planner import law_n
+
+    shape, tokens = template.arch, max(template.horizons)
+    return {
         "largest_probe": {
             "N": law_n(proxy.arch),
             "d_model": proxy.arch.d_model,
@@ -416,25 +435,11 @@ def run(args: argparse.Namespace) -> dict:
             "d_ffn": shape.d_ffn,
             "vocab": shape.vocab_size,
             "tokens": tokens,
-            "batch_tokens": proxy.tokens_per_step,
+            "batch_tokens": template.tokens_per_step,
             "N_ratio": law_n(shape) / law_n(proxy.arch),
             "D_ratio": tokens / max(proxy.horizons),
             "grid_centre": centre,
         },
-        "sweep": sweep,
-        "optimum": None
-        if fit is None
-        else {
-            "lr": fit.lr_opt,
-            "curvature": fit.curvature,
-            "loss_min": fit.loss_min,
-            "bracketed": fit.bracketed,
-            "points": fit.n_points,
-        },
-        "predictions": preds,
-        "scores": scores,
-        "times_s": times.seconds,
-        "ledger_times": {k: ledger_time(args.work / k) for k in ("cal-anchored", "target")},
     }
 
 
@@ -466,10 +471,15 @@ def markdown(r: dict) -> str:
     ]
     if o is not None:
         lines.append(
-            f"- measured optimum (Eq.2 on the 5 LRs around the best): η* = {o['lr']:.4g}, L_min {o['loss_min']:.4f} "
-            f"nats, curvature C = {o['curvature']:.4g} nats per (ln η)², bracketed: {o['bracketed']}"
+            f"- measured optimum (Eq.2 on the 5 LRs around the best): η* = {o['lr_opt']:.4g}, L_min {o['loss_min']:.4f} "
+            f"nats, curvature C = {o['curvature']:.4g} nats per (ln η)², bracketed: {o['bracketed']}, {o['n_points']} finite runs"
         )
-    lines.append("- wall time: " + "; ".join(f"{k} {v / 60:.1f} min" for k, v in r["times_s"].items()))
+    parts = r["times_s"]
+    lines.append(
+        "- wall time: "
+        + "; ".join(f"{k} {v / 60:.1f} min" for k, v in parts.items())
+        + f"; all parts {sum(parts.values()) / 60:.1f} min"
+    )
     lines.append(
         "- from the ledgers (right across resumes): "
         + "; ".join(

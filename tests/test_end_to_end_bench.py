@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks.e2e_corpus import EOS, build_corpus, corpus_files
 from benchmarks.e2e_score import next_lrs, score, target_optimum
-from benchmarks.end_to_end import target_shape
+from benchmarks.end_to_end import Times, target_shape
 from lrpredict.calibrate.planner import law_n
 from lrpredict.calibrate.token_sources import prepare_data
 
@@ -78,3 +78,11 @@ def test_end_to_end_grid_grows_toward_falling_loss_and_stops_at_divergence() -> 
     assert next_lrs(high, _bowl(high), math.sqrt(2))[0] > max(high)
     assert next_lrs(high, [*_bowl(high)[:-1], None], math.sqrt(2)) == []  # the top LR diverged
     assert next_lrs(GRID, _bowl(GRID), math.sqrt(2)) == []
+
+
+def test_end_to_end_times_keep_a_finished_part_across_reruns(tmp_path: Path) -> None:
+    Times(tmp_path / "times.json").add("target sweep", 120.0)
+    rerun = Times(tmp_path / "times.json")
+    rerun.add("target sweep", 0.5)  # a rerun finds the part cached: its time is not the part's
+    rerun.add("calibrate", 30.0)
+    assert Times(tmp_path / "times.json").seconds == {"target sweep": 120.0, "calibrate": 30.0}
