@@ -531,6 +531,34 @@ def goal_lines(scores: list[dict]) -> list[str]:
     ]
 
 
+def status(work: Path) -> list[str]:
+    """How far a run in ``work`` got, from its files alone (runs nothing; safe while the run goes on)."""
+    from lrpredict.calibrate.ledger import Ledger
+    from lrpredict.calibrate.run import load_plan
+
+    lines = [f"work folder {work}"]
+    corpus = work / "corpus" / "corpus.json"
+    lines.append(f"corpus: {'built' if corpus.is_file() else 'not built'}")
+    anchored = work / "cal-anchored"
+    if (anchored / "plan.json").is_file():
+        plan = load_plan(anchored)
+        done = Ledger(anchored).finished_ids() if (anchored / "probes.jsonl").is_file() else set()
+        state = "finished" if plan.finished else "running or stopped"
+        lines.append(
+            f"calibrate: {len(done & {p.probe_id for p in plan.probes})} of {len(plan.probes)} probes, {state}"
+        )
+    else:
+        lines.append("calibrate: not started")
+    lines.append(f"free fit: {'done' if (work / 'cal-free' / 'fit.json').is_file() else 'not done'}")
+    runs = Ledger(work / "target").latest().values() if (work / "target" / "probes.jsonl").is_file() else []
+    for r in sorted(runs, key=lambda r: r.spec.lr):
+        lines.append(f"target lr={r.spec.lr:.4g}: {r.status}, loss {r.losses[-1]}, {r.wall_time_s / 60:.1f} min")
+    lines.append(f"target runs finished: {len(list(runs))}")
+    for name, value in ledger_time(anchored).items() if (anchored / "probes.jsonl").is_file() else []:
+        lines.append(f"probes {name}: {value:.0f}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default="cpu")
@@ -540,8 +568,12 @@ def main() -> None:
     parser.add_argument(
         "--target-workers", type=int, default=None, help="parallel target runs (default: the CPU cores, 4 on a GPU)"
     )
+    parser.add_argument("--status", action="store_true", help="print how far the run in --work got; run nothing")
     args = parser.parse_args()
     args.work = (args.work or Path(f"e2e-{args.scale}")).resolve()
+    if args.status:
+        print("\n".join(status(args.work)))
+        return
     args.work.mkdir(parents=True, exist_ok=True)
     args.target_workers = args.target_workers or (4 if args.device.startswith("cuda") else len(os.sched_getaffinity(0)))
     if args.device.startswith("cuda"):
