@@ -20,13 +20,14 @@
    continues where a killed one stopped.
 4. **Score** (``e2e_score``) at the target: the calibrated law (anchored), the free fit, the bundled default
    (``lrpredict.suggest`` without a law: the law it picks for the target, N counted in that law's convention from
-   the target's shape),
-   and Transfer (``lrpredict.transfer`` from the largest probe's best LR at its longest horizon, CompleteP and μP:
+   the target's shape), and Transfer (``lrpredict.transfer`` from the largest probe's best LR at its longest horizon, CompleteP and μP:
    the hidden-matrix LR of the plan, applied as the one LR of this standard-parametrisation trainer).
 
 Sizes: ``cpu`` is sized to finish in ≤ 75 min on 2 idle CPU cores (issue 19 asked for about 2 h; shortened to fit
-the session it was built in); ``smoke`` relaxes the target rules (4× N, 1× D, 3 LRs) to finish in minutes and is
-no measurement; ``gpu`` is the same code with larger sizes and ``--device cuda``.
+the session it was built in; an estimate from the recorded probe throughputs, ~55 min, as the session's machine was
+never idle: docs/log.md 2026-12-04 End-to-end benchmark); ``smoke`` relaxes the target rules (4× N, 1× D, 3 LRs) to finish in minutes and is
+no measurement; ``gpu`` is the same code with larger sizes and ``--device cuda``.  ``--status`` prints how far a
+run in ``--work`` got, from its files alone.
 """
 
 from __future__ import annotations
