@@ -262,6 +262,7 @@ def target_sweep(args: argparse.Namespace, scale: Scale, template, centre: float
         "statuses": [r.status for r in results],
         "added": added,
         "wall_s": time.time() - t0,
+        "workers": f"{len(devices)} × {devices[0]}" + (", 1 torch thread each" if args.device == "cpu" else ""),
         "run_wall_s": [r.wall_time_s for r in results],
     }
 
@@ -468,7 +469,7 @@ def markdown(r: dict) -> str:
             f"{lr:.3g}→{_fmt(loss, '.4f')}"
             for lr, loss in sorted(zip(r["sweep"]["lrs"], r["sweep"]["losses"], strict=False))
         )
-        + f" ({r['sweep']['added']} LRs added beyond an edge)",
+        + f" ({r['sweep']['added']} LRs added beyond an edge; workers: {r['sweep'].get('workers', '?')})",
     ]
     if o is not None:
         lines.append(
