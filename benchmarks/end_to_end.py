@@ -564,7 +564,7 @@ def status(work: Path) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default="cpu")
-    parser.add_argument("--device", default="cpu", help="cpu, or cuda with --scale gpu")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda for --scale gpu, else cpu)")
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: ./e2e-SCALE); reuse resumes")
     parser.add_argument("--out", type=Path, default=None, help="markdown table (default: stdout); JSON next to it")
     parser.add_argument(
@@ -573,6 +573,7 @@ def main() -> None:
     parser.add_argument("--status", action="store_true", help="print how far the run in --work got; run nothing")
     args = parser.parse_args()
     args.work = (args.work or Path(f"e2e-{args.scale}")).resolve()
+    args.device = args.device or ("cuda" if args.scale == "gpu" else "cpu")
     if args.status:
         print("\n".join(status(args.work)))
         return
