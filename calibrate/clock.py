@@ -300,6 +300,13 @@ class Clock:
         notes = [t.note for t in self._timings.values() if not t.fits]
         return sorted(notes, key=lambda note: int(note.split()[0].partition("=")[2] or 0))
 
+    def unfit_among(self, specs: Iterable[ProbeSpec]) -> list[str]:
+        """``unfit`` for the shapes of ``specs`` only: a wider candidate the target planner timed and did not choose
+        must not refuse the plan it chose (the H200 run of 2026-12-04 was refused over an untaken d=1024)."""
+        keys = {_shape_key(spec) for spec in specs}
+        notes = [t.note for key, t in self._timings.items() if key in keys and not t.fits]
+        return sorted(notes, key=lambda note: int(note.split()[0].partition("=")[2] or 0))
+
     def learn(self, results: Iterable[ProbeResult], estimates: dict[str, float]) -> list[str]:
         """Rescale the cached timing of each shape whose finished probes ran more than ``CLOCK_OFF``× off their
         ``estimates`` (median actual / estimated): a benchmark taken while the machine was busy (QA 2026-12-01: d=32

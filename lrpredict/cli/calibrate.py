@@ -655,11 +655,12 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
         clock.close()
     plan.notes.extend(clock.notes)  # shapes too big to time here: estimated from a smaller one by FLOPs
     plan.notes = list(dict.fromkeys(plan.notes))
-    if clock.unfit and not opts["dry_run"]:  # the kernel would kill it mid-probe (QA: a d=2048 CPU probe, 24 GB)
+    unfit = clock.unfit_among([*plan.probes, *plan.validation])  # the chosen plan's shapes, not every candidate's
+    if unfit and not opts["dry_run"]:  # the kernel would kill it mid-probe (QA: a d=2048 CPU probe, 24 GB)
         raise LrpredictError(
             "--sizes",
             opts["sizes"] or "the default ladder",
-            f"probes that fit in memory here ({clock.unfit[0]}); smaller --sizes, or a machine with more memory",
+            f"probes that fit in memory here ({unfit[0]}); smaller --sizes, or a machine with more memory",
         )
     plan.prior = _prior_id(opts["prior_law"])  # recorded: a --resume refits with the same prior (issue 11)
     prior_law = opts["prior_law"].law() if opts["prior_law"] is not None else None
