@@ -59,6 +59,9 @@ RESERVE_PROBES = 2  # per size: one grid extension (``extend`` adds two LRs beyo
 # the largest fit probe's, 5 LRs ×√2 apart where the share affords them, else 3 ×2 apart (both span ×4).
 VALIDATION_SHARE = 0.25
 VALIDATION_RATIO = 2.0
+# ...and at most this many times it: a cheap FLOPs budget let the held-out cell grow to d=1024 L=16 (~140 GB) for
+# probes of N ~4e5 on the H200 (2026-12-04); a larger ratio tests the law further out but costs more than the fit
+VALIDATION_MAX_RATIO = 16.0
 VALIDATION_GRIDS = ((3, 2.0), (5, math.sqrt(2.0)))
 VALIDATION_BEYOND = {True: (384, 512), False: (3072, 4096)}  # widths past the ladder, CPU / GPU
 # Widths whose body (everything but the embedding/unembedding) does at least this share of the FLOPs are preferred
@@ -396,6 +399,8 @@ class _Shapes:
         for width in (*self.ladder, *VALIDATION_BEYOND[self.cpu]):
             if law_n(self.shape(width)) < VALIDATION_RATIO * largest:
                 continue
+            if chosen and law_n(self.shape(width)) > VALIDATION_MAX_RATIO * largest:
+                break
             for count, spacing in VALIDATION_GRIDS:
                 cell = self.cell(width, longest, count, spacing)
                 if chosen and self.cost(cell) > share:
