@@ -31,3 +31,18 @@ def test_release_changelog_has_a_section_for_the_pyproject_version() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     changelog = (ROOT / "CHANGELOG.md").read_text()
     assert f"## [{pyproject.removesuffix('.dev0')}]" in changelog
+
+
+def test_release_ships_every_subpackage() -> None:
+    """A package folder left out of pyproject's list installs a wheel whose suggest fails on import (the pipeline
+    package was missed once, 2026-12-04)."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {
+        "lrpredict." + p.parent.name
+        for p in (root / "lrpredict").glob("*/__init__.py")
+        if not p.parent.is_symlink()  # a development link to calibrate/ or coefficients/ (they map by package-dir)
+    }
+    assert folders <= listed, f"not shipped: {sorted(folders - listed)}"
