@@ -118,10 +118,7 @@ MAX_LINES = 80
 KNOWN_LONG: dict[str, int] = {
     "lrpredict.calibrate.clock.Clock": 127,
     "lrpredict.calibrate.executor.LocalExecutor": 87,
-    "lrpredict.calibrate.fit.fit_calibration": 139,
-    "lrpredict.calibrate.planner.make_plan": 99,
     "lrpredict.calibrate.replay.ReplayBackend": 115,
-    "lrpredict.calibrate.report._plots": 81,
     "lrpredict.calibrate.run._calibrate_torch": 93,
     "lrpredict.calibrate.token_sources.prepare_data": 88,
     "lrpredict.calibrate.train.ProbeRun": 165,
