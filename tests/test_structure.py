@@ -121,9 +121,6 @@ KNOWN_LONG: dict[str, int] = {
     "lrpredict.calibrate.replay.ReplayBackend": 115,
     "lrpredict.calibrate.run._calibrate_torch": 93,
     "lrpredict.calibrate.token_sources.prepare_data": 88,
-    "lrpredict.calibrate.train.ProbeRun": 165,
-    "lrpredict.cli.calibrate._check_options": 102,
-    "lrpredict.cli.calibrate._plan": 121,
 }
 
 
