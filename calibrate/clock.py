@@ -233,7 +233,114 @@ def _gigabytes(n: float) -> str:
     return f"{n / 2**30:.3g} GB"
 
 
-class Clock:
+class _ClockCache:
+    """The clock's timing cache on disk (one entry per device name and shape), and its rescaling from finished
+    probes."""
+
+    def learn(self, results: Iterable[ProbeResult], estimates: dict[str, float]) -> list[str]:
+        """Rescale the cached timing of each shape whose finished probes ran more than ``CLOCK_OFF``× off their
+        ``estimates`` (median actual / estimated): a benchmark taken while the machine was busy (QA 2026-12-01: d=32
+        cached at 1.09 s a step, 0.014 s unloaded) would otherwise mislead every later plan.  One line per shape."""
+        ratios: dict[str, list[float]] = {}
+        widths: dict[str, int] = {}
+        for r in results:
+            estimate = estimates.get(r.probe_id)
+            if r.status == "ok" and estimate and r.wall_time_s > 0:
+                key = _shape_key(r.spec)
+                ratios.setdefault(key, []).append(r.wall_time_s / estimate)
+                widths[key] = r.spec.arch.d_model
+        lines = []
+        for key, values in ratios.items():
+            ratio = statistics.median(values)
+            cached = self._read_cache().get(key)
+            if cached is None or 1 / CLOCK_OFF <= ratio <= CLOCK_OFF:
+                continue
+            self._write_cache(key, Timing(**{f: cached[f] * ratio for f in FIELDS}))
+            self._timings.pop(key, None)
+            lines.append(
+                f"clock: d={widths[key]} probes took {ratio:.2g}× their estimate; its cached timing is rescaled for "
+                "the next plan on this machine"
+            )
+        return lines
+
+    def _read_cache(self) -> dict[str, dict[str, float]]:
+        try:
+            data = json.loads(self.cache_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
+            return {}
+        entries = data.get("devices", {}).get(self.name, {})
+        return {k: v for k, v in entries.items() if isinstance(v, dict) and set(FIELDS) <= set(v) <= {*FIELDS, "load"}}
+
+    def _write_cache(self, key: str, timing: Timing) -> None:
+        try:
+            data = json.loads(self.cache_path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
+                raise ValueError
+        except (OSError, ValueError):
+            data = {"version": CACHE_VERSION, "devices": {}}
+        entry: dict[str, float] = {f: getattr(timing, f) for f in FIELDS}
+        if not self.device.startswith("cuda"):
+            entry["load"] = contention()
+        data.setdefault("devices", {}).setdefault(self.name, {})[key] = entry
+        try:  # a cache that cannot be written costs a re-measurement next time, nothing else
+            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.cache_path.with_suffix(f".{os.getpid()}.part")
+            tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+            tmp.replace(self.cache_path)
+        except OSError:
+            pass
+
+
+class _ClockProcess:
+    """Where a clock's measurements run: here on CPU, in one spawned process for CUDA."""
+
+    def _available_memory(self) -> int | None:
+        if not self.device.startswith("cuda"):
+            return available_memory(self.device)
+        return self._worker().submit(available_memory, self.device).result()  # no CUDA context here
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def _measure(self, spec: ProbeSpec) -> Timing:
+        payload = spec.model_dump_json()
+        if not self.device.startswith("cuda"):
+            return Timing(**measure(payload, self.device, self.threads, self.steps))
+        return Timing(**self._worker().submit(measure, payload, self.device, self.threads, self.steps).result())
+
+    def _worker(self) -> Any:
+        """The spawned process CUDA work runs in."""
+        if self._pool is None:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
+        return self._pool
+
+
+def _matmul_flops(threads: int) -> float:
+    """FLOP/s of the best of three 512×1024 @ 1024×1024 fp32 matmuls with ``threads`` torch threads."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        a, b = torch.randn(512, 1024), torch.randn(1024, 1024)
+        best = math.inf
+        for _ in range(3):
+            t = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - t)
+    finally:
+        torch.set_num_threads(previous)
+    return 2 * 512 * 1024 * 1024 / max(best, 1e-9)
+
+
+class Clock(_ClockCache, _ClockProcess):
     """Per-probe time estimates for ``device`` ("cpu", "cuda", "cuda:N") with ``threads`` torch threads per probe."""
 
     def __init__(self, device: str, *, threads: int = 1, steps: int = BENCH_STEPS, cache: Path | None = None) -> None:
@@ -271,22 +378,7 @@ class Clock:
         """FLOP/s of a large fp32 matmul on this CPU with this clock's threads, now: no probe runs faster, so FLOPs
         over it bound a plan's time from below without building a probe (issue 19: a refusal within a minute on a
         busy machine).  GPUs: infinite (no bound; their probes are timed)."""
-        if self.device.startswith("cuda"):
-            return math.inf
-        import torch
-
-        previous = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
-            a, b = torch.randn(512, 1024), torch.randn(1024, 1024)
-            best = math.inf
-            for _ in range(3):
-                t = time.perf_counter()
-                a @ b
-                best = min(best, time.perf_counter() - t)
-        finally:
-            torch.set_num_threads(previous)
-        return 2 * 512 * 1024 * 1024 / max(best, 1e-9)
+        return math.inf if self.device.startswith("cuda") else _matmul_flops(self.threads)
 
     @property
     def notes(self) -> list[str]:
@@ -307,32 +399,6 @@ class Clock:
         notes = [t.note for key, t in self._timings.items() if key in keys and not t.fits]
         return sorted(notes, key=lambda note: int(note.split()[0].partition("=")[2] or 0))
 
-    def learn(self, results: Iterable[ProbeResult], estimates: dict[str, float]) -> list[str]:
-        """Rescale the cached timing of each shape whose finished probes ran more than ``CLOCK_OFF``× off their
-        ``estimates`` (median actual / estimated): a benchmark taken while the machine was busy (QA 2026-12-01: d=32
-        cached at 1.09 s a step, 0.014 s unloaded) would otherwise mislead every later plan.  One line per shape."""
-        ratios: dict[str, list[float]] = {}
-        widths: dict[str, int] = {}
-        for r in results:
-            estimate = estimates.get(r.probe_id)
-            if r.status == "ok" and estimate and r.wall_time_s > 0:
-                key = _shape_key(r.spec)
-                ratios.setdefault(key, []).append(r.wall_time_s / estimate)
-                widths[key] = r.spec.arch.d_model
-        lines = []
-        for key, values in ratios.items():
-            ratio = statistics.median(values)
-            cached = self._read_cache().get(key)
-            if cached is None or 1 / CLOCK_OFF <= ratio <= CLOCK_OFF:
-                continue
-            self._write_cache(key, Timing(**{f: cached[f] * ratio for f in FIELDS}))
-            self._timings.pop(key, None)
-            lines.append(
-                f"clock: d={widths[key]} probes took {ratio:.2g}× their estimate; its cached timing is rescaled for "
-                "the next plan on this machine"
-            )
-        return lines
-
     def _new_timing(self, spec: ProbeSpec, key: str) -> Timing:
         """Measure ``spec`` (and cache it) if it fits in memory, else scale a smaller shape's timing (not cached:
         it depends on the memory free now, and the smaller shape's measurement is)."""
@@ -350,60 +416,6 @@ class Clock:
         self.measured += 1
         self._write_cache(key, timing)
         return timing
-
-    def _available_memory(self) -> int | None:
-        if not self.device.startswith("cuda"):
-            return available_memory(self.device)
-        return self._worker().submit(available_memory, self.device).result()  # no CUDA context here
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
-
-    def _measure(self, spec: ProbeSpec) -> Timing:
-        payload = spec.model_dump_json()
-        if not self.device.startswith("cuda"):
-            return Timing(**measure(payload, self.device, self.threads, self.steps))
-        return Timing(**self._worker().submit(measure, payload, self.device, self.threads, self.steps).result())
-
-    def _worker(self) -> Any:
-        """The spawned process CUDA work runs in."""
-        if self._pool is None:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
-
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
-        return self._pool
-
-    def _read_cache(self) -> dict[str, dict[str, float]]:
-        try:
-            data = json.loads(self.cache_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
-            return {}
-        entries = data.get("devices", {}).get(self.name, {})
-        return {k: v for k, v in entries.items() if isinstance(v, dict) and set(FIELDS) <= set(v) <= {*FIELDS, "load"}}
-
-    def _write_cache(self, key: str, timing: Timing) -> None:
-        try:
-            data = json.loads(self.cache_path.read_text(encoding="utf-8"))
-            if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
-                raise ValueError
-        except (OSError, ValueError):
-            data = {"version": CACHE_VERSION, "devices": {}}
-        entry: dict[str, float] = {f: getattr(timing, f) for f in FIELDS}
-        if not self.device.startswith("cuda"):
-            entry["load"] = contention()
-        data.setdefault("devices", {}).setdefault(self.name, {})[key] = entry
-        try:  # a cache that cannot be written costs a re-measurement next time, nothing else
-            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.cache_path.with_suffix(f".{os.getpid()}.part")
-            tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-            tmp.replace(self.cache_path)
-        except OSError:
-            pass
 
 
 def contention() -> float:

@@ -408,14 +408,61 @@ def fit_calibration(
     if not isinstance(prior, Prior):
         prior = resolve_prior(prior if prior is not None else "none", arch)
     warnings: list[str] = []
+    horizon_fits = _horizon_fits(observations)
+    cells = _fitted_cells(observations, extrapolate_to, horizon_fits, warnings)
+    noise, fit_noise = _cell_noise(cells, noise)
+    _mark_cells(cells, noise, fit_noise, prior is not None, warnings)
+
+    optima, batch_rows = _optima_per_nd(cells, noise, include_unbracketed=prior is not None)
+    policy = "optimal" if optima and all(o.batch is None for o in optima) else "fixed"
+    probe_batches = sorted({c.batch_tokens for c in cells})
+    probe_batch = probe_batches[0] if len(probe_batches) == 1 else None
+    lr_law = None
+    b_prior = batch_prior(prior, arch)
+    measured_batch, batch_law = _anchored_batch_law(cells, batch_rows, b_prior, arch, warnings)
+    used_batch_law = batch_law or (prior_only(b_prior) if b_prior is not None else None)
+    _batch_bound_warnings(batch_rows, used_batch_law, warnings)
+    if prior is not None and policy == "fixed" and prior.batch_policy == "optimal":
+        optima = _at_optimal_batch(optima, prior, used_batch_law, arch)
+        policy = "optimal"
+    n_points = sum(o.bound is None for o in optima)
+    _prior_warnings(prior, arch, optima, warnings)
+    if prior is not None and optima:
+        lr_law = _anchored_lr_law(optima, prior, probe_batch, policy, warnings)
+        if b_prior is not None and not measured_batch:  # one-sided batch bounds are listed, never fitted
+            batch_law = prior_only(b_prior)
+            warnings.append(
+                f"no optimal batch measured (a bracketed batch vertex needs ≥ 3 batches per cell): the batch law is "
+                f"{b_prior.law_id}'s, and each optimum was moved to its B_opt by the conditional batch law"
+            )
+    elif prior is None and n_points >= 2:
+        lr_law, free_batch = _free_laws(optima, measured_batch, bootstrap, seed, warnings)
+        if free_batch is not None:
+            batch_law = free_batch
+    else:
+        need = "no (N, D) cell" if prior is not None else "fewer than 2 (N, D) cells"
+        warnings.append(f"{need} with an optimum: no joint law")
+    if lr_law is not None and prior is None:
+        if len({round(math.log(o.tokens), 6) for o in optima}) < 2:
+            warnings.append("one horizon only: the D exponent is not identified (probe ≥ 2 horizons)")
+        if len({round(math.log(o.n), 6) for o in optima}) < 2:
+            warnings.append("one model size only: the N exponent is not identified (probe ≥ 2 sizes)")
+    return CalibrationFit(cells, lr_law, batch_law, warnings, horizon_fits, prior, optima, b_prior, fit_noise)
+
+
+def _fitted_cells(
+    observations: list[Observation],
+    extrapolate_to: list[float],
+    horizon_fits: dict[tuple[float, float, float], HorizonFit],
+    warnings: list[str],
+) -> list[Cell]:
+    """The observations grouped into (N, D, B) cells, plus the Eq.4-extrapolated cells, each with its Eq.2 fit."""
     grouped: dict[tuple[float, float, float], Cell] = {}
     for o in observations:
         cell = grouped.setdefault((o.n, o.tokens, o.batch_tokens), Cell(o.n, o.tokens, o.batch_tokens))
         cell.lrs.append(o.lr)
         cell.losses.append(o.loss)
         cell.ses.append(o.se)
-
-    horizon_fits = _horizon_fits(observations)
     if extrapolate_to:
         if not horizon_fits:
             warnings.append("Eq.4 extrapolation needs ≥ 3 horizons per (N, LR): no horizon was extrapolated")
@@ -425,11 +472,14 @@ def fit_calibration(
                 if cell.extrapolated:
                     cell.lrs.append(lr)
                     cell.losses.append(hfit.loss(tokens))
-
     cells = sorted(grouped.values(), key=lambda c: (c.n, c.tokens, c.batch_tokens))
     for cell in cells:
         cell.fit = fit_parabola(cell.lrs, cell.losses)
-    noise, fit_noise = _cell_noise(cells, noise)
+    return cells
+
+
+def _mark_cells(cells: list[Cell], noise: float, fit_noise: LossNoise, anchored: bool, warnings: list[str]) -> None:
+    """Mark the flat cells (no optimum within the noise) and warn about each cell that measured no clean optimum."""
     for cell in cells:
         where = f"N={cell.n:.3g}, D={cell.tokens:.3g}, B={cell.batch_tokens:.3g}"
         if cell.fit is not None and cell.loss_spread() <= FLAT_SPREAD * (cell.noise_sd or noise):
@@ -446,18 +496,17 @@ def fit_calibration(
             fate = (
                 "enters the anchored fit as a one-sided bound (a censored likelihood: the optimum lies past the midpoint of "
                 "the edge LR and its neighbour)"
-                if prior is not None
+                if anchored
                 else "is left out of the free fit"
             )
             place = "the grid's edge" if cell.fit.edge else "inside the grid, but no convex parabola fits around it"
             warnings.append(f"unbracketed optimum at {where}: best LR {cell.fit.lr_opt:.3g} is at {place}; it {fate}")
 
-    optima, batch_rows = _optima_per_nd(cells, noise, include_unbracketed=prior is not None)
-    policy = "optimal" if optima and all(o.batch is None for o in optima) else "fixed"
-    probe_batches = sorted({c.batch_tokens for c in cells})
-    probe_batch = probe_batches[0] if len(probe_batches) == 1 else None
-    lr_law = batch_law = None
-    b_prior = batch_prior(prior, arch)
+
+def _anchored_batch_law(
+    cells: list[Cell], batch_rows: list[Optimum], b_prior: Prior | None, arch: str, warnings: list[str]
+) -> tuple[list[Optimum], JointFit | None]:
+    """The measured (bracketed) B_opt rows, and the batch law anchored on ``b_prior`` when it has rows to fit."""
     measured_batch = [o for o in batch_rows if o.bound is None]
     per_cell = Counter((c.n, c.tokens) for c in cells)
     most = max(per_cell.values(), default=0)  # the most batches probed at one (N, D)
@@ -468,11 +517,16 @@ def fit_calibration(
             f"{most} probe batch{'es' if most != 1 else ''} per (N, D) cell: an MoE batch law needs "
             f"≥ {MIN_MOE_BATCHES}; the batch law is {b_prior.law_id}'s (B_opt from D only), not fitted"
         )
+    batch_law = None
     if b_prior is not None and measured_batch:
         batch_law = fit_anchored(measured_batch, b_prior, probe_batch_policy="optimal")
         if batch_law.posterior.conflict.flagged:  # type: ignore[union-attr]
             warnings.append("batch law: " + batch_law.posterior.conflict.message)  # type: ignore[union-attr]
-    used_batch_law = batch_law or (prior_only(b_prior) if b_prior is not None else None)
+    return measured_batch, batch_law
+
+
+def _batch_bound_warnings(batch_rows: list[Optimum], used_batch_law: JointFit | None, warnings: list[str]) -> None:
+    """One warning per unbracketed optimal batch, saying whether the batch law used agrees with its side."""
     for o in batch_rows:
         if o.bound is not None:
             # listed, not fitted: entered as inequalities these bounds doubled the dense replay's regret at 4 batches
@@ -487,21 +541,26 @@ def fit_calibration(
                 f"optimal batch unbracketed at N={o.n:.3g}, D={o.tokens:.3g}: the best batch probed is the grid's "
                 f"edge, B_opt lies {side} {math.exp(o.ln_y):.3g} tokens (probe a batch {side}){said}"
             )
-    if prior is not None and policy == "fixed" and prior.batch_policy == "optimal":
-        # an optimum measured at a batch (not at a measured B_opt): move it to the optimal batch (the calibrated
-        # batch law's, else the prior law's) with lrpredict's conditional batch law, so it meets a batch-optimal
-        # prior (docs/calibrate.md, anchored fit)
-        def at_optimum(o: Optimum) -> Optimum:
-            if o.batch is None:
-                return o
-            # the calibrated batch law, else the batch prior's (for MoE a D-only law, not the LR prior's)
-            optimal = used_batch_law.lr(o.n, o.tokens) if used_batch_law is not None else None
-            shift = ln_batch_factor(prior, o.n, o.tokens, o.batch, arch, optimal=optimal)
-            return Optimum(o.n, o.tokens, o.ln_y - shift, o.se, o.bound)
 
-        optima = [at_optimum(o) for o in optima]
-        policy = "optimal"
-    n_points = sum(o.bound is None for o in optima)
+
+def _at_optimal_batch(optima: list[Optimum], prior: Prior, used_batch_law: JointFit | None, arch: str) -> list[Optimum]:
+    """Each optimum measured at a batch (not at a measured B_opt) moved to the optimal batch (the calibrated batch
+    law's, else the prior law's) with lrpredict's conditional batch law, so it meets a batch-optimal prior
+    (docs/calibrate.md, anchored fit)."""
+
+    def at_optimum(o: Optimum) -> Optimum:
+        if o.batch is None:
+            return o
+        # the calibrated batch law, else the batch prior's (for MoE a D-only law, not the LR prior's)
+        optimal = used_batch_law.lr(o.n, o.tokens) if used_batch_law is not None else None
+        shift = ln_batch_factor(prior, o.n, o.tokens, o.batch, arch, optimal=optimal)
+        return Optimum(o.n, o.tokens, o.ln_y - shift, o.se, o.bound)
+
+    return [at_optimum(o) for o in optima]
+
+
+def _prior_warnings(prior: Prior | None, arch: str, optima: list[Optimum], warnings: list[str]) -> None:
+    """Warnings about how far the prior carries: an MoE total-N prior, and a law that rests on bounds only."""
     if prior is not None and arch == "moe" and prior.law().conventions.n == "total":
         # benchmarks/calibrate_extrapolation.py (c): on the Step Law MoE sweep the optimum follows total N, and
         # a total-N exponent applied to active N cost 1.8% of loss against 0.37% for the free fit
@@ -515,46 +574,45 @@ def fit_calibration(
             f"no bracketed optimum in any of the {len(optima)} (N, D) cells: the law rests on one-sided bounds and the "
             "prior, and its interval is optimistic; probe LRs past the edge each warning names"
         )
-    if prior is not None and optima:
-        lr_law = fit_anchored(optima, prior, probe_batch_tokens=probe_batch, probe_batch_policy=policy)
-        conflict = lr_law.posterior.conflict  # type: ignore[union-attr]
-        if conflict is not None and conflict.flagged:
-            warnings.append(conflict.message)
-        censored = lr_law.posterior.censored_cells  # type: ignore[union-attr]
-        if censored:
+
+
+def _anchored_lr_law(
+    optima: list[Optimum], prior: Prior, probe_batch: float | None, policy: str, warnings: list[str]
+) -> JointFit:
+    """The Eq.6 LR law anchored on ``prior``, with warnings for a prior conflict, censored cells and exponents the
+    probes did not identify."""
+    lr_law = fit_anchored(optima, prior, probe_batch_tokens=probe_batch, probe_batch_policy=policy)
+    conflict = lr_law.posterior.conflict  # type: ignore[union-attr]
+    if conflict is not None and conflict.flagged:
+        warnings.append(conflict.message)
+    censored = lr_law.posterior.censored_cells  # type: ignore[union-attr]
+    if censored:
+        warnings.append(
+            f"{censored} of {len(optima)} (N, D) cells censored: entered as inequalities, not as points (extend "
+            "their LR grids past the edge to measure them)"
+        )
+    for var, by in lr_law.posterior.set_by.items():  # type: ignore[union-attr]
+        if by == "prior":
             warnings.append(
-                f"{censored} of {len(optima)} (N, D) cells censored: entered as inequalities, not as points (extend "
-                "their LR grids past the edge to measure them)"
+                f"exponent of {var} not identified by the probes: it keeps the prior {prior.law_id}'s value "
+                f"(±{(prior.sd_alpha if var == 'N' else prior.sd_beta):.2g})"
             )
-        for var, by in lr_law.posterior.set_by.items():  # type: ignore[union-attr]
-            if by == "prior":
-                warnings.append(
-                    f"exponent of {var} not identified by the probes: it keeps the prior {prior.law_id}'s value "
-                    f"(±{(prior.sd_alpha if var == 'N' else prior.sd_beta):.2g})"
-                )
-        if b_prior is not None and not measured_batch:  # one-sided batch bounds are listed, never fitted
-            batch_law = prior_only(b_prior)
-            warnings.append(
-                f"no optimal batch measured (a bracketed batch vertex needs ≥ 3 batches per cell): the batch law is "
-                f"{b_prior.law_id}'s, and each optimum was moved to its B_opt by the conditional batch law"
-            )
-    elif prior is None and n_points >= 2:
-        points = [o for o in optima if o.bound is None]
-        lr_law = fit_power([(o.n, o.tokens, math.exp(o.ln_y)) for o in points], bootstrap, seed)
-        for name in lr_law.unstable():
-            low, high = lr_law.intervals[name]
-            warnings.append(f"unstable exponent {name}: bootstrap 90% interval [{low:.3g}, {high:.3g}]")
-        if len(measured_batch) >= 2:
-            batch_law = fit_power([(o.n, o.tokens, math.exp(o.ln_y)) for o in measured_batch], bootstrap, seed)
-    else:
-        need = "no (N, D) cell" if prior is not None else "fewer than 2 (N, D) cells"
-        warnings.append(f"{need} with an optimum: no joint law")
-    if lr_law is not None and prior is None:
-        if len({round(math.log(o.tokens), 6) for o in optima}) < 2:
-            warnings.append("one horizon only: the D exponent is not identified (probe ≥ 2 horizons)")
-        if len({round(math.log(o.n), 6) for o in optima}) < 2:
-            warnings.append("one model size only: the N exponent is not identified (probe ≥ 2 sizes)")
-    return CalibrationFit(cells, lr_law, batch_law, warnings, horizon_fits, prior, optima, b_prior, fit_noise)
+    return lr_law
+
+
+def _free_laws(
+    optima: list[Optimum], measured_batch: list[Optimum], bootstrap: int, seed: int, warnings: list[str]
+) -> tuple[JointFit, JointFit | None]:
+    """The free (least-squares, bootstrapped) LR law on the bracketed optima, and a batch law when ≥ 2 B_opt rows."""
+    points = [o for o in optima if o.bound is None]
+    lr_law = fit_power([(o.n, o.tokens, math.exp(o.ln_y)) for o in points], bootstrap, seed)
+    for name in lr_law.unstable():
+        low, high = lr_law.intervals[name]
+        warnings.append(f"unstable exponent {name}: bootstrap 90% interval [{low:.3g}, {high:.3g}]")
+    batch_law = None
+    if len(measured_batch) >= 2:
+        batch_law = fit_power([(o.n, o.tokens, math.exp(o.ln_y)) for o in measured_batch], bootstrap, seed)
+    return lr_law, batch_law
 
 
 def _horizon_fits(observations: list[Observation]) -> dict[tuple[float, float, float], HorizonFit]:

@@ -290,7 +290,7 @@ def make_plan(
         chosen, notes = shapes.design(widths or list(CPU_WIDTHS if cpu else GPU_WIDTHS[:3]), lrs, 0), []
     else:
         chosen, notes = _fit_budget(shapes, widths, lrs, strict=strict)
-    return shapes.plan(name, device, chosen, notes)
+    return _calibration_plan(shapes, name, device, chosen, notes)
 
 
 @dataclass(frozen=True)
@@ -352,13 +352,6 @@ class _Shapes:
         step = self.batch * self.seq
         return tuple(max(4, round(h * scale / step)) * step for h in base)
 
-    def shrinks(self, width: int) -> int:
-        """How many distinct shorter horizon sets ``horizons`` can give for ``width``."""
-        count = 0
-        while self.horizons(width, count + 1) != self.horizons(width, count):
-            count += 1
-        return count
-
     def centre(self, shape: Architecture, tokens: float) -> float:
         lr = self.how["law"].lr.evaluate({"N": law_n(shape), "D": tokens})
         return lr * (CPU_CENTRE_SHIFT if self.cpu else 1.0)
@@ -375,43 +368,6 @@ class _Shapes:
         centre = self.centre(shape, horizons[len(horizons) // 2])
         return [self.spec(shape, lr, horizons) for lr in lr_grid(centre, n_lrs)]
 
-    def reserve(self, probes: list[ProbeSpec]) -> list[ProbeSpec]:
-        """One grid extension per size (``extend`` adds ``RESERVE_PROBES`` LRs beyond an edge): room in the
-        estimate, not probes to run; the LRs are placeholders above the grid (a step's cost does not depend on it)."""
-        out = []
-        for width in sorted({p.arch.d_model for p in probes}):
-            mine = [p for p in probes if p.arch.d_model == width]
-            top = max(p.lr for p in mine)
-            out += [mine[0].model_copy(update={"lr": top * LR_SPACING**k}) for k in range(1, RESERVE_PROBES + 1)]
-        return out
-
-    def validation(self, probes: list[ProbeSpec]) -> list[ProbeSpec]:
-        """The held-out cell (issue 19): the widest width whose law N is ≥ ``VALIDATION_RATIO``× the largest fit
-        probe's and whose cell costs at most ``VALIDATION_SHARE`` of the budget (else the narrowest such width),
-        at the longest horizon, 5 LRs ×√2 apart where that fits the share, else 3 LRs ×2 apart (both span ×4),
-        centred as the fit probes are.  The run re-centres them on the fit's prediction."""
-        if not self.validate:
-            return []
-        largest = max(law_n(p.arch) for p in probes)
-        longest = max(max(p.horizons) for p in probes)
-        share = VALIDATION_SHARE * self.budget.value if self.budget is not None else -math.inf
-        chosen: list[ProbeSpec] = []
-        for width in (*self.ladder, *VALIDATION_BEYOND[self.cpu]):
-            if law_n(self.shape(width)) < VALIDATION_RATIO * largest:
-                continue
-            if chosen and law_n(self.shape(width)) > VALIDATION_MAX_RATIO * largest:
-                break
-            for count, spacing in VALIDATION_GRIDS:
-                cell = self.cell(width, longest, count, spacing)
-                if chosen and self.cost(cell) > share:
-                    return chosen
-                chosen = cell
-        return chosen
-
-    def cell(self, width: int, tokens: int, count: int, spacing: float) -> list[ProbeSpec]:
-        shape = self.shape(width)
-        return [self.spec(shape, lr, (tokens,)) for lr in lr_grid(self.centre(shape, tokens), count, spacing)]
-
     def cost(self, specs: list[ProbeSpec]) -> float:
         """What ``specs`` cost in the budget's unit; a wall time schedules them on the workers as the executor does."""
         if not specs:
@@ -427,48 +383,100 @@ class _Shapes:
 
     def design(self, widths: list[int], n_lrs: int, shrink: int) -> Design:
         probes = [p for w in widths for p in self.probes(w, n_lrs, shrink)]
-        reserve, validation = self.reserve(probes), self.validation(probes)
+        reserve, validation = _reserve(probes), _validation(self, probes)
         costs = {PHASES[0]: self.cost(probes), PHASES[1]: self.cost(reserve), PHASES[2]: self.cost(validation)}
         return Design(probes, reserve, validation, costs)
 
-    def body_share(self, width: int) -> float:
-        """The share of a probe's training FLOPs outside the embedding/unembedding (``step_flops``)."""
-        spec = self.spec(self.shape(width), 1e-3, (self.batch * self.seq,))
-        return 1 - head_flops(spec) / step_flops(spec)
 
-    def plan(self, name: str, device: str, design: Design, notes: list[str]) -> CalibrationPlan:
-        h = self.how
-        # on CPU the centre is shifted (CPU_CENTRE_SHIFT): say so, else a user checking the grid against the law is misled
-        centre = f"{CPU_CENTRE_SHIFT:g}× {h['law'].id}'s LR (it overshoots tiny CPU probes: docs/log.md 2026-11-24)"
-        notes = [
-            f"LR grid ×{LR_SPACING:g} apart, centred on {centre if self.cpu else h['law'].id} at each probe size "
-            "(extrapolated: it is a centre, not a claim)",
-            *notes,
-        ]
-        if self.budget is not None:
-            unit = self.budget.kind
-            parts = ", ".join(f"{k} ~{Budget(unit, v).describe()}" for k, v in design.costs.items() if v)
-            notes.append(
-                f"budget {self.budget.describe()}: this plan needs ~{Budget(unit, design.total).describe()} ({parts}); "
-                f"a run never launches a probe that would take it past {BUDGET_SLACK:g}× the budget"
-            )
-        everything = design.probes + design.reserve + design.validation
-        clock = self.clock
-        return CalibrationPlan(
-            name=name,
-            arch=h["arch"],
-            device=device,
-            probes=design.probes,
-            flops=sum(probe_flops(p) for p in design.probes),
-            centre_law=h["law"].id,
-            notes=notes,
-            estimates={p.probe_id: clock.probe_seconds(p) for p in everything} if clock is not None else {},
-            workers=self.workers,
-            clock=clock.name if clock is not None else None,
-            budget=self.budget,
-            reserve=design.reserve,
-            validation=design.validation,
+def _shrinks(shapes: _Shapes, width: int) -> int:
+    """How many distinct shorter horizon sets ``horizons`` can give for ``width``."""
+    count = 0
+    while shapes.horizons(width, count + 1) != shapes.horizons(width, count):
+        count += 1
+    return count
+
+
+def _reserve(probes: list[ProbeSpec]) -> list[ProbeSpec]:
+    """One grid extension per size (``extend`` adds ``RESERVE_PROBES`` LRs beyond an edge): room in the
+    estimate, not probes to run; the LRs are placeholders above the grid (a step's cost does not depend on it)."""
+    out = []
+    for width in sorted({p.arch.d_model for p in probes}):
+        mine = [p for p in probes if p.arch.d_model == width]
+        top = max(p.lr for p in mine)
+        out += [mine[0].model_copy(update={"lr": top * LR_SPACING**k}) for k in range(1, RESERVE_PROBES + 1)]
+    return out
+
+
+def _validation(shapes: _Shapes, probes: list[ProbeSpec]) -> list[ProbeSpec]:
+    """The held-out cell (issue 19): the widest width whose law N is ≥ ``VALIDATION_RATIO``× the largest fit
+    probe's and whose cell costs at most ``VALIDATION_SHARE`` of the budget (else the narrowest such width),
+    at the longest horizon, 5 LRs ×√2 apart where that fits the share, else 3 LRs ×2 apart (both span ×4),
+    centred as the fit probes are.  The run re-centres them on the fit's prediction."""
+    if not shapes.validate:
+        return []
+    largest = max(law_n(p.arch) for p in probes)
+    longest = max(max(p.horizons) for p in probes)
+    share = VALIDATION_SHARE * shapes.budget.value if shapes.budget is not None else -math.inf
+    chosen: list[ProbeSpec] = []
+    for width in (*shapes.ladder, *VALIDATION_BEYOND[shapes.cpu]):
+        if law_n(shapes.shape(width)) < VALIDATION_RATIO * largest:
+            continue
+        if chosen and law_n(shapes.shape(width)) > VALIDATION_MAX_RATIO * largest:
+            break
+        for count, spacing in VALIDATION_GRIDS:
+            cell = _cell(shapes, width, longest, count, spacing)
+            if chosen and shapes.cost(cell) > share:
+                return chosen
+            chosen = cell
+    return chosen
+
+
+def _cell(shapes: _Shapes, width: int, tokens: int, count: int, spacing: float) -> list[ProbeSpec]:
+    """The validation cell at ``width``: ``count`` LRs ``spacing`` apart, centred as the fit probes are."""
+    shape = shapes.shape(width)
+    return [shapes.spec(shape, lr, (tokens,)) for lr in lr_grid(shapes.centre(shape, tokens), count, spacing)]
+
+
+def _body_share(shapes: _Shapes, width: int) -> float:
+    """The share of a probe's training FLOPs outside the embedding/unembedding (``step_flops``)."""
+    spec = shapes.spec(shapes.shape(width), 1e-3, (shapes.batch * shapes.seq,))
+    return 1 - head_flops(spec) / step_flops(spec)
+
+
+def _calibration_plan(shapes: _Shapes, name: str, device: str, design: Design, notes: list[str]) -> CalibrationPlan:
+    """The plan of ``design``, with notes on the LR grid's centre and what the design costs against the budget."""
+    h = shapes.how
+    # on CPU the centre is shifted (CPU_CENTRE_SHIFT): say so, else a user checking the grid against the law is misled
+    centre = f"{CPU_CENTRE_SHIFT:g}× {h['law'].id}'s LR (it overshoots tiny CPU probes: docs/log.md 2026-11-24)"
+    notes = [
+        f"LR grid ×{LR_SPACING:g} apart, centred on {centre if shapes.cpu else h['law'].id} at each probe size "
+        "(extrapolated: it is a centre, not a claim)",
+        *notes,
+    ]
+    if shapes.budget is not None:
+        unit = shapes.budget.kind
+        parts = ", ".join(f"{k} ~{Budget(unit, v).describe()}" for k, v in design.costs.items() if v)
+        notes.append(
+            f"budget {shapes.budget.describe()}: this plan needs ~{Budget(unit, design.total).describe()} ({parts}); "
+            f"a run never launches a probe that would take it past {BUDGET_SLACK:g}× the budget"
         )
+    everything = design.probes + design.reserve + design.validation
+    clock = shapes.clock
+    return CalibrationPlan(
+        name=name,
+        arch=h["arch"],
+        device=device,
+        probes=design.probes,
+        flops=sum(probe_flops(p) for p in design.probes),
+        centre_law=h["law"].id,
+        notes=notes,
+        estimates={p.probe_id: clock.probe_seconds(p) for p in everything} if clock is not None else {},
+        workers=shapes.workers,
+        clock=clock.name if clock is not None else None,
+        budget=shapes.budget,
+        reserve=design.reserve,
+        validation=design.validation,
+    )
 
 
 def _fit_budget(shapes: _Shapes, widths: list[int] | None, lrs: int, *, strict: bool) -> tuple[Design, list[str]]:
@@ -481,20 +489,20 @@ def _fit_budget(shapes: _Shapes, widths: list[int] | None, lrs: int, *, strict: 
     first = widths or [shapes.ladder[0]]
     if strict and shapes.kind != "flops" and shapes.clock is not None:  # refuse before timing what cannot fit
         rate = shapes.clock.peak_flops()
-        bound = shapes.at_rate(rate).design(first, 3, shapes.shrinks(first[0]))
+        bound = shapes.at_rate(rate).design(first, 3, _shrinks(shapes, first[0]))
         if bound.total > budget.value:
             raise BudgetTooSmall(budget, bound, rate=rate)
     # the smallest plan: the cheaper of the two narrowest single widths (a head-heavy or loaded d=32 can time slower
     # than d=48: issue 19's "[48] at ~6 min fits")
     singles = [first] if widths is not None else [[w] for w in shapes.ladder[:2]]
-    smallest = min((shapes.design(w, 3, shapes.shrinks(w[0])) for w in singles), key=lambda d: d.total)
+    smallest = min((shapes.design(w, 3, _shrinks(shapes, w[0])) for w in singles), key=lambda d: d.total)
     if smallest.total > budget.value:
         if strict:
             raise BudgetTooSmall(budget, smallest)
         return smallest, [f"no plan fits the default budget {budget.describe()}: the smallest plan runs"]
     windows = [list(widths)] if widths is not None else _windows(shapes)
     for n_lrs in range(lrs, 2, -1):
-        for shrink in range(max(shapes.shrinks(w[0]) for w in windows) + 1):
+        for shrink in range(max(_shrinks(shapes, w[0]) for w in windows) + 1):
             for window in windows:
                 design = shapes.design(window, n_lrs, shrink)
                 if design.total <= budget.value:
@@ -511,13 +519,13 @@ def _windows(shapes: _Shapes) -> list[list[int]]:
     affordable: list[int] = []
     misses = 0
     for width in shapes.ladder:  # costs grow with width, mostly: stop timing after two that cannot fit alone
-        if shapes.design([width], 3, shapes.shrinks(width)).total > budget.value:
+        if shapes.design([width], 3, _shrinks(shapes, width)).total > budget.value:
             misses += 1
             if misses == 2:
                 break
             continue
         affordable.append(width)
-    body = [w for w in affordable if shapes.body_share(w) >= MIN_BODY_SHARE]
+    body = [w for w in affordable if _body_share(shapes, w) >= MIN_BODY_SHARE]
     out: list[list[int]] = []
     for pool in ([body] if body else []) + [affordable]:
         for k in (3, 2, 1):

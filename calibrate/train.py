@@ -70,7 +70,116 @@ def train_probe(spec: ProbeSpec) -> ProbeResult:
     return ProbeRun(spec).run()
 
 
-class ProbeRun:
+class _ProbeSteps:
+    """Training steps of a ``ProbeRun`` (its model, optimizer, batches and log are set by ``ProbeRun``)."""
+
+    def _train(self, branch: int, start: int, end: int, schedule: WSDSchedule) -> float | None:
+        """Optimizer steps ``start`` … ``end - 1``; returns the mean train loss of the last logged window."""
+        t0 = time.perf_counter()
+        window: list[torch.Tensor] = []
+        last = None
+        for step in range(start, end):
+            lr = schedule(step)
+            window.append(self.step(step, lr))
+            if self.first_loss is None:
+                self.first_loss = window[0].item()
+            if len(window) == self.log_every or step == end - 1:
+                last = torch.stack(window).mean().item()  # one host sync per window
+                window.clear()
+                self.curve.append(CurvePoint(branch=branch, step=step, lr=lr, loss=last))
+                if not last < self.first_loss + self.spec.diverge_margin:  # NaN fails this comparison too
+                    raise Diverged(f"train loss {last:.4g} at step {step} (first {self.first_loss:.4g}, lr {lr:.3g})")
+        self.train_time += time.perf_counter() - t0
+        return last
+
+    def step(self, step: int, lr: float) -> torch.Tensor:
+        """One optimizer step (all micro-batches) at ``lr``: its training loss (mean over micro-batches), on the device (no sync)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        x, y = (self._to_device(a) for a in self.batches.train(step))
+        accum = self.spec.grad_accum
+        micro = self.spec.batch_size // accum
+        total = None
+        for xm, ym in zip(x.split(micro), y.split(micro), strict=True):
+            with self.autocast():
+                out = self.forward(xm, ym)
+                loss = out.loss + self.spec.moe_aux_coef * out.aux_loss if self.model.arch.is_moe else out.loss
+            (loss / accum if accum > 1 else loss).backward()
+            total = out.loss.detach() if total is None else total + out.loss.detach()
+        if self.spec.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.params, self.spec.grad_clip, foreach=True)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.steps_run += 1
+        return total / accum if accum > 1 else total
+
+    def _to_device(self, a: Any) -> torch.Tensor:
+        t = torch.from_numpy(a)
+        if self.device.type == "cuda":
+            return t.pin_memory().to(self.device, non_blocking=True)
+        return t
+
+
+class _ProbeBranches:
+    """Held-out evaluation and the stable-phase snapshot a ``ProbeRun`` branches from."""
+
+    @torch.no_grad()
+    def evaluate(self) -> tuple[float, float, int]:
+        """Mean next-token loss over the fixed held-out windows, the sd of the per-sequence mean losses and the
+        number of sequences (every window has seq_len tokens, so the mean of the sequences is the token mean).
+
+        Why per sequence (issue 19): the standard error of the mean, sd/√n, is the evaluation's own noise, measured
+        rather than read off the misfit of the Eq.2 parabolas.  Only the three numbers are kept (a small ledger)."""
+        self.model.eval()
+        micro = self.spec.batch_size // self.spec.grad_accum
+        per_sequence = []
+        for xb, yb in self.batches.eval(self.spec.eval_batches):
+            x, y = self._to_device(xb), self._to_device(yb)
+            for xm, ym in zip(x.split(micro), y.split(micro), strict=True):
+                with self.autocast():
+                    logits = self.model(xm).logits
+                losses = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), ym.reshape(-1), reduction="none")
+                per_sequence.append(losses.view(ym.shape).double().mean(dim=1))
+        self.model.train()
+        values = torch.cat(per_sequence)
+        sd = values.std(correction=1).item() if len(values) > 1 else 0.0
+        return values.mean().item(), sd, len(values)
+
+    def _branch_result(self, steps: int, train_loss: float | None) -> BranchResult:
+        eval_loss, eval_sd, sequences = self.evaluate()
+        if eval_loss != eval_loss or eval_loss == float("inf"):
+            raise Diverged(f"held-out loss {eval_loss} at step {steps}")
+        return BranchResult(
+            tokens=steps * self.spec.tokens_per_step,
+            steps=steps,
+            eval_loss=eval_loss,
+            train_loss=train_loss,
+            eval_sd=eval_sd,
+            eval_sequences=sequences,
+        )
+
+    def _snapshot(self) -> Any:
+        """The stable-phase state to branch from, held where ``spec.branch_store`` says."""
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+        store = self.spec.branch_store
+        if store == "disk":
+            fd, name = tempfile.mkstemp(prefix="lrpredict-branch-", suffix=".pt")
+            os.close(fd)
+            torch.save(state, name)
+            return Path(name)
+        return _clone(state, self.device if store == "device" else torch.device("cpu"))
+
+    def _restore(self, snapshot: Any) -> None:
+        if isinstance(snapshot, Path):
+            state = torch.load(snapshot, map_location=self.device, weights_only=True)
+            snapshot.unlink()
+        else:
+            state = snapshot
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+
+class ProbeRun(_ProbeSteps, _ProbeBranches):
     """One probe's model, optimizer and batches on its device: ``run()`` trains every WSD branch; ``step()`` is one
     optimizer step at a given LR (what the clock times, lrpredict.calibrate.clock)."""
 
@@ -146,107 +255,6 @@ class ProbeRun:
             trained_tokens=self.steps_run * spec.tokens_per_step,
             finished_at=time.time(),
         )
-
-    def _train(self, branch: int, start: int, end: int, schedule: WSDSchedule) -> float | None:
-        """Optimizer steps ``start`` … ``end - 1``; returns the mean train loss of the last logged window."""
-        t0 = time.perf_counter()
-        window: list[torch.Tensor] = []
-        last = None
-        for step in range(start, end):
-            lr = schedule(step)
-            window.append(self.step(step, lr))
-            if self.first_loss is None:
-                self.first_loss = window[0].item()
-            if len(window) == self.log_every or step == end - 1:
-                last = torch.stack(window).mean().item()  # one host sync per window
-                window.clear()
-                self.curve.append(CurvePoint(branch=branch, step=step, lr=lr, loss=last))
-                if not last < self.first_loss + self.spec.diverge_margin:  # NaN fails this comparison too
-                    raise Diverged(f"train loss {last:.4g} at step {step} (first {self.first_loss:.4g}, lr {lr:.3g})")
-        self.train_time += time.perf_counter() - t0
-        return last
-
-    def step(self, step: int, lr: float) -> torch.Tensor:
-        """One optimizer step (all micro-batches) at ``lr``: its training loss (mean over micro-batches), on the device (no sync)."""
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        x, y = (self._to_device(a) for a in self.batches.train(step))
-        accum = self.spec.grad_accum
-        micro = self.spec.batch_size // accum
-        total = None
-        for xm, ym in zip(x.split(micro), y.split(micro), strict=True):
-            with self.autocast():
-                out = self.forward(xm, ym)
-                loss = out.loss + self.spec.moe_aux_coef * out.aux_loss if self.model.arch.is_moe else out.loss
-            (loss / accum if accum > 1 else loss).backward()
-            total = out.loss.detach() if total is None else total + out.loss.detach()
-        if self.spec.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(self.params, self.spec.grad_clip, foreach=True)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.steps_run += 1
-        return total / accum if accum > 1 else total
-
-    def _to_device(self, a: Any) -> torch.Tensor:
-        t = torch.from_numpy(a)
-        if self.device.type == "cuda":
-            return t.pin_memory().to(self.device, non_blocking=True)
-        return t
-
-    @torch.no_grad()
-    def evaluate(self) -> tuple[float, float, int]:
-        """Mean next-token loss over the fixed held-out windows, the sd of the per-sequence mean losses and the
-        number of sequences (every window has seq_len tokens, so the mean of the sequences is the token mean).
-
-        Why per sequence (issue 19): the standard error of the mean, sd/√n, is the evaluation's own noise, measured
-        rather than read off the misfit of the Eq.2 parabolas.  Only the three numbers are kept (a small ledger)."""
-        self.model.eval()
-        micro = self.spec.batch_size // self.spec.grad_accum
-        per_sequence = []
-        for xb, yb in self.batches.eval(self.spec.eval_batches):
-            x, y = self._to_device(xb), self._to_device(yb)
-            for xm, ym in zip(x.split(micro), y.split(micro), strict=True):
-                with self.autocast():
-                    logits = self.model(xm).logits
-                losses = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), ym.reshape(-1), reduction="none")
-                per_sequence.append(losses.view(ym.shape).double().mean(dim=1))
-        self.model.train()
-        values = torch.cat(per_sequence)
-        sd = values.std(correction=1).item() if len(values) > 1 else 0.0
-        return values.mean().item(), sd, len(values)
-
-    def _branch_result(self, steps: int, train_loss: float | None) -> BranchResult:
-        eval_loss, eval_sd, sequences = self.evaluate()
-        if eval_loss != eval_loss or eval_loss == float("inf"):
-            raise Diverged(f"held-out loss {eval_loss} at step {steps}")
-        return BranchResult(
-            tokens=steps * self.spec.tokens_per_step,
-            steps=steps,
-            eval_loss=eval_loss,
-            train_loss=train_loss,
-            eval_sd=eval_sd,
-            eval_sequences=sequences,
-        )
-
-    def _snapshot(self) -> Any:
-        """The stable-phase state to branch from, held where ``spec.branch_store`` says."""
-        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
-        store = self.spec.branch_store
-        if store == "disk":
-            fd, name = tempfile.mkstemp(prefix="lrpredict-branch-", suffix=".pt")
-            os.close(fd)
-            torch.save(state, name)
-            return Path(name)
-        return _clone(state, self.device if store == "device" else torch.device("cpu"))
-
-    def _restore(self, snapshot: Any) -> None:
-        if isinstance(snapshot, Path):
-            state = torch.load(snapshot, map_location=self.device, weights_only=True)
-            snapshot.unlink()
-        else:
-            state = snapshot
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
 
 
 def _clone(obj: Any, device: torch.device) -> Any:

@@ -106,21 +106,10 @@ class ValidationResult:
 
     def lines(self) -> list[str]:
         """The report's and calibrate's last lines."""
-        interval = (
-            f" (90% interval {self.interval[0]:.3g}–{self.interval[1]:.3g})"
-            if self.interval
-            else " (free fit: no interval)"
-        )
-        measured = "–"
-        if self.measured is not None:
-            measured = f"{self.measured:.3g}"
-            if self.measured_se_ln is not None:
-                measured += f" (se ×{math.exp(self.measured_se_ln):.3g})"
-            if not self.bracketed:
-                measured += ", not bracketed"
         out = [
             f"validation at {self.where()}, held out of the fit, {self.lrs} LRs centred on the prediction: "
-            f"predicted η* {self.predicted:.3g}{interval}, measured {measured}: {self.verdict()}"
+            f"predicted η* {self.predicted:.3g}{_interval_text(self)}, measured {_measured_text(self)}: "
+            f"{self.verdict()}"
         ]
         if self.missed:
             out.append(
@@ -149,6 +138,25 @@ class ValidationResult:
             "regret": self.regret,
         }
         return out | {k: v for k, v in optional.items() if v is not None}
+
+
+def _interval_text(result: ValidationResult) -> str:
+    """The predicted LR's 90% interval as the report writes it, or that the free fit has none."""
+    if result.interval:
+        return f" (90% interval {result.interval[0]:.3g}–{result.interval[1]:.3g})"
+    return " (free fit: no interval)"
+
+
+def _measured_text(result: ValidationResult) -> str:
+    """The measured optimum with its s.e. factor and whether it was bracketed ("–" when none was measured)."""
+    if result.measured is None:
+        return "–"
+    measured = f"{result.measured:.3g}"
+    if result.measured_se_ln is not None:
+        measured += f" (se ×{math.exp(result.measured_se_ln):.3g})"
+    if not result.bracketed:
+        measured += ", not bracketed"
+    return measured
 
 
 def score(

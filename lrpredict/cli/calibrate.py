@@ -242,13 +242,30 @@ def _flag(ctx: click.Context, name: str) -> str:
 
 def _check_options(ctx: click.Context) -> dict[str, Any]:
     """Check every option before anything runs; return them with sizes, budget and the folder parsed."""
-    from lrpredict import share
-
     opts = dict(ctx.params)
     for name in PATH_OPTIONS:  # a name the OS cannot look up is the option's error, before anything probes it
         if opts[name] is not None:
             checked_path(_flag(ctx, name), opts[name])
     replay = opts["replay_csv"] is not None
+    _check_combinations(ctx, opts, replay)
+    _check_name(ctx, opts)
+    _check_numbers(opts)
+    opts["max_tokens_value"] = parse_size(opts["max_tokens"], "--max-tokens") if opts["max_tokens"] else math.inf
+    opts["size_list"] = _parse_sizes(opts["sizes"], replay)
+    if opts["budget"] is not None:
+        from lrpredict.calibrate.planner import parse_budget_spec
+
+        opts["budget_spec"] = parse_budget_spec(opts["budget"])
+    if not DEVICE.fullmatch(opts["device"]):  # `$` matched before a final newline: "cpu\n" (issue 23)
+        raise LrpredictError("--device", opts["device"], "auto, cpu, cuda or cuda:N")
+    _check_directory(opts, replay)
+    _check_target(ctx, opts)
+    return opts
+
+
+def _check_combinations(ctx: click.Context, opts: dict[str, Any], replay: bool) -> None:
+    """Refuse an option given where it would be ignored: torch-only with --replay, replay-only or data-only
+    without them, plan options with --resume, --address without ray."""
     conflicts = [
         (other, name)
         for other, names in (("replay_csv", TORCH_ONLY), ("", REPLAY_ONLY))
@@ -275,6 +292,12 @@ def _check_options(ctx: click.Context) -> dict[str, Any]:
                 )
     if _given(ctx, "address") and opts["backend"] != "ray":
         raise LrpredictError("--address", opts["address"], "an option used only with --backend ray")
+
+
+def _check_name(ctx: click.Context, opts: dict[str, Any]) -> None:
+    """Refuse a --name that is no valid id, is a bundled law's, or (for a new run) is already in the user registry."""
+    from lrpredict import share
+
     if _given(ctx, "name") or opts["resume_dir"] is None:  # before anything runs: it names files and the law
         from lrpredict import registry
 
@@ -292,6 +315,10 @@ def _check_options(ctx: click.Context) -> dict[str, Any]:
                 opts["name"],
                 f"a name not yet in the user registry (`lrpredict laws remove {opts['name']}` first, or another --name)",
             )
+
+
+def _check_numbers(opts: dict[str, Any]) -> None:
+    """Refuse a numeric option outside its range (vocab size, LRs, workers, noise, batches)."""
     vocab = opts["vocab_size"]
     if vocab is not None and not 2 <= vocab <= MAX_VOCAB:  # 0 was taken as "not given", -1 and 1e11 gave tracebacks
         raise LrpredictError("--vocab-size", vocab, f"2 to {MAX_VOCAB:,} token ids")
@@ -305,14 +332,10 @@ def _check_options(ctx: click.Context) -> dict[str, Any]:
         raise LrpredictError("--noise", opts["noise"], "a relative loss noise with 0 ≤ noise < 1")
     if not 1 <= opts["batches"] <= MAX_BATCHES:
         raise LrpredictError("--batches", opts["batches"], f"1 to {MAX_BATCHES} recorded batches per cell")
-    opts["max_tokens_value"] = parse_size(opts["max_tokens"], "--max-tokens") if opts["max_tokens"] else math.inf
-    opts["size_list"] = _parse_sizes(opts["sizes"], replay)
-    if opts["budget"] is not None:
-        from lrpredict.calibrate.planner import parse_budget_spec
 
-        opts["budget_spec"] = parse_budget_spec(opts["budget"])
-    if not DEVICE.fullmatch(opts["device"]):  # `$` matched before a final newline: "cpu\n" (issue 23)
-        raise LrpredictError("--device", opts["device"], "auto, cpu, cuda or cuda:N")
+
+def _check_directory(opts: dict[str, Any], replay: bool) -> None:
+    """Check --out/--resume/--force and the calibration folder; set ``opts['directory']``."""
     resume, out = opts["resume_dir"], opts["out_dir"]
     if resume is not None and out is not None and real(out) != real(resume):
         raise LrpredictError("--out", opts["out_dir"], f"the --resume folder {opts['resume_dir']}, or no --out")
@@ -329,6 +352,10 @@ def _check_options(ctx: click.Context) -> dict[str, Any]:
     if opts["resume_dir"] is not None and not (directory / "plan.json").is_file():
         raise LrpredictError("--resume", opts["resume_dir"], "a calibration folder holding plan.json")
     opts["directory"] = directory
+
+
+def _check_target(ctx: click.Context, opts: dict[str, Any]) -> None:
+    """Read the target, settle --arch from it, resolve the prior and the MoE routing; refuse options that do not fit."""
     from lrpredict.calibrate.prior import resolve_prior  # issue 11: anchored fit and target-aware plan
     from lrpredict.calibrate.target_plan import read_target
 
@@ -358,7 +385,6 @@ def _check_options(ctx: click.Context) -> dict[str, Any]:
                 raise LrpredictError(
                     where or f"target_config.{name}", getattr(target, name), "only for an MoE target (--arch moe)"
                 )
-    return opts
 
 
 def _routing(ctx: click.Context, opts: dict[str, Any], target) -> tuple[int, int]:
@@ -569,45 +595,11 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
     from lrpredict.calibrate.clock import Clock
     from lrpredict.calibrate.executor import _cpu_count
     from lrpredict.calibrate.planner import make_plan
-    from lrpredict.calibrate.run import PLAN_NAME, load_plan
+    from lrpredict.calibrate.run import PLAN_NAME
 
     directory: Path = opts["directory"]
     if opts["resume_dir"] is not None:
-        plan = load_plan(directory)
-        from lrpredict.calibrate.executor import check_same_data
-        from lrpredict.calibrate.ledger import Ledger
-
-        ledger = Ledger(directory)
-        finished = ledger.finished_ids()  # validates: a bad record is one line naming it, before anything is printed
-        # data changed since the probes in the ledger ran: one line now (run_probes would refuse too, after the plan)
-        check_same_data([p for p in plan.probes if p.probe_id not in finished], ledger)
-        if not _valid_name(plan.name):  # a plan from before names were checked first: let the resume rename it
-            if not _given(ctx, "name"):
-                raise LrpredictError(
-                    "--resume", str(directory), f"a plan whose name {plan.name!r} is a law id: give --name"
-                )
-            plan.name = opts["name"]
-        elif _given(ctx, "name") and opts["name"] != plan.name:
-            if _installed_elsewhere(plan.name, directory) is None:
-                raise LrpredictError(
-                    "--name", opts["name"], f"{plan.name!r}, the name of the calibration being resumed"
-                )
-            plan.name = opts["name"]  # its own name is another calibration's law: install under this one
-        other = _installed_elsewhere(plan.name, directory)
-        if other is not None:
-            raise LrpredictError(
-                "--resume",
-                str(directory),
-                f"a calibration whose law name is free: {plan.name!r} is installed from {other}, which this resume "
-                "would replace; resume with --name NEW",
-            )
-        if _given(ctx, "device"):
-            device, _ = _resolve_device(opts["device"])
-            if device.split(":")[0] != plan.device.split(":")[0]:
-                raise LrpredictError("--device", opts["device"], f"{plan.device}, the device of the resumed plan")
-        _resolve_device(plan.device if plan.device != "cpu" else "cpu")  # its GPUs must still be here
-        _resume_prior(ctx, opts, plan)
-        return plan
+        return _resumed_plan(ctx, opts, directory)
     if (directory / PLAN_NAME).exists():
         raise LrpredictError(
             "out", str(directory), f"a new directory (this one holds a calibration: --resume {directory})"
@@ -662,6 +654,62 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
             opts["sizes"] or "the default ladder",
             f"probes that fit in memory here ({unfit[0]}); smaller --sizes, or a machine with more memory",
         )
+    _record_prior(opts, plan)
+    if prepared is not None:
+        prepared.check_windows(max(p.seq_len for p in plan.probes))
+        plan.notes[:0] = prepared.notes
+        longest = max(max(p.horizons) for p in plan.probes)
+        plan.notes += prepared.repetition_notes(int(longest), max(p.seq_len for p in plan.probes))
+    if opts["compile_model"]:  # how probes run, not what they compute: probe ids stay the same
+        plan.probes[:] = [p.model_copy(update={"compile": True}) for p in plan.probes]
+    from lrpredict.calibrate.replicates import add_replicates
+
+    plan.notes += add_replicates(plan)  # issue 19: seed noise measured; a no-op when the planner added them
+    return plan
+
+
+def _resumed_plan(ctx: click.Context, opts: dict[str, Any], directory: Path):
+    """The plan in the --resume folder, renamed by --name where allowed; refuse a changed device or data, or a law
+    name another calibration installed."""
+    from lrpredict.calibrate.run import load_plan
+
+    plan = load_plan(directory)
+    from lrpredict.calibrate.executor import check_same_data
+    from lrpredict.calibrate.ledger import Ledger
+
+    ledger = Ledger(directory)
+    finished = ledger.finished_ids()  # validates: a bad record is one line naming it, before anything is printed
+    # data changed since the probes in the ledger ran: one line now (run_probes would refuse too, after the plan)
+    check_same_data([p for p in plan.probes if p.probe_id not in finished], ledger)
+    if not _valid_name(plan.name):  # a plan from before names were checked first: let the resume rename it
+        if not _given(ctx, "name"):
+            raise LrpredictError(
+                "--resume", str(directory), f"a plan whose name {plan.name!r} is a law id: give --name"
+            )
+        plan.name = opts["name"]
+    elif _given(ctx, "name") and opts["name"] != plan.name:
+        if _installed_elsewhere(plan.name, directory) is None:
+            raise LrpredictError("--name", opts["name"], f"{plan.name!r}, the name of the calibration being resumed")
+        plan.name = opts["name"]  # its own name is another calibration's law: install under this one
+    other = _installed_elsewhere(plan.name, directory)
+    if other is not None:
+        raise LrpredictError(
+            "--resume",
+            str(directory),
+            f"a calibration whose law name is free: {plan.name!r} is installed from {other}, which this resume "
+            "would replace; resume with --name NEW",
+        )
+    if _given(ctx, "device"):
+        device, _ = _resolve_device(opts["device"])
+        if device.split(":")[0] != plan.device.split(":")[0]:
+            raise LrpredictError("--device", opts["device"], f"{plan.device}, the device of the resumed plan")
+    _resolve_device(plan.device if plan.device != "cpu" else "cpu")  # its GPUs must still be here
+    _resume_prior(ctx, opts, plan)
+    return plan
+
+
+def _record_prior(opts: dict[str, Any], plan) -> None:
+    """Record the prior in the plan, with notes when it or the probes' routing may not carry over to the target."""
     plan.prior = _prior_id(opts["prior_law"])  # recorded: a --resume refits with the same prior (issue 11)
     prior_law = opts["prior_law"].law() if opts["prior_law"] is not None else None
     if prior_law is not None and plan.arch not in prior_law.architectures:  # Step Law on MoE warns; the reverse did not
@@ -680,17 +728,6 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
                 f"the probes activate {probes:.1%} of their parameters, the target {aim:.1%}: give --experts/--top-k "
                 "(or experts, top_k in --target-config) so they route like it"
             )
-    if prepared is not None:
-        prepared.check_windows(max(p.seq_len for p in plan.probes))
-        plan.notes[:0] = prepared.notes
-        longest = max(max(p.horizons) for p in plan.probes)
-        plan.notes += prepared.repetition_notes(int(longest), max(p.seq_len for p in plan.probes))
-    if opts["compile_model"]:  # how probes run, not what they compute: probe ids stay the same
-        plan.probes[:] = [p.model_copy(update={"compile": True}) for p in plan.probes]
-    from lrpredict.calibrate.replicates import add_replicates
-
-    plan.notes += add_replicates(plan)  # issue 19: seed noise measured; a no-op when the planner added them
-    return plan
 
 
 def _installed_elsewhere(name: str, directory: Path) -> str | None:
