@@ -379,13 +379,15 @@ def test_make_plan_time_budget_picks_the_largest_ladder_its_clock_fits(tmp_path:
 def test_make_plan_gpu_default_is_sized_to_an_hour_not_the_largest_ladder(tmp_path: Path) -> None:
     """Issue 12: --device cuda with no budget planned 2.1e21 FLOPs (~1,700 H100-hours)."""
     from lrpredict.calibrate.clock import _shape_key
-    from lrpredict.calibrate.planner import DEFAULT_GPU_WALL_S, GPU_WIDTHS
+    from lrpredict.calibrate.planner import DEFAULT_GPU_WALL_S, GPU_WIDTHS, VALIDATION_BEYOND
 
     cache = tmp_path / "clock.json"
     clock = Clock("cpu", threads=1, cache=cache)  # a GPU's timings, as a measurement on one would cache them
     entries = {}
-    for width in GPU_WIDTHS:
-        spec = make_plan(name="x", device="cuda", widths=[width], lrs=3).probes[0]
+    # the validation cell (issue 19) may be wider than the ladder: those shapes are cached too, or this CPU clock
+    # would time a 4096-wide GPU shape
+    for width in (*GPU_WIDTHS, *VALIDATION_BEYOND[False]):
+        spec = make_plan(name="x", device="cuda", widths=[width], lrs=3, validate=False).probes[0]
         step = 1e-3 * (width / 256) ** 3  # steps cost more with width
         entries[_shape_key(spec)] = {"setup_s": 5.0, "step_s": step, "eval_s": 10 * step}
     cache.write_text(json.dumps({"version": 1, "devices": {clock.name: entries}}))
