@@ -56,7 +56,8 @@ def test_cli_calibrate_cpu_survives_kill_and_writes_a_bracketed_law(tmp_path: Pa
     assert after[: len(before)] == before  # nothing lost
     assert len(after) == len(set(after))  # no finished probe ran twice
     plan = json.loads((out / "plan.json").read_text())
-    assert len(after) == len(plan["probes"])  # every probe of the (possibly extended) plan is in the ledger
+    # every probe of the (possibly extended) plan is in the ledger, and the held-out validation cell's (issue 19)
+    assert len(after) == len(plan["probes"]) + len(plan["validation"])
     fit = json.loads((out / "fit.json").read_text())
     assert fit["law"] == "cpu-test"
     assert not [w for w in fit["warnings"] if "unbracketed" in w or "too few points" in w]
