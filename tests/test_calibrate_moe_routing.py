@@ -36,7 +36,7 @@ def _one_line_error(args: list[str]) -> str:
 def test_calibrate_moe_routing_options_shape_every_probe() -> None:
     result = CliRunner().invoke(cli, ["calibrate", "--arch", "moe", "--dry-run", "--experts", "16", "--top-k", "1"])
     assert result.exit_code == 0, result.output
-    shapes = [line for line in result.output.splitlines() if "d_model=" in line]
+    shapes = [line for line in result.output.splitlines() if line.lstrip().startswith("d_model=")]  # the probe sizes
     assert shapes and all("16 experts, top-1" in line for line in shapes)
 
 
