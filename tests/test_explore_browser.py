@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from lrpredict.cli import cli
 from lrpredict.explore import write_explorer
-from lrpredict.explore.grid import D_RANGE, N_RANGE, make_axes
+from lrpredict.explore.grid import BATCH_RATIO_RANGE, D_RANGE, N_RANGE, make_axes
 from lrpredict.explore.sources import calibrated_data, chart_laws, law_grid
 
 pytest.importorskip("plotly")
@@ -161,7 +161,8 @@ def _parse_shown(text: str) -> float:
 
 
 def _points(count: int, seed: int) -> list[tuple[str, str, str | None]]:
-    """(N, D, batch or None) inside the grid, log-uniform, half of them at a fixed batch 1/30–30× the optimal."""
+    """(N, D, batch or None) inside the grid, log-uniform, half of them at a fixed batch inside the grid's B/B_opt
+    range (BATCH_RATIO_RANGE, a little inside its ends)."""
     from lrpredict.suggest import suggest
 
     rng = random.Random(seed)
@@ -172,7 +173,8 @@ def _points(count: int, seed: int) -> list[tuple[str, str, str | None]]:
         batch = None
         if k % 2:
             optimal = suggest(params=float(f"{n:.6e}"), tokens=float(f"{d:.6e}")).optimal_batch_tokens
-            batch = f"{optimal * 10 ** rng.uniform(-1.5, 1.5):.6e}"
+            low, high = (math.log10(r) for r in BATCH_RATIO_RANGE)
+            batch = f"{optimal * 10 ** rng.uniform(low + 0.01, high - 0.01):.6e}"
         out.append((f"{n:.6e}", f"{d:.6e}", batch))
     return out
 
