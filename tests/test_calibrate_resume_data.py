@@ -76,7 +76,9 @@ def test_resume_changed_token_file_is_one_line_exit_2_before_any_probe(tmp_path:
     assert old and new != old
 
     line = _one_line_error(CliRunner().invoke(cli, ["calibrate", "--resume", str(out), "--workers", "1"]))
-    assert line.startswith(f"Error: data={str(tokens.resolve())!r} is not valid: the same data as the 1 probe already")
+    assert line.startswith(
+        f"Error: --data={str(tokens.resolve())!r} is not valid: the same data as the 1 probe already"
+    )
     assert f"fingerprint {old[:12]} there, {new[:12]} now" in line and line.endswith("or a new output folder")
     assert Ledger(out).path.read_bytes() == ledger  # no probe ran, nothing appended
 
