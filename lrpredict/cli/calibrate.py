@@ -627,19 +627,12 @@ def _plan(ctx: click.Context, opts: dict[str, Any]):
     clock = Clock(opts["clock_args"][0], threads=threads)
     try:
         plan = make_plan(
-            name=opts["name"],
-            arch=opts["arch"],
             device=device,
             budget=opts.get("budget_spec"),
             widths=opts["size_list"],
-            lrs=opts["lrs"],
-            data=data,
-            vocab_size=vocab_size or 512,
-            n_experts=opts["routing"][0],
-            top_k=opts["routing"][1],
             clock=clock,
             workers=len(slots),
-            validate=not opts["no_validate"],
+            **_plan_options(opts, data, vocab_size),
         )
         if opts["target"] is not None:
             plan = _target_plan(opts, plan, device, data, vocab_size, clock, len(slots))
@@ -791,19 +784,12 @@ def _target_plan(opts: dict[str, Any], default, device, data, vocab_size, clock,
 
     def plan_for(widths: list[int], timer=clock if kind != "flops" else None):
         return make_plan(
-            name=opts["name"],
-            arch=opts["arch"],
             device=device,
             budget=budget,
             widths=widths,
-            lrs=opts["lrs"],
-            data=data,
-            vocab_size=vocab_size or 512,
-            n_experts=opts["routing"][0],
-            top_k=opts["routing"][1],
             clock=timer,
             workers=workers,
-            validate=not opts["no_validate"],
+            **_plan_options(opts, data, vocab_size),
         )
 
     ladder = list(opts["size_list"] or (CPU_LADDER if device == "cpu" else GPU_WIDTHS))
@@ -998,3 +984,17 @@ def _summary(outcome, target=None) -> None:
     if outcome.law is None:  # the run's product is the law: without one it failed, whatever it measured
         click.echo("Error: no law written: the probes measured no usable optimum (see the warnings above)", err=True)
         raise click.exceptions.Exit(1)
+
+
+def _plan_options(opts: dict[str, Any], data, vocab_size: int | None) -> dict[str, Any]:
+    """The ``make_plan`` arguments every plan of one run shares (the default plan and each target-plan candidate)."""
+    return {
+        "name": opts["name"],
+        "arch": opts["arch"],
+        "lrs": opts["lrs"],
+        "data": data,
+        "vocab_size": vocab_size or 512,
+        "n_experts": opts["routing"][0],
+        "top_k": opts["routing"][1],
+        "validate": not opts["no_validate"],
+    }
