@@ -499,8 +499,8 @@ def _mark_cells(cells: list[Cell], noise: float, fit_noise: LossNoise, anchored:
                 if anchored
                 else "is left out of the free fit"
             )
-            place = "the grid's edge" if cell.fit.edge else "inside the grid, but no convex parabola fits around it"
-            warnings.append(f"unbracketed optimum at {where}: best LR {cell.fit.lr_opt:.3g} is at {place}; it {fate}")
+            place = "at the grid's edge" if cell.fit.edge else "inside the grid, but no convex parabola fits around it"
+            warnings.append(f"unbracketed optimum at {where}: best LR {cell.fit.lr_opt:.3g} is {place}; it {fate}")
 
 
 def _anchored_batch_law(

@@ -116,6 +116,9 @@ class CalibrationPlan(BaseModel):
     # issue 11: --resume refits with the prior the run started with (None: a plan from before it was recorded)
     prior: str | None = Field(default=None, description="law id anchoring the fit, or 'none'")
     validation: list[ProbeSpec] = Field(default_factory=list)  # held-out cell (issue 19), run after the fit
+    # LRs added past the held-out cell's edge when its optimum was not bracketed (kept apart from ``validation``:
+    # a resume re-centres that list, and these must keep their ids)
+    validation_extension: list[ProbeSpec] = Field(default_factory=list)
 
     def sizes(self) -> list[Architecture]:
         return list({p.arch.d_model: p.arch for p in self.probes}.values())
@@ -125,7 +128,8 @@ class CalibrationPlan(BaseModel):
         not yet made, the validation cell."""
         left = max(0, MAX_EXTENSIONS - self.extensions) if not self.finished else 0
         reserve = self.reserve if left else []
-        return dict(zip(PHASES, (self.probes, reserve, self.validation), strict=True))
+        validation = self.validation + self.validation_extension
+        return dict(zip(PHASES, (self.probes, reserve, validation), strict=True))
 
     def estimated_parts(self) -> dict[str, float] | None:
         """Estimated wall time of each phase on ``workers`` parallel workers, one phase after another (None without
@@ -710,18 +714,22 @@ def affordable_extension(
     return kept, lines
 
 
-def affordable_validation(plan: CalibrationPlan, results: list[ProbeResult]) -> str | None:
-    """None when the validation cell fits: spent + its cost at the measured pace within ``BUDGET_SLACK``× the budget
-    (or no budget); else the line saying why it is skipped (for the console and the report's warnings)."""
-    if plan.budget is None or not plan.validation:
+def affordable_validation(
+    plan: CalibrationPlan, results: list[ProbeResult], specs: list[ProbeSpec] | None = None, *, what: str = "validation"
+) -> str | None:
+    """None when ``specs`` (default: the validation cell) fit: spent + their cost at the measured pace within
+    ``BUDGET_SLACK``× the budget (or no budget); else the line saying why ``what`` is skipped (for the console and
+    the report's warnings)."""
+    specs = plan.validation if specs is None else specs
+    if plan.budget is None or not specs:
         return None
     speed = pace(plan, results)
-    used, cost = spent(plan, results), planned(plan, plan.validation, speed)
+    used, cost = spent(plan, results), planned(plan, specs, speed)
     if used + cost <= BUDGET_SLACK * plan.budget.value:
         return None
     unit = plan.budget.kind
     return (
-        f"validation skipped: ~{Budget(unit, cost).describe()} more would take the run past {BUDGET_SLACK:g}× the "
+        f"{what} skipped: ~{Budget(unit, cost).describe()} more would take the run past {BUDGET_SLACK:g}× the "
         f"budget {plan.budget.describe()} (spent ~{Budget(unit, used).describe()}, probes at {speed:.2g}× their "
         "estimate)"
     )

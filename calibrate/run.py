@@ -28,13 +28,14 @@ from lrpredict.calibrate.planner import (
     MAX_EXTENSIONS,
     CalibrationPlan,
     affordable_extension,
+    affordable_validation,
     extend,
     law_n,
     probe_flops,
 )
 from lrpredict.calibrate.report import write_report
 from lrpredict.calibrate.spec import ProbeResult
-from lrpredict.calibrate.validation import Prediction, ValidationResult, predict, recentre, score
+from lrpredict.calibrate.validation import Prediction, ValidationResult, extension, predict, recentre, score
 from lrpredict.errors import LrpredictError
 from lrpredict.laws import LawFile
 
@@ -198,63 +199,24 @@ def _calibrate_torch(
     replace_law: bool,
     prior: str = "default",
 ) -> Outcome:
-    from lrpredict.calibrate.executor import run_probes
+    """Fit probes (with grid extensions) → held-out validation → refit with every cell → law file and report."""
     from lrpredict.calibrate.ledger import Ledger
     from lrpredict.share import check_name
 
     check_name(plan.name)
-    ledger = Ledger(out_dir)
-    ledger.validate()  # a bad record is an error naming its line now, not after every probe ran
+    Ledger(out_dir).validate()  # a bad record is an error naming its line now, not after every probe ran
     save_plan(plan, out_dir)
-    over_budget: list[str] = []  # grid extensions the budget left out: they end up in the report's warnings
-    while True:
-        ids = [p.probe_id for p in plan.probes]
-        finished = ledger.finished_ids()
-        todo = [i for i in ids if i not in finished]
-        progress = Progress(
-            len(ids),
-            write,
-            already=len(ids) - len(todo),
-            estimates=plan.estimates,
-            remaining=todo,
-            workers=plan.workers,
-            after_s=(plan.estimated_parts() or {}).get("validation", 0.0),
-        )
-        results = run_probes(plan.probes, out_dir, executor, on_result=progress)
-        estimated = [plan.estimates.get(i, 0.0) for i in todo]
-        closing = progress.closing_line(total_wall_seconds(estimated, plan.workers) if plan.estimates else None)
-        if closing:
-            write(closing)
-        if not any(r.status != "failed" for r in results):
-            reasons = failure_lines(results)
-            raise CalibrationFailed(
-                f"all {len(results)} probes failed; first reason: {first_line(results[0].error) if results else '–'}"
-                + (f" (and {len(reasons) - 1} other reasons, see {ledger.path})" if len(reasons) > 1 else "")
-            )
-        fit, observations, noise = fit_results(results, prior=prior, arch=plan.arch)  # anchored (issue 11)
-        more = [p for p in extend(plan, fit) if p.probe_id not in set(ids)]
-        more, skipped = affordable_extension(plan, results, more)  # issue 19: the budget holds at run time too
-        for line in skipped:
-            write(line)
-        over_budget += skipped
-        if not more:
-            break
-        write(f"extending the LR grid: {len(more)} probes beyond an unbracketed optimum")
-        plan.probes.extend(more)
-        plan.flops += sum(probe_flops(p) for p in more)
-        plan.extensions += 1
-        save_plan(plan, out_dir)
-    fit.warnings.extend(over_budget)
+    results, (fit, observations, noise), skipped = _fit_stage(plan, out_dir, executor, write, prior)
     plan.finished = True  # a resume of this folder re-fits; it does not grow the grid again
     save_plan(plan, out_dir)
-    validation = None
-    if plan.validation:
-        validation, held = _validate_torch(plan, fit, noise, out_dir, executor, write)
-        if any(r.status != "failed" for r in held):  # refit with every cell (issue 19)
-            results = results + held
-            fit, observations, noise = fit_results(results, prior=prior, arch=plan.arch)
+    validation, held = _validation_stage(plan, results, fit, noise, out_dir, executor, write, skipped)
+    if any(r.status != "failed" for r in held):  # refit with every cell (issue 19)
+        results = results + held
+        fit, observations, noise = fit_results(results, prior=prior, arch=plan.arch)
+    fit.warnings.extend(skipped)  # what the budget left out, in the report's warnings
     failed = [r for r in results if r.status == "failed"]
     provenance, schedule = _torch_provenance(plan, results)
+    every = plan.validation + plan.validation_extension
     outcome = _finish(
         fit,
         observations,
@@ -264,13 +226,90 @@ def _calibrate_torch(
         schedule,
         provenance,
         replace_law,
-        len(plan.probes) + len(plan.validation),
-        plan.flops + sum(probe_flops(v) for v in plan.validation),
+        len(plan.probes) + len(every),
+        plan.flops + sum(probe_flops(v) for v in every),
         failures=failure_lines(failed),
         validation=validation,
     )
     outcome.failed = len(failed)
     return outcome
+
+
+def _fit_stage(
+    plan: CalibrationPlan, out_dir: Path, executor, write: Callable[[str], None], prior: str
+) -> tuple[list[ProbeResult], tuple[CalibrationFit, list[Observation], LossNoise], list[str]]:
+    """Run the fit probes, fit, and grow the LR grid past unbracketed optima (``extend``) within the budget until
+    nothing is added; the probes' results, the last fit, and a line per extension the budget left out."""
+    over_budget: list[str] = []
+    while True:
+        results = _run_fit_probes(plan, out_dir, executor, write)
+        fitted = fit_results(results, prior=prior, arch=plan.arch)  # anchored (issue 11)
+        ids = {p.probe_id for p in plan.probes}
+        more = [p for p in extend(plan, fitted[0]) if p.probe_id not in ids]
+        more, skipped = affordable_extension(plan, results, more)  # issue 19: the budget holds at run time too
+        for line in skipped:
+            write(line)
+        over_budget += skipped
+        if not more:
+            return results, fitted, over_budget
+        write(f"extending the LR grid: {len(more)} probes beyond an unbracketed optimum")
+        plan.probes.extend(more)
+        plan.flops += sum(probe_flops(p) for p in more)
+        plan.extensions += 1
+        save_plan(plan, out_dir)
+
+
+def _run_fit_probes(plan: CalibrationPlan, out_dir: Path, executor, write: Callable[[str], None]) -> list[ProbeResult]:
+    """Every fit probe of the plan (finished ones from the ledger), with a progress bar; raises when all failed."""
+    from lrpredict.calibrate.executor import run_probes
+    from lrpredict.calibrate.ledger import Ledger
+
+    ids = [p.probe_id for p in plan.probes]
+    finished = Ledger(out_dir).finished_ids()
+    todo = [i for i in ids if i not in finished]
+    progress = Progress(
+        len(ids),
+        write,
+        already=len(ids) - len(todo),
+        estimates=plan.estimates,
+        remaining=todo,
+        workers=plan.workers,
+        after_s=(plan.estimated_parts() or {}).get("validation", 0.0),
+    )
+    results = run_probes(plan.probes, out_dir, executor, on_result=progress)
+    estimated = [plan.estimates.get(i, 0.0) for i in todo]
+    closing = progress.closing_line(total_wall_seconds(estimated, plan.workers) if plan.estimates else None)
+    if closing:
+        write(closing)
+    if not any(r.status != "failed" for r in results):
+        reasons = failure_lines(results)
+        raise CalibrationFailed(
+            f"all {len(results)} probes failed; first reason: {first_line(results[0].error) if results else '–'}"
+            + (f" (and {len(reasons) - 1} other reasons, see {Ledger(out_dir).path})" if len(reasons) > 1 else "")
+        )
+    return results
+
+
+def _validation_stage(
+    plan: CalibrationPlan,
+    results: list[ProbeResult],
+    fit: CalibrationFit,
+    noise: LossNoise,
+    out_dir: Path,
+    executor,
+    write: Callable[[str], None],
+    skipped: list[str],
+) -> tuple[ValidationResult | None, list[ProbeResult]]:
+    """The held-out cell when the plan has one and the budget still affords it (issue 19: the budget holds at run
+    time); a skip is written and appended to ``skipped`` (the report's warnings)."""
+    if not plan.validation:
+        return None, []
+    line = affordable_validation(plan, results)
+    if line:
+        write(line)
+        skipped.append(line)
+        return None, []
+    return _validate_torch(plan, results, fit, noise, out_dir, executor, write, skipped)
 
 
 def _torch_provenance(plan: CalibrationPlan, results: list[ProbeResult]) -> tuple[dict, dict]:
@@ -305,16 +344,16 @@ def _torch_provenance(plan: CalibrationPlan, results: list[ProbeResult]) -> tupl
 
 def _validate_torch(
     plan: CalibrationPlan,
+    results: list[ProbeResult],
     fit: CalibrationFit,
     noise: LossNoise,
     out_dir: Path,
     executor,
     write: Callable[[str], None],
+    skipped: list[str],
 ) -> tuple[ValidationResult | None, list[ProbeResult]]:
-    """Run the plan's validation cell re-centred on ``fit``'s η* there, and score it (lrpredict.calibrate.validation)."""
-    from lrpredict.calibrate.executor import run_probes
-    from lrpredict.calibrate.ledger import Ledger
-
+    """Run the plan's validation cell re-centred on ``fit``'s η* there, and score it (lrpredict.calibrate.validation).
+    An optimum past the cell's edge gets two more LRs there once, within the budget (``extension``)."""
     if fit.lr_law is None:
         write("validation skipped: no law was fitted to validate")
         return None, []
@@ -328,11 +367,35 @@ def _validate_torch(
         f"validation: {len(plan.validation)} probes at N={n:.3g}, D={tokens:.3g} (held out of the fit), LRs "
         f"{', '.join(f'{s.lr:.3g}' for s in plan.validation)} centred on the fit's η* {prediction.lr:.3g}"
     )
-    ids = [s.probe_id for s in plan.validation]
+    held = _run_held_out(plan.validation, out_dir, executor, write)
+    result = _score_results(prediction, held, n, tokens, batch, fit.noise or noise)
+    if not plan.validation_extension:
+        diverged = [r.spec.lr for r in held if r.status == "diverged"]
+        more = extension(plan.validation, result, diverged)
+        line = affordable_validation(plan, results + held, more, what="extending the validation cell")
+        if line:
+            write(line)
+            skipped.append(line)
+            more = []
+        plan.validation_extension = more
+        save_plan(plan, out_dir)
+    if plan.validation_extension:
+        lrs = ", ".join(f"{s.lr:.3g}" for s in plan.validation_extension)
+        write(f"extending the validation cell: its best LR is at the grid's edge; LRs {lrs}")
+        held += _run_held_out(plan.validation_extension, out_dir, executor, write)
+        result = _score_results(prediction, held, n, tokens, batch, fit.noise or noise)
+    return result, held
+
+
+def _run_held_out(specs: list, out_dir: Path, executor, write: Callable[[str], None]) -> list[ProbeResult]:
+    """Run held-out probes (finished ones from the ledger) with a progress bar."""
+    from lrpredict.calibrate.executor import run_probes
+    from lrpredict.calibrate.ledger import Ledger
+
+    ids = [s.probe_id for s in specs]
     done = Ledger(out_dir).finished_ids()
     progress = Progress(len(ids), write, already=sum(i in done for i in ids))
-    held = run_probes(plan.validation, out_dir, executor, on_result=progress)
-    return _score_results(prediction, held, n, tokens, batch, fit.noise or noise), held
+    return run_probes(specs, out_dir, executor, on_result=progress)
 
 
 def _score_results(

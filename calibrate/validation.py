@@ -60,6 +60,26 @@ def recentre(specs: list[ProbeSpec], centre: float) -> list[ProbeSpec]:
     return [s.model_copy(update={"lr": min(max(s.lr * factor, MIN_PROBE_LR), MAX_PROBE_LR)}) for s in specs]
 
 
+def extension(specs: list[ProbeSpec], result: ValidationResult, diverged: list[float]) -> list[ProbeSpec]:
+    """Two LRs past the edge the held-out cell's best LR sits on, at the cell's own spacing, when its optimum was not
+    bracketed: both H200 runs of 2026-12-04 found the optimum above all three validation LRs, so the validation could
+    only say "not bracketed" (docs/log.md).  None past a diverged probe (the bowl is closed there) or outside the
+    probe LR range; the caller adds them once, within the budget."""
+    if result.bracketed or result.edge is None or len(specs) < 2:
+        return []
+    lrs = sorted(s.lr for s in specs)
+    spacing = (lrs[-1] / lrs[0]) ** (1 / (len(lrs) - 1))
+    if result.edge == "high":
+        if any(lr > lrs[-1] * (1 - 1e-9) for lr in diverged):
+            return []
+        new = [lrs[-1] * spacing**k for k in (1, 2)]
+    else:
+        if any(lr < lrs[0] * (1 + 1e-9) for lr in diverged):
+            return []
+        new = [lrs[0] / spacing**k for k in (1, 2)]
+    return [specs[0].model_copy(update={"lr": lr}) for lr in new if MIN_PROBE_LR <= lr <= MAX_PROBE_LR]
+
+
 @dataclass(frozen=True)
 class ValidationResult:
     """What the held-out cell said about the law fitted without it."""

@@ -118,7 +118,6 @@ MAX_LINES = 80
 KNOWN_LONG: dict[str, int] = {
     "lrpredict.calibrate.executor.LocalExecutor": 87,
     "lrpredict.calibrate.replay.ReplayBackend": 115,
-    "lrpredict.calibrate.run._calibrate_torch": 93,
     "lrpredict.calibrate.token_sources.prepare_data": 88,
 }
 
