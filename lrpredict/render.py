@@ -143,18 +143,6 @@ def _distance(law: LawFile, s: Suggestion) -> str:
     return "inside" if factor <= 1 else f"out {factor:.3g}×"
 
 
-def render_law_table(laws: list[LawFile]) -> str:
-    width = max([20, *(len(law.id) for law in laws)])
-    header = f"{'id':<{width}} {'status':<10} {'fits':<10} {'batch':<8} {'domain':<34} formula"
-    lines = [header, "-" * len(header)]
-    for law in laws:
-        lines.append(
-            f"{law.id:<{width}} {law.status:<10} {'/'.join(law.architectures):<10} {law.batch_policy:<8} "
-            f"{domain_text(law):<34} {formulas(law)}"
-        )
-    return "\n".join(lines)
-
-
 GRID_N = (1e8, 1e9, 1e10, 1e11)
 GRID_D = (1e10, 1e11, 1e12, 1e13)
 GRID_RATIO = (0.25, 0.5, 2.0, 4.0, 10.0)

@@ -25,7 +25,7 @@ from lrpredict.errors import LrpredictError
 from lrpredict.law_checks import MAX_BYTES, unprintable
 from lrpredict.laws import LawFile
 from lrpredict.paths import checked_path, real, remove_stale_parts
-from lrpredict.render import domain_text
+from lrpredict.render import domain_text, formulas
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -51,6 +51,8 @@ class LawRow:
     architectures: tuple[str, ...]
     domain: str
     title: str
+    batch_policy: str = ""  # "optimal": the law gives B_opt; "fixed": it holds at the user's batch
+    formula: str = ""  # the law's formulas, as show-law ID prints them
 
 
 def list_laws() -> list[LawRow]:
@@ -63,6 +65,8 @@ def list_laws() -> list[LawRow]:
             architectures=tuple(law.architectures),
             domain=domain_text(law),
             title=law.title,
+            batch_policy=law.batch_policy,
+            formula=formulas(law),
         )
         for law in registry.laws()
     ]

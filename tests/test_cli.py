@@ -75,10 +75,19 @@ def test_cli_corrupt_law_file_exits_2(tmp_path) -> None:
     assert result.exit_code == 2 and "bad.toml: toml=" in result.output
 
 
-def test_cli_show_law_table_lists_all() -> None:
+def test_cli_show_law_without_an_id_points_to_laws_list() -> None:
     result = run(["show-law"])
+    assert result.exit_code == 2 and "LAW_ID" in result.output and "laws list" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_cli_laws_list_shows_every_law_with_its_formula() -> None:
+    result = run(["laws", "list"])
     assert result.exit_code == 0
-    assert all(law in result.output for law in ("zhou-2026", "steplaw-2025", "bjorck-2024"))
+    for law in ("zhou-2026", "steplaw-2025", "bjorck-2024"):
+        row = next(line for line in result.output.splitlines() if line.startswith(law + " "))
+        assert "=" in row  # its formula, as show-law ID prints it
+    assert "η = 0.3118 · C^-0.125" in result.output
 
 
 @pytest.mark.parametrize("law_id", ["steplaw-2025", "deepseek-llm-2024", "zhou-2026", "bjorck-2024"])

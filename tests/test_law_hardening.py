@@ -198,7 +198,6 @@ def test_broken_user_law_is_skipped_with_one_warning(_user_home: Path) -> None:
 
     for args in (
         ("laws", "list"),
-        ("show-law",),
         ("show-law", "mine"),
         ("suggest", "--params", "400M", "--tokens", "20B", "--compare"),
         ("suggest", "--params", "400M", "--tokens", "20B", "--law", "mine"),

@@ -32,7 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "lrpredict.cli.runs:runs_command",
         "Published pre-training runs: N, D, batch, peak LR, weight decay, schedule, each with its source.",
     ),
-    "show-law": ("lrpredict.cli.show_law:show_law_command", "Without LAW_ID: a table of every law."),
+    "show-law": (
+        "lrpredict.cli.show_law:show_law_command",
+        "LAW_ID's formula, coefficients, validity, citation and a grid (``lrpredict laws list`` lists every law).",
+    ),
     "suggest": ("lrpredict.cli.suggest:suggest_command", "Suggest peak LR, weight decay and batch size for one run."),
     "transfer": (
         "lrpredict.cli.transfer:transfer_command",
@@ -74,7 +77,7 @@ class LazyGroup(OneLineGroup):
     cls=LazyGroup,
     lazy=COMMANDS,
     context_settings=CONTEXT,
-    epilog="\b\nExamples:\n  lrpredict suggest --params 1B --tokens 20B\n  lrpredict show-law\n  lrpredict runs --arch moe",
+    epilog="\b\nExamples:\n  lrpredict suggest --params 1B --tokens 20B\n  lrpredict show-law steplaw-2025\n  lrpredict runs --arch moe",
 )
 @click.version_option(package_name="lrpredict", prog_name="lrpredict")
 def cli() -> None:

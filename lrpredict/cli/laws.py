@@ -22,11 +22,11 @@ def laws_group() -> None:
 
 def render_rows(rows: list[share.LawRow]) -> str:
     """One line per law; every column as wide as its longest entry, so long ids (user laws) stay aligned."""
-    table = [("id", "source", "status", "fits", "domain")]
-    table += [(r.id, r.source, r.status, "/".join(r.architectures), r.domain) for r in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(4)]
+    table = [("id", "source", "status", "fits", "batch", "domain", "formula")]
+    table += [(r.id, r.source, r.status, "/".join(r.architectures), r.batch_policy, r.domain, r.formula) for r in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(6)]
     lines = [
-        " ".join(f"{cell:<{w}}" for cell, w in zip(line[:4], widths, strict=True)) + " " + line[4] for line in table
+        " ".join(f"{cell:<{w}}" for cell, w in zip(line[:6], widths, strict=True)) + " " + line[6] for line in table
     ]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
@@ -38,7 +38,7 @@ def render_rows(rows: list[share.LawRow]) -> str:
 @click.option("json_", "--json", is_flag=True, help="machine output only, on stdout")
 @handles_errors
 def list_command(json_: bool) -> None:
-    """Every law: id, bundled or user, status, architectures and fitted domain."""
+    """Every law: id, bundled or user, status, architectures, batch policy, fitted domain and formula."""
     rows = share.list_laws()
     if json_:
         click.echo(json.dumps([dataclasses.asdict(row) for row in rows], indent=2))

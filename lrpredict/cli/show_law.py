@@ -1,8 +1,6 @@
-"""``lrpredict show-law``: the table of every law, or one law's formula, coefficients, validity and grid."""
+"""``lrpredict show-law ID``: one law's formula, coefficients, validity and grid (``laws list`` lists them all)."""
 
 from __future__ import annotations
-
-import json
 
 import click
 
@@ -14,7 +12,7 @@ from lrpredict.errors import LrpredictError
 @click.command(
     name="show-law",
     context_settings=CONTEXT,
-    epilog="\b\nExamples:\n  lrpredict show-law\n  lrpredict show-law steplaw-2025 --json\n  lrpredict show-law steplaw-2025 --plot steplaw.png --sweeps DIR",
+    epilog="\b\nExamples:\n  lrpredict show-law steplaw-2025\n  lrpredict show-law steplaw-2025 --json\n  lrpredict show-law steplaw-2025 --plot steplaw.png --sweeps DIR",
 )
 @click.argument("law_id", required=False)
 @click.option("json_", "--json", is_flag=True, help="the law file as JSON")
@@ -25,20 +23,15 @@ from lrpredict.errors import LrpredictError
 def show_law_command(
     law_id: str | None, json_: bool, plot_file: str | None, sweeps: str | None, force: bool = False
 ) -> None:
-    """Without LAW_ID: a table of every law.  With it: formula, coefficients, validity, citation and a grid."""
+    """LAW_ID's formula, coefficients, validity, citation and a grid (``lrpredict laws list`` lists every law)."""
+    if law_id is None:  # issue 23: the table it printed duplicated `laws list`
+        raise BadInput(
+            "show-law needs LAW_ID, the law to show (e.g. show-law steplaw-2025); `lrpredict laws list` lists every law"
+        )
     refuse_empty_plot(plot_file)
     check_plot(plot_file, force)
-    if (plot_file or sweeps) and law_id is None:
-        raise BadInput("--plot and --sweeps draw one law: give its id, e.g. show-law steplaw-2025 --plot law.png")
     if sweeps and not plot_file:
         raise BadInput("--sweeps is read only with --plot FILE.png")
-    if law_id is None:
-        all_laws = registry.laws()
-        if json_:
-            click.echo(json.dumps([law.model_dump(mode="json") for law in all_laws], indent=2))
-        else:
-            click.echo(render.render_law_table(all_laws))
-        return
     try:
         law = registry.load_law(law_id)
         if plot_file:
