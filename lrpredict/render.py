@@ -30,7 +30,7 @@ def render_suggestion(config: ModelConfig | None, s: Suggestion, explain: bool =
     """The CLI's summary of ``s`` (also ``str(s)``); ``config`` only overrides the header ``s.run``."""
     law_line = f"law: {s.law} — {s.law_title} [status: {s.status}; domain: {s.domain.upper()}]"
     seq_len = s.seq_len
-    seqs = f" (= {s.batch_tokens / seq_len:.0f} sequences of {seq_len})" if seq_len else ""
+    seqs = f" (≈ {s.batch_sequences} sequences of {seq_len})" if seq_len else ""
     run = describe_config(config) if config is not None else s.run
     lines = [
         f"lrpredict suggest — {run}",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from lrpredict.laws import Schedule, Status
 from lrpredict.runs import NearestRun
@@ -78,6 +78,16 @@ class Suggestion(BaseModel):
     )
     default_choice: str | None = Field(default=None, description="why the default law was chosen for this config")
     run: str = Field(default="", description="the run it is for, as the summary's header describes it")
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="batch_tokens in whole sequences of seq_len, rounded (at least 1; None without seq_len): the "
+        "batch to train with (issue 23: a float token count was all the output gave)"
+    )
+    @property
+    def batch_sequences(self) -> int | None:
+        if self.seq_len is None:
+            return None
+        return max(1, round(self.batch_tokens / self.seq_len))
 
     def __str__(self) -> str:
         """The command line's summary (``lrpredict suggest``): every number with its law, units and validity."""

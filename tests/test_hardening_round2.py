@@ -541,3 +541,16 @@ def test_memory_guard_sees_ulimit_v() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert 0 < int(result.stdout) <= limit
+
+
+def test_suggestion_batch_sequences_is_the_batch_in_whole_sequences() -> None:
+    from lrpredict.config import ModelConfig
+    from lrpredict.suggest import suggest
+
+    s = suggest(ModelConfig(params=1e9, tokens=2e10, seq_len=4096))
+    assert isinstance(s.batch_sequences, int) and s.batch_sequences == round(s.batch_tokens / 4096)
+    assert json.loads(s.to_json())["batch_sequences"] == s.batch_sequences  # in the JSON users parse
+    assert f"≈ {s.batch_sequences} sequences of 4096" in str(s)
+    assert suggest(ModelConfig(params=1e9, tokens=2e10)).batch_sequences is None  # no sequence length: no count
+    given = suggest(ModelConfig(params=1e9, tokens=2e10, seq_len=4096, batch_tokens=4096 * 1.4))
+    assert given.batch_sequences == 1
