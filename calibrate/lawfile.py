@@ -74,6 +74,31 @@ def _power_law(fit: JointFit, variable_names: tuple[str, str]) -> dict[str, Any]
     }
 
 
+# A calibrated law file holds one provenance row per fitted cell (~210 bytes) and the fit's warnings; a 1,550-cell
+# replay made a 296 KB file that the registry's 256 KB limit (lrpredict.law_checks.MAX_BYTES) refused after the fit
+# (issue 23).  At most this many rows and warnings go in: ~85 KB + ~25 KB, whatever the run's size.
+MAX_CELL_ROWS = 400
+MAX_NOTED_WARNINGS = 40
+
+
+def _cells_shown(cells: list, limit: int) -> list:
+    """At most ``limit`` of ``cells``, evenly spaced in (N, D) order, the first and last always kept."""
+    if len(cells) <= limit:
+        return cells
+    ordered = sorted(cells, key=lambda c: (c.n, c.tokens, c.batch_tokens))
+    step = (len(ordered) - 1) / (limit - 1)
+    return [ordered[round(k * step)] for k in range(limit)]
+
+
+def _warnings_note(warnings: list[str]) -> str:
+    """The fit's warnings for the law's notes, the first ``MAX_NOTED_WARNINGS`` of them (report.md has them all)."""
+    if not warnings:
+        return "No fit warnings."
+    more = len(warnings) - MAX_NOTED_WARNINGS
+    tail = f"; and {more} more (the calibration's report.md lists them all)" if more > 0 else ""
+    return "Warnings at fit time: " + "; ".join(warnings[:MAX_NOTED_WARNINGS]) + tail
+
+
 def calibrated_law(
     fit: CalibrationFit,
     *,
@@ -90,6 +115,7 @@ def calibrated_law(
     cells = [c for c in fit.cells if c.fit is not None]
     ns = [c.n for c in cells]
     ds = [c.tokens for c in cells]
+    shown = _cells_shown(cells, MAX_CELL_ROWS)
     law: dict[str, Any] = {
         "schema_version": 2,
         "id": name,
@@ -97,8 +123,7 @@ def calibrated_law(
         "citation": f"lrpredict calibrate, {dt.date.today().isoformat()} (Fitting paradigm, arXiv 2601.05049)",
         "architectures": [arch],
         "batch_policy": batch_policy,
-        "notes": "Fitted by lrpredict calibrate on the probes in provenance. "
-        + ("Warnings at fit time: " + "; ".join(fit.warnings) if fit.warnings else "No fit warnings."),
+        "notes": "Fitted by lrpredict calibrate on the probes in provenance. " + _warnings_note(fit.warnings),
         "domain_note": "the model sizes and horizons probed",
         "conventions": {
             "n": "active" if arch == "moe" else "total",
@@ -120,10 +145,15 @@ def calibrated_law(
                     "bracketed": c.fit.bracketed,  # type: ignore[union-attr]
                     "extrapolated": c.extrapolated,
                 }
-                for c in cells
+                for c in shown
             ],
         },
     }
+    if len(shown) < len(cells):
+        law["provenance"]["cells_note"] = (
+            f"{len(shown)} of the {len(cells)} fitted cells, spread over N and D (the law file stays under the "
+            "registry's size limit); every cell is in the calibration folder's fit.json and report.md"
+        )
     if fit.batch_law is not None and fit.batch_law.n_cells > 0:
         law["batch"] = _power_law(fit.batch_law, ("N", "D"))
         law["batch_policy"] = "optimal"

@@ -554,3 +554,28 @@ def test_suggestion_batch_sequences_is_the_batch_in_whole_sequences() -> None:
     assert suggest(ModelConfig(params=1e9, tokens=2e10)).batch_sequences is None  # no sequence length: no count
     given = suggest(ModelConfig(params=1e9, tokens=2e10, seq_len=4096, batch_tokens=4096 * 1.4))
     assert given.batch_sequences == 1
+
+
+def test_calibrated_law_of_many_cells_stays_under_the_registry_limit(tmp_path: Path, monkeypatch) -> None:
+    """A 1,550-cell replay wrote a 296 KB law the registry refused, found only after the fit (issue 23, item 8)."""
+    import tomllib
+
+    from lrpredict.calibrate.fit import Observation, fit_calibration
+    from lrpredict.calibrate.lawfile import MAX_CELL_ROWS, MAX_NOTED_WARNINGS, calibrated_law, install_calibrated
+    from lrpredict.law_checks import MAX_BYTES
+
+    monkeypatch.setenv("LRPREDICT_HOME", str(tmp_path / "home"))
+    cells = [(n, 4e9 * 1.003**j, 9 * n**-0.5) for n in (2e8, 4e8, 8e8, 1.6e9) for j in range(400)]
+    obs = [
+        Observation(n, d, opt * 2 ** (k - 2), 3.0 + 0.05 * (k - 2) ** 2, 1e5) for n, d, opt in cells for k in range(5)
+    ]
+    fit = fit_calibration(obs, bootstrap=0)
+    fit.warnings.extend(f"warning {i} " + "x" * 200 for i in range(500))  # one per cell, as unbracketed cells give
+    text = calibrated_law(fit, name="many", arch="dense", schedule={"kind": "wsd", "description": "t"}, provenance={})
+    assert len(text.encode()) < MAX_BYTES // 2
+    provenance = tomllib.loads(text)["provenance"]
+    rows = provenance["cells"]
+    assert len(rows) == MAX_CELL_ROWS and "1600 fitted cells" in provenance["cells_note"]
+    assert rows[0]["N"] == 2e8 and rows[-1]["N"] == 1.6e9  # spread over the sizes, the extremes kept
+    assert f"and {len(fit.warnings) - MAX_NOTED_WARNINGS} more" in tomllib.loads(text)["notes"]
+    assert install_calibrated(text, "many").id == "many"
