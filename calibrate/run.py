@@ -437,6 +437,7 @@ def calibrate_replay(
 
     check_name(name)
     backend = ReplayBackend(csv_path, noise=noise, seed=seed)
+    _check_lr_signal(backend, csv_path)
     all_sizes = backend.sizes()
     chosen = backend.match_sizes(sizes) if sizes else all_sizes[:-1] or all_sizes  # within 0.5%, each once
     probes = backend.plan(chosen, load_law(DEFAULT_LAW["dense"]), lrs=lrs, batches=batches, max_tokens=max_tokens)
@@ -483,6 +484,16 @@ def calibrate_replay(
     schedule = {"kind": "unknown", "description": f"as recorded in {csv_path.name}"}
     args = (fit, observations, name, backend.arch, out_dir, schedule, provenance, replace_law, len(probes), flops)
     return _finish(*args, validation=validation)
+
+
+def _check_lr_signal(backend, csv_path: Path) -> None:
+    """Refuse a sweep whose losses show no dependence on the LR (lrpredict.calibrate.lr_signal; issue 23)."""
+    from lrpredict.calibrate.lr_signal import lr_signal
+
+    test = lr_signal([cell.curve(batch) for cell in backend.cells for batch in cell.batches()])
+    if test is not None and test.no_signal:
+        allowed = f"a sweep whose losses depend on the LR: {test.describe()} (is the loss column the final loss?)"
+        raise LrpredictError("replay", csv_path.name, allowed)
 
 
 def _validate_replay(

@@ -579,3 +579,39 @@ def test_calibrated_law_of_many_cells_stays_under_the_registry_limit(tmp_path: P
     assert rows[0]["N"] == 2e8 and rows[-1]["N"] == 1.6e9  # spread over the sizes, the extremes kept
     assert f"and {len(fit.warnings) - MAX_NOTED_WARNINGS} more" in tomllib.loads(text)["notes"]
     assert install_calibrated(text, "many").id == "many"
+
+
+def test_replay_of_pure_random_losses_is_refused_before_any_fit(tmp_path: Path) -> None:
+    """Issue 23: a sweep of random losses was fitted and installed; now a permutation test refuses it."""
+    import csv
+    import random
+
+    rows = list(csv.DictReader((ROOT / "docs" / "examples" / "replay_sweep.csv").open()))
+    rng = random.Random(0)
+    for row in rows:
+        row["final_loss"] = f"{rng.uniform(2.5, 3.5):.6f}"
+    path = tmp_path / "random.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    result = run("calibrate", "--replay", str(path), "--name", "rnd", "--out", str(tmp_path / "out"))
+    one_line_error(result, "--replay")
+    assert "depend on the LR" in result.output and "p = " in result.output
+    left = {p.name for p in (tmp_path / "out").iterdir()} if (tmp_path / "out").exists() else set()
+    assert left <= {".lock"}  # no report, fit or law: only the folder's lock
+
+
+def test_lr_signal_separates_parabolas_from_shuffled_losses() -> None:
+    import random
+
+    from lrpredict.calibrate.lr_signal import lr_signal
+
+    rng = random.Random(1)
+    lrs = [1e-3 * 2 ** (k / 2) for k in range(7)]
+    bowls = [[(lr, 3.0 + 0.05 * (k - 3) ** 2 + rng.gauss(0, 0.01)) for k, lr in enumerate(lrs)] for _ in range(10)]
+    real = lr_signal(bowls)
+    assert real is not None and not real.no_signal and real.p_value < 0.01
+    noise = [[(lr, rng.uniform(2.5, 3.5)) for lr in lrs] for _ in range(10)]
+    assert lr_signal(noise).no_signal  # type: ignore[union-attr]
+    assert lr_signal([[(1e-3, 3.0), (2e-3, 2.9), (4e-3, 3.1)]]) is None  # 3 points: a parabola fits any losses
