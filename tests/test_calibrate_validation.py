@@ -13,7 +13,7 @@ from lrpredict.calibrate.executor import SerialExecutor  # noqa: E402
 from lrpredict.calibrate.planner import Budget, CalibrationPlan, probe_flops  # noqa: E402
 from lrpredict.calibrate.run import calibrate_torch, load_plan  # noqa: E402
 from lrpredict.calibrate.spec import DataSpec, ProbeSpec  # noqa: E402
-from lrpredict.calibrate.validation import Prediction, extension, score  # noqa: E402
+from lrpredict.calibrate.validation import Prediction, ValidationResult, extension, score  # noqa: E402
 from tests.tiny_probes import tiny  # noqa: E402
 
 
@@ -91,3 +91,20 @@ def test_calibrate_torch_runs_and_scores_a_recorded_validation_extension_once(tm
     ledger_lines = (tmp_path / "out" / "probes.jsonl").read_text().count("\n")
     calibrate_torch(saved, tmp_path / "out", executor=SerialExecutor(), write=lines.append, replace_law=True)
     assert (tmp_path / "out" / "probes.jsonl").read_text().count("\n") == ledger_lines  # a resume trains nothing
+
+
+def _verdict(inside: bool | None) -> ValidationResult:
+    return ValidationResult(n=2e5, tokens=3e5, batch_tokens=1e3, lrs=5, predicted=1e-3, interval=(5e-4, 2e-3),
+                            measured=3e-3 if inside is False else 1.2e-3, measured_se_ln=0.3, bracketed=inside is not None,
+                            edge=None if inside is not None else "high", inside=inside, regret=0.01)  # fmt: skip
+
+
+def test_calibrate_says_use_this_law_only_when_the_held_out_cell_fell_inside() -> None:
+    """The CPU end-to-end run printed "narrower … use this law" right after "VALIDATION MISSED" (2026-12-04)."""
+    from lrpredict.cli.calibrate import _narrower_advice
+
+    assert _narrower_advice(_verdict(True)).endswith("use this law")
+    missed = _narrower_advice(_verdict(False))
+    assert "use this law" not in missed and "prefer the bundled law" in missed and missed.lstrip().startswith("!")
+    for unconfirmed in (_narrower_advice(_verdict(None)), _narrower_advice(None)):
+        assert "use this law" not in unconfirmed and "no held-out cell confirmed it" in unconfirmed

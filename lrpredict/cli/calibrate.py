@@ -897,7 +897,21 @@ def _verdict(outcome, target) -> None:
         f"{s.lr_range.low:.3g}–{s.lr_range.high:.3g} (×{s.lr_range.high / s.lr_range.low:.3g})"
     )
     wider = wider_than_default(config, outcome.law, s.lr_range, s.lr_range.tolerance)
-    click.echo(f"  ! {wider}" if wider else "  narrower than the bundled default law's band there: use this law")
+    click.echo(f"  ! {wider}" if wider else _narrower_advice(outcome.validation))
+
+
+def _narrower_advice(validation) -> str:
+    """What a calibrated interval narrower than the bundled band is worth: only a held-out cell inside it says "use
+    it" (the CPU end-to-end run of 2026-12-04 said "use this law" after its validation missed: docs/log.md)."""
+    narrower = "  narrower than the bundled default law's band there"
+    if validation is not None and validation.missed:
+        return (
+            f"  ! {narrower.strip()}, but the held-out cell's optimum fell outside this law's interval: the "
+            "interval is optimistic; prefer the bundled law (suggest without --law) or calibrate at larger sizes"
+        )
+    if validation is None or validation.inside is None:
+        return f"{narrower}, but no held-out cell confirmed it: compare with the bundled law before relying on it"
+    return f"{narrower}, and the held-out cell fell inside it: use this law"
 
 
 def _describe(plan) -> str:
