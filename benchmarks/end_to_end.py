@@ -2,7 +2,7 @@
 
     python benchmarks/end_to_end.py --scale cpu --work /tmp/e2e-cpu --out e2e-cpu.md     # ≤ 75 min, 2 idle cores
     python benchmarks/end_to_end.py --scale smoke --work /tmp/e2e-smoke                   # ≤ 5 min: checks the script
-    python benchmarks/end_to_end.py --scale gpu --device cuda --work /tmp/e2e-gpu         # ≤ 8 min on one H200
+    python benchmarks/end_to_end.py --scale gpu --device cuda --work /tmp/e2e-gpu         # >9 min on one H200
 
 1. **Corpus** (``e2e_corpus``): Debian's licence and copyright texts and the interpreter's standard library (the
    stdlib alone where /usr/share has none), shuffled by file with a fixed seed, a byte-level BPE from
@@ -80,7 +80,7 @@ SCALES = {
     # 4,096 ids: the d=64 probe spends ~73% of its FLOPs in the tied output layer (2·64·4096 of 2·(97.6K + 262K)
     # per token, attention aside), the d=128 L=4 target ~40%; a 50K vocabulary ~97% (issue 19)
     "cpu": Scale(24 << 20, 4096, (), 8.0, 10.0, 7, 4, 32, "sized for ≤ 75 min on 2 idle CPU cores"),
-    # gpu: the default GPU plan's horizons (5–20 tokens per parameter) make a 10×-longer, 8×-larger target cost
+    # gpu (corpus + BPE + calibrate alone took ~9 min on an H200, docs/log.md): the default GPU plan's horizons (5–20 tokens per parameter) make a 10×-longer, 8×-larger target cost
     # ~1e18 FLOPs from its smallest width (256): probes of widths 96 and 128 keep the target (d=192 L=8, 79M tokens,
     # 7+ LRs, ~3e16 FLOPs) within minutes; the corpus adds the installed packages' code for those tokens
     "gpu": Scale(
@@ -92,7 +92,7 @@ SCALES = {
         7,
         4,
         32,
-        "sized for ≤ 8 min on one H200",
+        "calibrate ~9 min on one H200 with the corpus; the target sweep not yet measured",
         ("licenses", "copyright", "stdlib", "site-packages"),
     ),
 }
