@@ -115,11 +115,22 @@ class SerialExecutor:
 
 @dataclass
 class _Worker:
+    """One spawned worker process, its pipe, and the probe it is running (None: idle)."""
+
     device: str
     process: Any  # multiprocessing.context.SpawnProcess
     conn: Any  # multiprocessing.connection.Connection
     task: ProbeSpec | None = None
     started: float = 0.0
+
+    def reply(self) -> str | None:
+        """The worker's result (JSON) when one has arrived; None when none has or the pipe broke (it died)."""
+        if not self.conn.poll():
+            return None
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError):
+            return None
 
 
 class LocalExecutor:
@@ -163,52 +174,58 @@ class LocalExecutor:
                 if not busy:
                     return
                 wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
-                for i, w in enumerate(self._workers):
-                    if w.task is None:
-                        continue
-                    if w.conn.poll():
-                        try:
-                            payload = w.conn.recv()
-                        except (EOFError, OSError):
-                            payload = None
-                        if payload is not None:
-                            w.task = None
-                            yield ProbeResult.model_validate_json(payload)
-                            continue
-                    if not w.process.is_alive():
-                        code = w.process.exitcode
-                        yield failed_result(
-                            w.task, f"{WORKER_DIED} (exit code {code})", device=w.device, started=w.started
-                        )
-                        w.conn.close()
-                        self._workers[i] = self._start(ctx, w.device)
+                yield from self._collect(ctx)
         finally:
-            self._shutdown()
+            _stop_workers(self._workers)
+            self._workers = []
+
+    def _collect(self, ctx: Any) -> Iterator[ProbeResult]:
+        """The result of each busy worker that answered; a worker that died instead yields a failed result for its
+        probe and is replaced by a new one on the same device."""
+        for i, w in enumerate(self._workers):
+            if w.task is None:
+                continue
+            payload = w.reply()
+            if payload is not None:
+                w.task = None
+                yield ProbeResult.model_validate_json(payload)
+                continue
+            if not w.process.is_alive():
+                code = w.process.exitcode
+                yield failed_result(w.task, f"{WORKER_DIED} (exit code {code})", device=w.device, started=w.started)
+                w.conn.close()
+                self._workers[i] = self._start(ctx, w.device)
 
     def _start(self, ctx: Any, device: str) -> _Worker:
-        parent, child = ctx.Pipe()
-        args = (child, device, self.threads, self.max_oom_retries, os.getpid())
-        process = ctx.Process(target=_worker_main, args=args, daemon=True, name=f"lrpredict-probe-{device}")
-        # A terminal's Ctrl-C signals the whole process group.  A worker started with SIGINT ignored keeps it ignored
-        # (Python installs its handler only over SIG_DFL), so a Ctrl-C during its start-up prints no traceback.
-        with _sigint_ignored():
-            process.start()
-        child.close()
-        return _Worker(device=device, process=process, conn=parent)
+        return _start_worker(ctx, device, self.threads, self.max_oom_retries)
 
-    def _shutdown(self) -> None:
-        for w in self._workers:
-            if w.process.is_alive() and w.task is None:
-                with contextlib.suppress(OSError):  # already gone
-                    w.conn.send(None)
-        deadline = time.time() + 10
-        for w in self._workers:
-            w.process.join(timeout=max(0.0, deadline - time.time()) if w.task is None else 0)
-            if w.process.is_alive():
-                w.process.kill()  # a probe still running when the caller stopped listening
-                w.process.join()
-            w.conn.close()
-        self._workers = []
+
+def _start_worker(ctx: Any, device: str, threads: int, max_oom_retries: int) -> _Worker:
+    """Spawn one worker process for ``device`` (``_worker_main``) with SIGINT ignored while it starts."""
+    parent, child = ctx.Pipe()
+    args = (child, device, threads, max_oom_retries, os.getpid())
+    process = ctx.Process(target=_worker_main, args=args, daemon=True, name=f"lrpredict-probe-{device}")
+    # A terminal's Ctrl-C signals the whole process group.  A worker started with SIGINT ignored keeps it ignored
+    # (Python installs its handler only over SIG_DFL), so a Ctrl-C during its start-up prints no traceback.
+    with _sigint_ignored():
+        process.start()
+    child.close()
+    return _Worker(device=device, process=process, conn=parent)
+
+
+def _stop_workers(workers: list[_Worker]) -> None:
+    """Ask idle workers to exit (10 s in all), kill those still running a probe, and close every pipe."""
+    for w in workers:
+        if w.process.is_alive() and w.task is None:
+            with contextlib.suppress(OSError):  # already gone
+                w.conn.send(None)
+    deadline = time.time() + 10
+    for w in workers:
+        w.process.join(timeout=max(0.0, deadline - time.time()) if w.task is None else 0)
+        if w.process.is_alive():
+            w.process.kill()  # a probe still running when the caller stopped listening
+            w.process.join()
+        w.conn.close()
 
 
 @contextlib.contextmanager

@@ -70,18 +70,15 @@ class ReplayProbe:
     batch_tokens: float
 
 
-class ReplayBackend:
-    """Recorded runs as probes.  ``branch_accounting``: horizons of one (N, LR, B) share a WSD stable phase, so a
-    set of horizons costs the longest plus the decay phases of the others (``decay_frac`` of each)."""
+class RecordedSweep:
+    """The cells of a replay CSV and look-ups on them: its sizes (N_active), the cells of a size, and the recorded
+    LRs and batches nearest a value."""
 
-    def __init__(self, path: str | Path, *, noise: float = 0.0, seed: int = 0, decay_frac: float = 0.2) -> None:
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.notes: list[str] = []  # one line each, for the caller to print (dropped duplicates, capped batches)
         self.cells = group_cells(read_replay_csv(self.path, self.notes))
         self.arch = self.cells[0].arch if self.cells else "dense"
-        self.noise = noise
-        self.decay_frac = decay_frac
-        self._rng = random.Random(seed)
         self._by_key = {(c.n_active, c.tokens): c for c in self.cells}
 
     def sizes(self) -> list[float]:
@@ -109,6 +106,26 @@ class ReplayBackend:
 
     def cell(self, n: float, tokens: float) -> Cell:
         return self._by_key[(n, tokens)]
+
+    def nearest_lrs(self, n: float, tokens: float, batch: float, center: float, count: int) -> list[float]:
+        """``count`` recorded LRs at that batch nearest ``center`` in ln η (a grid centred on a prediction)."""
+        lrs = [lr for lr, _ in self.cell(n, tokens).curve(batch)]
+        return sorted(sorted(lrs, key=lambda lr: abs(math.log(lr / center)))[:count])
+
+    def nearest_batches(self, n: float, tokens: float, center: float, count: int) -> list[float]:
+        batches = self.cell(n, tokens).batches()
+        return sorted(sorted(batches, key=lambda b: abs(math.log(b / center)))[:count])
+
+
+class ReplayBackend(RecordedSweep):
+    """Recorded runs as probes.  ``branch_accounting``: horizons of one (N, LR, B) share a WSD stable phase, so a
+    set of horizons costs the longest plus the decay phases of the others (``decay_frac`` of each)."""
+
+    def __init__(self, path: str | Path, *, noise: float = 0.0, seed: int = 0, decay_frac: float = 0.2) -> None:
+        super().__init__(path)
+        self.noise = noise
+        self.decay_frac = decay_frac
+        self._rng = random.Random(seed)
 
     def run(self, probe: ReplayProbe) -> Observation:
         """The recorded loss at the probe's LR (interpolated in ln η between recorded LRs); None when it diverged
@@ -140,15 +157,6 @@ class ReplayBackend:
     def grid_flops(self) -> float:
         """FLOPs of every recorded run: what the exhaustive sweep cost."""
         return sum(self.flops(c.n_active, c.tokens) * len(c.runs) for c in self.cells)
-
-    def nearest_lrs(self, n: float, tokens: float, batch: float, center: float, count: int) -> list[float]:
-        """``count`` recorded LRs at that batch nearest ``center`` in ln η (a grid centred on a prediction)."""
-        lrs = [lr for lr, _ in self.cell(n, tokens).curve(batch)]
-        return sorted(sorted(lrs, key=lambda lr: abs(math.log(lr / center)))[:count])
-
-    def nearest_batches(self, n: float, tokens: float, center: float, count: int) -> list[float]:
-        batches = self.cell(n, tokens).batches()
-        return sorted(sorted(batches, key=lambda b: abs(math.log(b / center)))[:count])
 
     def plan(
         self, sizes: list[float], centre: LawFile, *, lrs: int = 5, batches: int = 2, max_tokens: float = math.inf

@@ -111,12 +111,7 @@ def prepare_data(
     write: Callable[[str], None] | None = None,
 ) -> PreparedData:
     """Read ``path`` (see the module docstring), scan it, and return the spec the probes use."""
-    if not path.exists() and not megatron_index.is_megatron_prefix(path):  # Megatron users give the bare prefix
-        raise LrpredictError("data", str(path), "an existing token file, dataset folder, shard or text file")
-    if vocab_size is not None and vocab_size < 2:
-        raise LrpredictError("vocab_size", vocab_size, "an integer ≥ 2")
-    if token_dtype is not None and token_dtype not in TOKEN_DTYPES:
-        raise LrpredictError("token_dtype", token_dtype, " or ".join(TOKEN_DTYPES))
+    _check_options(path, vocab_size, token_dtype)
     tok = hf_text.load_tokenizer(tokenizer) if tokenizer else None
     src = _open_source(path, work_dir, tok, text_column, token_dtype, vocab_size, text_token_limit, write)
     tokens, held_out, fingerprint, notes = src.tokens, src.held_out, src.fingerprint, src.notes
@@ -124,48 +119,20 @@ def prepare_data(
         raise LrpredictError("data", str(path), "at least one token")
 
     vocab_limit = vocab_size or (tok.vocab_size if tok else None) or (256 if src.kind == "text" else None)
-    max_id, counts, first_bad = _cached_scan(tokens, vocab_limit, work_dir / f"counts-{fingerprint[:16]}.npy", write)
-    if held_out is not None and first_bad is None:  # ids of the held-out split count too
-        cache = work_dir / f"counts-{fingerprint[:16]}-eval.npy"
-        eval_max, eval_counts, bad = _cached_scan(held_out, vocab_limit, cache, write)
-        if bad is not None:
-            tokens, first_bad = held_out, bad
-        max_id = max(max_id, eval_max)
-        merged = np.zeros(max_id + 1, dtype=np.int64)
-        merged[: len(counts)] += counts
-        merged[: len(eval_counts)] += eval_counts
-        counts = merged
-    data_vocab, vocab_from = (
-        (vocab_size, "--vocab-size")
-        if vocab_size
-        else (tok.vocab_size, "the tokenizer")
-        if tok
-        else (256, "bytes")
-        if src.kind == "text"
-        else (max_id + 1, "the largest token id + 1")
-    )
+    max_id, counts, bad_tokens, first_bad = _scan_ids(src, vocab_limit, work_dir, write)
+    data_vocab, vocab_from = _data_vocab(vocab_size, tok, src.kind, max_id)
     if first_bad is not None:
         raise LrpredictError(
             "vocab_size" if vocab_size or not tok else "tokenizer",
             data_vocab,
-            f"more than every token id: {path} holds id {int(tokens[first_bad])} at token {first_bad}",
+            f"more than every token id: {path} holds id {int(bad_tokens[first_bad])} at token {first_bad}",
         )
     used = np.flatnonzero(counts)
     vocab_map = None
     probe_vocab = _pad(data_vocab) if vocab_from.startswith("the largest") else data_vocab
     if compact and not vocab_size and src.kind != "text" and _pad(len(used)) < COMPACT_BELOW * data_vocab:
-        table = np.full(max_id + 1, -1, dtype=np.int32)
-        table[used] = np.arange(len(used), dtype=np.int32)
-        map_file = work_dir / f"vocab-map-{fingerprint[:16]}.npy"
-        work_dir.mkdir(parents=True, exist_ok=True)
-        np.save(map_file, table)
-        vocab_map, probe_vocab = str(map_file.resolve()), _pad(len(used))
-    if held_out is None:
-        eval_tokens = max(1, eval_tokens or min(EVAL_TOKENS, int(len(tokens) * EVAL_SHARE)))
-        split = f"train = tokens [0, {len(tokens) - eval_tokens:,}), held-out = the last {eval_tokens:,}"
-    else:
-        eval_tokens = len(held_out)
-        split = f"held-out = the {src.eval_split!r} split ({eval_tokens:,} tokens), train = the {src.train_split!r}"
+        vocab_map, probe_vocab = _write_vocab_map(used, max_id, work_dir / f"vocab-map-{fingerprint[:16]}.npy")
+    eval_tokens, split = _held_out_split(src, eval_tokens)
     spec = DataSpec(
         kind=src.kind,
         path=str(src.file.resolve()),
@@ -185,6 +152,69 @@ def prepare_data(
     notes.append(f"vocabulary {data_vocab:,} from {vocab_from}; {rows}; N excludes embeddings, the fit does not see it")
     held_out_n = len(held_out) if held_out is not None else None
     return PreparedData(spec, data_vocab, probe_vocab, len(tokens), max_id, fingerprint, notes, held_out_n)
+
+
+def _check_options(path: Path, vocab_size: int | None, token_dtype: str | None) -> None:
+    """The options checked before anything is read: the path exists, ``vocab_size`` ≥ 2, a known ``token_dtype``."""
+    if not path.exists() and not megatron_index.is_megatron_prefix(path):  # Megatron users give the bare prefix
+        raise LrpredictError("data", str(path), "an existing token file, dataset folder, shard or text file")
+    if vocab_size is not None and vocab_size < 2:
+        raise LrpredictError("vocab_size", vocab_size, "an integer ≥ 2")
+    if token_dtype is not None and token_dtype not in TOKEN_DTYPES:
+        raise LrpredictError("token_dtype", token_dtype, " or ".join(TOKEN_DTYPES))
+
+
+def _scan_ids(
+    src: _Source, vocab_limit: int | None, work_dir: Path, write: Callable[[str], None] | None
+) -> tuple[int, np.ndarray, np.ndarray, int | None]:
+    """Scan the training tokens and, when they pass, a held-out set of its own (its ids count too): the largest id,
+    the count of each id, and the first id ≥ ``vocab_limit`` as (the tokens holding it, its index or None)."""
+    tokens, held_out, fingerprint = src.tokens, src.held_out, src.fingerprint
+    max_id, counts, first_bad = _cached_scan(tokens, vocab_limit, work_dir / f"counts-{fingerprint[:16]}.npy", write)
+    if held_out is not None and first_bad is None:
+        cache = work_dir / f"counts-{fingerprint[:16]}-eval.npy"
+        eval_max, eval_counts, bad = _cached_scan(held_out, vocab_limit, cache, write)
+        if bad is not None:
+            tokens, first_bad = held_out, bad
+        max_id = max(max_id, eval_max)
+        merged = np.zeros(max_id + 1, dtype=np.int64)
+        merged[: len(counts)] += counts
+        merged[: len(eval_counts)] += eval_counts
+        counts = merged
+    return max_id, counts, tokens, first_bad
+
+
+def _data_vocab(vocab_size: int | None, tok: hf_text.Tokenizer | None, kind: str, max_id: int) -> tuple[int, str]:
+    """The data's vocabulary and where it came from: ``vocab_size``, else the tokenizer's, else bytes (text), else
+    the largest id + 1."""
+    return (
+        (vocab_size, "--vocab-size")
+        if vocab_size
+        else (tok.vocab_size, "the tokenizer")
+        if tok
+        else (256, "bytes")
+        if kind == "text"
+        else (max_id + 1, "the largest token id + 1")
+    )
+
+
+def _write_vocab_map(used: np.ndarray, max_id: int, map_file: Path) -> tuple[str, int]:
+    """Save the table sending each used data id to 0..K-1 (-1: unused) to ``map_file``; return its path and the
+    probes' embedding rows (K padded)."""
+    table = np.full(max_id + 1, -1, dtype=np.int32)
+    table[used] = np.arange(len(used), dtype=np.int32)
+    map_file.parent.mkdir(parents=True, exist_ok=True)
+    np.save(map_file, table)
+    return str(map_file.resolve()), _pad(len(used))
+
+
+def _held_out_split(src: _Source, eval_tokens: int | None) -> tuple[int, str]:
+    """Held-out tokens and how the data splits, said in words: a held-out set of its own, else the data's tail."""
+    if src.held_out is not None:
+        n = len(src.held_out)
+        return n, f"held-out = the {src.eval_split!r} split ({n:,} tokens), train = the {src.train_split!r}"
+    n = max(1, eval_tokens or min(EVAL_TOKENS, int(len(src.tokens) * EVAL_SHARE)))
+    return n, f"train = tokens [0, {len(src.tokens) - n:,}), held-out = the last {n:,}"
 
 
 @dataclass

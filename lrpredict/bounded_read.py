@@ -10,7 +10,6 @@ Nesting is bounded on the text, before a recursive parser sees it (:func:`check_
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
@@ -118,6 +117,8 @@ def check_nesting(text: str, *, option: str, where: str, max_depth: int = MAX_JS
 
 def load_json(path: str | os.PathLike[str], *, option: str, limit: int = CONFIG_BYTES, what: str = "JSON file") -> Any:
     """A JSON document from a user-named file: bounded size and nesting, one-line errors naming ``option``."""
+    import json  # here, not at the top: ``lrpredict suggest`` reads no JSON (issue 21, CLI start-up)
+
     text = read_text(path, option=option, limit=limit, what=what)
     check_nesting(text, option=option, where=os.fspath(path))
     try:

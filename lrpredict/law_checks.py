@@ -39,6 +39,7 @@ _SINGLE_LINE = frozenset(
 )
 # Bidirectional overrides reorder what a terminal shows (Trojan Source, CVE-2021-42574); category Cf but harmful.
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+_LINE_AND_TAB = str.maketrans("", "", "\n\t")  # allowed in multi-line text
 _TOKENS = re.compile(
     r'"""(?:[^"\\]|\\.|"(?!""))*"""'  # multi-line basic string
     r"|'''(?:[^']|'(?!''))*'''"  # multi-line literal string
@@ -90,6 +91,10 @@ def _strings(data: Any, path: str = "", depth: int = 0) -> Iterator[tuple[str, s
 def unprintable(text: str, *, multiline: bool = True, line_separators: bool | None = None) -> str | None:
     """The first character of ``text`` a terminal should not receive raw (None: all printable).  On one line,
     U+2028/U+2029 count too (issue 23: a title with U+2028 broke one-line output)."""
+    # fast path (half of reading the bundled laws went to the loop below, docs/log.md 2026-12-04): no character
+    # str.isprintable accepts is Cc, Cs, a bidi control or Zl/Zp, so such text (\n and \t aside) is all printable
+    if (text.translate(_LINE_AND_TAB) if multiline else text).isprintable():
+        return None
     separators = (not multiline) if line_separators is None else line_separators
     for char in text:
         if char in "\n\t" and multiline:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from lrpredict.laws import Schedule, Status
-from lrpredict.runs import NearestRun
+from lrpredict.runs import NearestRun, no_runs
 from lrpredict.schedule import ScheduleRecipe
 
 __all__ = ["Factor", "LrRange", "Suggestion"]
@@ -69,7 +69,7 @@ class Suggestion(BaseModel):
     warnings: list[str]
     derivation: list[Factor]
     nearest_runs: list[NearestRun] = Field(
-        default_factory=list,
+        default_factory=no_runs,  # not list: see lrpredict.runs.no_runs
         description="published runs nearest in N and D (lrpredict.runs) with suggestion/published ratios; their "
         "LRs are the teams' choices, not measured optima",
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
@@ -231,6 +230,8 @@ def _compare(config: ModelConfig, extra: dict[str, Any], json_: bool, plot_file:
     """--compare: every applicable law side by side (a table, or JSON; --plot draws it)."""
     rows = compare(config, **extra)
     if json_:
+        import json  # only these two outputs need it: the plain suggest path starts without it (issue 21)
+
         payload = [
             {"law": law_.id, "error": str(r)} if isinstance(r, LrpredictError) else r.model_dump(mode="json")
             for law_, r in rows
@@ -324,6 +325,8 @@ def _side_by_side(config, result, proxy_params, proxy_tokens, proxy_d_model, pro
     if notes:
         plan = plan.model_copy(update={"warnings": [*plan.warnings, *notes]})
     if json_:
+        import json
+
         click.echo(json.dumps({"fitting": result.model_dump(mode="json"), "transfer": plan.model_dump(mode="json")}))
         return
     hidden = plan.groups["attention"]
