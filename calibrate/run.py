@@ -209,7 +209,7 @@ def _calibrate_torch(
     results, (fit, observations, noise), skipped = _fit_stage(plan, out_dir, executor, write, prior)
     plan.finished = True  # a resume of this folder re-fits; it does not grow the grid again
     save_plan(plan, out_dir)
-    validation, held = _validation_stage(plan, results, fit, noise, out_dir, executor, write, skipped)
+    validation, held = _validate_torch(plan, results, fit, noise, out_dir, executor, write, skipped)
     if any(r.status != "failed" for r in held):  # refit with every cell (issue 19)
         results = results + held
         fit, observations, noise = fit_results(results, prior=prior, arch=plan.arch)
@@ -290,28 +290,6 @@ def _run_fit_probes(plan: CalibrationPlan, out_dir: Path, executor, write: Calla
     return results
 
 
-def _validation_stage(
-    plan: CalibrationPlan,
-    results: list[ProbeResult],
-    fit: CalibrationFit,
-    noise: LossNoise,
-    out_dir: Path,
-    executor,
-    write: Callable[[str], None],
-    skipped: list[str],
-) -> tuple[ValidationResult | None, list[ProbeResult]]:
-    """The held-out cell when the plan has one and the budget still affords it (issue 19: the budget holds at run
-    time); a skip is written and appended to ``skipped`` (the report's warnings)."""
-    if not plan.validation:
-        return None, []
-    line = affordable_validation(plan, results)
-    if line:
-        write(line)
-        skipped.append(line)
-        return None, []
-    return _validate_torch(plan, results, fit, noise, out_dir, executor, write, skipped)
-
-
 def _torch_provenance(plan: CalibrationPlan, results: list[ProbeResult]) -> tuple[dict, dict]:
     """The law file's provenance and schedule tables of a torch calibration."""
     device = results[0].device if results else plan.device
@@ -352,8 +330,17 @@ def _validate_torch(
     write: Callable[[str], None],
     skipped: list[str],
 ) -> tuple[ValidationResult | None, list[ProbeResult]]:
-    """Run the plan's validation cell re-centred on ``fit``'s η* there, and score it (lrpredict.calibrate.validation).
-    An optimum past the cell's edge gets two more LRs there once, within the budget (``extension``)."""
+    """Run the plan's validation cell re-centred on ``fit``'s η* there, and score it (lrpredict.calibrate.validation),
+    when the plan has one and the budget still affords it (issue 19: the budget holds at run time; a skip is written
+    and appended to ``skipped``, the report's warnings).  An optimum past the cell's edge gets two more LRs there
+    once, within the budget (``extension``)."""
+    if not plan.validation:
+        return None, []
+    line = affordable_validation(plan, results)
+    if line:
+        write(line)
+        skipped.append(line)
+        return None, []
     if fit.lr_law is None:
         write("validation skipped: no law was fitted to validate")
         return None, []
