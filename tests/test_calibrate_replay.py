@@ -162,12 +162,15 @@ def test_cli_replay_binary_file_is_a_one_line_error(tmp_path: Path) -> None:
 def _write_flat_sweep(path: Path) -> None:
     rows = ["N,D,lr,batch_tokens,final_loss"]
     for d in (1e9, 4e9):
-        rows += [f"1e8,{d},{lr},131072,3.0" for lr in (1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2)]
+        # a bowl far shallower than the loss noise floor: an LR signal the permutation test sees (a perfect
+        # parabola), but no optimum a fit can use
+        rows += [f"1e8,{d},{1e-3 * 2**k},131072,{3.0 + 1e-6 * (k - 2) ** 2}" for k in range(5)]
     path.write_text("\n".join(rows) + "\n")
 
 
 def test_cli_calibrate_replay_of_a_flat_sweep_writes_no_law_and_exits_1(tmp_path: Path) -> None:
-    # a perfectly flat curve was read as "best at the lowest LR", entered as a bound, and a law was installed
+    # a flat curve was read as "best at the lowest LR", entered as a bound, and a law was installed (a perfectly flat
+    # one is now refused as input: test_hardening_round2's random-loss test)
     _write_flat_sweep(tmp_path / "flat.csv")
     args = ["calibrate", "--replay", str(tmp_path / "flat.csv"), "--out", str(tmp_path / "o"), "--name", "flat"]
     result = CliRunner().invoke(cli, args)

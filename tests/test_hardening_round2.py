@@ -615,3 +615,4 @@ def test_lr_signal_separates_parabolas_from_shuffled_losses() -> None:
     noise = [[(lr, rng.uniform(2.5, 3.5)) for lr in lrs] for _ in range(10)]
     assert lr_signal(noise).no_signal  # type: ignore[union-attr]
     assert lr_signal([[(1e-3, 3.0), (2e-3, 2.9), (4e-3, 3.1)]]) is None  # 3 points: a parabola fits any losses
+    assert lr_signal([[(lr, 3.0) for lr in lrs]]).no_signal  # type: ignore[union-attr]  # perfectly flat
