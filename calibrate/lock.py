@@ -45,6 +45,7 @@ def folder_lock(out_dir: str | os.PathLike[str], *, option: str = "out") -> Iter
             fd, depth = _held[directory]
             _held[directory] = (fd, depth - 1)
         return
+    created = not directory.exists()
     try:
         directory.mkdir(parents=True, exist_ok=True)
         fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
@@ -68,6 +69,21 @@ def folder_lock(out_dir: str | os.PathLike[str], *, option: str = "out") -> Iter
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         _held[directory] = (fd, 1)
         yield directory
+    except BaseException:
+        if created:  # a run refused before it wrote anything leaves no folder behind (issue 23)
+            _remove_if_only_lock(directory)
+        raise
     finally:
         _held.pop(directory, None)
         os.close(fd)  # closing the only descriptor releases the flock
+
+
+def _remove_if_only_lock(directory: Path) -> None:
+    """Remove ``directory`` when it holds nothing but its lock file (unlinked while still held: no other run can
+    take the lock of a file that is gone, and the descriptor is closed once, by the caller)."""
+    try:
+        if {p.name for p in directory.iterdir()} == {LOCK_NAME}:
+            (directory / LOCK_NAME).unlink()
+            directory.rmdir()
+    except OSError:
+        pass  # something else appeared or it is gone: leave it

@@ -598,8 +598,7 @@ def test_replay_of_pure_random_losses_is_refused_before_any_fit(tmp_path: Path) 
     result = run("calibrate", "--replay", str(path), "--name", "rnd", "--out", str(tmp_path / "out"))
     one_line_error(result, "--replay")
     assert "depend on the LR" in result.output and "p = " in result.output
-    left = {p.name for p in (tmp_path / "out").iterdir()} if (tmp_path / "out").exists() else set()
-    assert left <= {".lock"}  # no report, fit or law: only the folder's lock
+    assert not (tmp_path / "out").exists()  # refused before it wrote anything: no folder left behind
 
 
 def test_lr_signal_separates_parabolas_from_shuffled_losses() -> None:
@@ -616,3 +615,20 @@ def test_lr_signal_separates_parabolas_from_shuffled_losses() -> None:
     assert lr_signal(noise).no_signal  # type: ignore[union-attr]
     assert lr_signal([[(1e-3, 3.0), (2e-3, 2.9), (4e-3, 3.1)]]) is None  # 3 points: a parabola fits any losses
     assert lr_signal([[(lr, 3.0) for lr in lrs]]).no_signal  # type: ignore[union-attr]  # perfectly flat
+
+
+def test_refused_calibration_leaves_a_folder_it_did_not_create(tmp_path: Path) -> None:
+    from lrpredict.calibrate.lock import LOCK_NAME, folder_lock
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    with pytest.raises(LrpredictError), folder_lock(mine):
+        raise LrpredictError("x", 1, "y")
+    assert mine.is_dir()  # the user's folder stays (only its lock file is left, as after any run)
+    fresh = tmp_path / "fresh"
+    with pytest.raises(LrpredictError), folder_lock(fresh):
+        raise LrpredictError("x", 1, "y")
+    assert not fresh.exists()
+    with folder_lock(fresh) as held:
+        (held / "report.md").write_text("kept")
+    assert (fresh / "report.md").is_file() and (fresh / LOCK_NAME).is_file()  # a run that wrote keeps its folder
