@@ -206,8 +206,9 @@ def _start_worker(ctx: Any, device: str, threads: int, max_oom_retries: int) -> 
     args = (child, device, threads, max_oom_retries, os.getpid())
     process = ctx.Process(target=_worker_main, args=args, daemon=True, name=f"lrpredict-probe-{device}")
     # A terminal's Ctrl-C signals the whole process group.  A worker started with SIGINT ignored keeps it ignored
-    # (Python installs its handler only over SIG_DFL), so a Ctrl-C during its start-up prints no traceback.
-    with _sigint_ignored():
+    # (Python installs its handler only over SIG_DFL), so a Ctrl-C during its start-up prints no traceback;
+    # SIGTERM to the parent waits until the start is done (``_start_signals_deferred``).
+    with _start_signals_deferred():
         process.start()
     child.close()
     return _Worker(device=device, process=process, conn=parent)
@@ -229,14 +230,19 @@ def _stop_workers(workers: list[_Worker]) -> None:
 
 
 @contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
+def _start_signals_deferred() -> Iterator[None]:
+    """While a worker starts: SIGINT ignored (the worker inherits SIG_IGN, so a terminal's Ctrl-C to the group prints
+    no traceback in it) and SIGTERM blocked, so it reaches the parent once the start is done (a SIGTERM mid-start
+    left the half-started worker printing "EOFError: Ran out of input"; the full suite caught it, 2026-12-04)."""
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may change signal handlers
         return
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     try:
         yield
     finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         signal.signal(signal.SIGINT, previous)
 
 
@@ -258,6 +264,7 @@ def _default_devices(cpu_workers: int | None) -> list[str]:
 def _worker_main(conn: Any, device: str, threads: int, max_oom_retries: int, parent_pid: int) -> None:
     """Worker process: pin to one device, then run probes received on ``conn`` until it sends None."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops this worker
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # blocked by the parent while it started us
     _exit_with_parent(parent_pid)
     # before torch is imported: thread pools size themselves from these, and a worker sees only its own GPU
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
