@@ -216,7 +216,6 @@ def _calibrate_torch(
     fit.warnings.extend(skipped)  # what the budget left out, in the report's warnings
     failed = [r for r in results if r.status == "failed"]
     provenance, schedule = _torch_provenance(plan, results)
-    every = plan.validation + plan.validation_extension
     outcome = _finish(
         fit,
         observations,
@@ -226,8 +225,8 @@ def _calibrate_torch(
         schedule,
         provenance,
         replace_law,
-        len(plan.probes) + len(every),
-        plan.flops + sum(probe_flops(v) for v in every),
+        len(plan.probes) + len(held),  # the held-out probes that ran (none when the budget skipped them)
+        plan.flops + sum(probe_flops(r.spec) for r in held),
         failures=failure_lines(failed),
         validation=validation,
     )

@@ -37,3 +37,14 @@ def sweeps_dir() -> Path:
     if not (path / "steplaw_dense.csv").is_file():
         raise FileNotFoundError(f"no steplaw_dense.csv in {path} (LRPREDICT_TEST_SWEEPS or tests/data/sweeps)")
     return path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one intra-op thread for the test (tiny probes; 2-core CI runs several processes at once)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

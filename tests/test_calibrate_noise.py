@@ -32,13 +32,7 @@ from lrpredict.registry import load_law  # noqa: E402
 from lrpredict.suggest import suggest  # noqa: E402
 from tests.tiny_probes import tiny  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_evaluate_records_per_sequence_stats_whose_se_matches_the_sequences() -> None:

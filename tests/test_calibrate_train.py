@@ -25,12 +25,7 @@ def probe(**kw) -> ProbeSpec:
     return ProbeSpec(**{**base, "data": DATA, "warmup_steps": 4, "eval_batches": 4, **kw})
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_wsd_schedule_warmup_stable_and_decay_shapes() -> None:

@@ -14,8 +14,9 @@ from lrpredict.calibrate.planner import Budget, CalibrationPlan, probe_flops  # 
 from lrpredict.calibrate.run import calibrate_torch, load_plan  # noqa: E402
 from lrpredict.calibrate.spec import DataSpec, ProbeSpec  # noqa: E402
 from lrpredict.calibrate.validation import Prediction, ValidationResult, extension, score  # noqa: E402
-from tests.test_calibrate_noise import _one_thread  # noqa: E402, F401  (autouse: one torch thread per test)
 from tests.tiny_probes import tiny  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 DATA = DataSpec(n_tokens=1 << 15, eval_tokens=1 << 11)
 
