@@ -33,6 +33,7 @@ run in ``--work`` got, from its files alone.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import math
@@ -332,6 +333,10 @@ def hint_target(scale: Scale, device: str, vocab: int) -> tuple[float, float]:
     width = max(widths or (CPU_WIDTHS if cpu else GPU_WIDTHS[:3]))
     n = law_n(probe_architecture(width, arch="dense", n_layers=None, vocab_size=vocab, n_experts=8, top_k=2))
     horizon = max(CPU_HORIZONS) if cpu else TOKENS_PER_PARAM[-1] * n
+    if "--horizons" in args:  # the user's probe horizons: the target is 10× the longest of them
+        from lrpredict.units import parse_size
+
+        horizon = max(parse_size(h) for h in args[args.index("--horizons") + 1].split(","))
     from lrpredict.calibrate.target_plan import TARGET_RANGES
 
     # the smoke target is below what --target-* accepts (a run someone could train): the hint is clamped into range
@@ -386,6 +391,10 @@ def run(args: argparse.Namespace) -> dict:
     from lrpredict.calibrate.planner import law_n
 
     scale = SCALES[args.scale]
+    if getattr(
+        args, "horizons", None
+    ):  # calibrate's --horizons: longer probes, less seed noise (docs/log.md 2026-12-04, third session)
+        scale = dataclasses.replace(scale, calibrate_args=(*scale.calibrate_args, "--horizons", args.horizons))
     times = Times(args.work / "times.json")
     t0 = time.time()
     corpus = build_corpus(
@@ -603,6 +612,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="markdown table (default: stdout); JSON next to it")
     parser.add_argument(
         "--target-workers", type=int, default=None, help="parallel target runs (default: the CPU cores, 4 on a GPU)"
+    )
+    parser.add_argument(
+        "--horizons", default=None, help="calibrate's --horizons (probe horizons in tokens, e.g. 131072,262144,524288)"
     )
     parser.add_argument("--status", action="store_true", help="print how far the run in --work got; run nothing")
     args = parser.parse_args()

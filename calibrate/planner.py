@@ -264,13 +264,15 @@ def make_plan(
     clock: Clock | None = None,
     workers: int = 1,
     validate: bool = True,
+    horizons: list[int] | None = None,
 ) -> CalibrationPlan:
     """A plan: the CPU default (tiny probes on the embedded corpus, a few minutes), or sized to a budget.
 
     Every plan carries a reserve for one grid extension per size and, unless ``validate`` is False, a held-out
     validation cell (``plan.validation``); both are in its estimates.  ``budget`` (or ``budget_flops``) shrinks the
     plan until fit probes, reserve and validation fit (``_fit_budget``: fewer sizes, smaller widths, shorter
-    horizons, fewer LRs) and refuses (``BudgetTooSmall``) when even the smallest plan does not.  A time budget needs
+    horizons unless ``horizons`` fixes them, fewer LRs) and refuses (``BudgetTooSmall``) when even the smallest plan
+    does not.  A time budget needs
     ``clock``.  On a GPU without a budget the plan is sized to ``DEFAULT_GPU_WALL_S`` of wall time when a clock is
     given (never refused: the user asked for no budget).
     """
@@ -288,7 +290,7 @@ def make_plan(
     shapes = _Shapes(
         arch=arch, cpu=cpu, law=law, data=data or DataSpec(n_tokens=2**21, eval_tokens=2**15), vocab_size=vocab_size,
         n_layers=n_layers, n_experts=n_experts, top_k=top_k, seed=seed, clock=clock, workers=workers,
-        budget=budget, validate=validate,
+        budget=budget, validate=validate, horizons=horizons,
     )  # fmt: skip
     if budget is None:
         chosen, notes = shapes.design(widths or list(CPU_WIDTHS if cpu else GPU_WIDTHS[:3]), lrs, 0), []
@@ -344,7 +346,11 @@ class _Shapes:
 
     def horizons(self, width: int, shrink: int) -> tuple[int, ...]:
         """The size's horizons, raised (×2 steps) until the shortest leaves the unigram phase (``min_horizon_tokens``)
-        and then halved ``shrink`` times while it still does; at least one step per horizon."""
+        and then halved ``shrink`` times while it still does; at least one step per horizon.  Horizons the user gave
+        (``--horizons``) are kept as given, rounded to whole steps: a budget shrinks the rest of the plan instead."""
+        step = self.batch * self.seq
+        if self.how["horizons"]:
+            return tuple(sorted({max(4, round(h / step)) * step for h in self.how["horizons"]}))
         base = CPU_HORIZONS if self.cpu else _horizons(law_n(self.shape(width)), self.batch * self.seq)
         scale = 1.0
         while base[0] * scale < self.min_horizon:
@@ -353,7 +359,6 @@ class _Shapes:
             if base[0] * scale / 2 < max(self.min_horizon, MIN_HORIZON_STEPS * self.batch * self.seq):
                 break
             scale /= 2
-        step = self.batch * self.seq
         return tuple(max(4, round(h * scale / step)) * step for h in base)
 
     def centre(self, shape: Architecture, tokens: float) -> float:
@@ -457,6 +462,14 @@ def _calibration_plan(shapes: _Shapes, name: str, device: str, design: Design, n
         "(extrapolated: it is a centre, not a claim)",
         *notes,
     ]
+    if h["horizons"]:
+        shortest = min(min(p.horizons) for p in design.probes)
+        notes.append(f"horizons as given (--horizons), rounded to whole steps of {shapes.batch * shapes.seq:,} tokens")
+        if shortest < shapes.min_horizon:  # issue 19: a probe still in the unigram phase has no LR optimum yet
+            notes.append(
+                f"the shortest horizon ({shortest:,} tokens) is inside the unigram phase of this vocabulary (below "
+                f"~{shapes.min_horizon:,}): its cells may show no optimum"
+            )
     if shapes.budget is not None:
         unit = shapes.budget.kind
         parts = ", ".join(f"{k} ~{Budget(unit, v).describe()}" for k, v in design.costs.items() if v)

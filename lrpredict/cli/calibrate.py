@@ -25,16 +25,17 @@ from lrpredict.units import parse_size
 
 DEVICE = re.compile(r"^(auto|cpu|cuda(:[0-9]+)?)$")
 MAX_LRS, MAX_WORKERS, MAX_BATCHES, MAX_WIDTH = 15, 1024, 64, 8192
+MAX_HORIZONS = 6  # WSD branches of one probe run
 # Options that only a torch run reads, and those only --replay reads: giving one where it is ignored is an error.
 TORCH_ONLY = ("arch", "data_path", "vocab_size", "tokenizer", "text_column", "token_dtype", "budget", "device")
 TORCH_ONLY += ("workers", "backend", "address", "resume_dir", "dry_run")
 TORCH_ONLY += ("target_params", "target_tokens", "target_active_params", "target_batch_tokens", "target_config")
-TORCH_ONLY += ("target_hf_config",)
+TORCH_ONLY += ("target_hf_config", "horizons")
 TORCH_ONLY += ("compile_model", "experts", "top_k", "no_validate")
 REPLAY_ONLY = ("noise", "batches", "max_tokens")
 # Options a --resume takes from the folder's plan (name and device may be repeated if they agree).
 PLAN_OPTIONS = ("arch", "data_path", "vocab_size", "tokenizer", "text_column", "token_dtype", "budget", "sizes", "lrs")
-PLAN_OPTIONS += ("experts", "top_k", "no_validate")
+PLAN_OPTIONS += ("experts", "top_k", "no_validate", "horizons")
 # The MoE probes' routing when neither --experts/--top-k nor the target config says: 8 experts, top-2.
 DEFAULT_EXPERTS, DEFAULT_TOP_K = 8, 2
 MAX_EXPERTS = 512
@@ -90,6 +91,11 @@ def _need_calibrate_extra() -> None:
     "default: minutes on a CPU, about an hour on the GPUs",
 )
 @click.option("--sizes", help="probe widths, comma-separated (torch) or recorded N values (replay)")
+@click.option(
+    "--horizons",
+    help="probe horizons in tokens, comma-separated (e.g. 256K,512K,1M); default: the planner's (longer probes cost "
+    "more but lower the seed noise that leaves cells flat)",
+)
 @click.option("--lrs", type=int, default=5, show_default=True, help=f"LRs per size (3–{MAX_LRS})")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda or cuda:N")
 @click.option("--workers", type=int, help="parallel probes (default: one per GPU, or a quarter of the CPU cores)")
@@ -252,6 +258,7 @@ def _check_options(ctx: click.Context) -> dict[str, Any]:
     _check_numbers(opts)
     opts["max_tokens_value"] = parse_size(opts["max_tokens"], "--max-tokens") if opts["max_tokens"] else math.inf
     opts["size_list"] = _parse_sizes(opts["sizes"], replay)
+    opts["horizon_list"] = _parse_horizons(opts["horizons"])
     if opts["budget"] is not None:
         from lrpredict.calibrate.planner import parse_budget_spec
 
@@ -411,6 +418,19 @@ def _routing(ctx: click.Context, opts: dict[str, Any], target) -> tuple[int, int
         where = "--top-k" if opts["top_k"] is not None else "target_config.top_k"
         raise LrpredictError(where, top_k, f"1 to {experts - 1} experts per token (fewer than the {experts} experts)")
     return experts, top_k
+
+
+def _parse_horizons(text: str | None) -> list[int] | None:
+    """``--horizons``: distinct token counts (suffixes allowed), sorted; the planner rounds each to whole steps."""
+    if text is None:
+        return None
+    parts = text.split(",")
+    if any(not p.strip() for p in parts) or len(parts) > MAX_HORIZONS:
+        raise LrpredictError("--horizons", text, f"1–{MAX_HORIZONS} comma-separated token counts, e.g. 256K,512K,1M")
+    values = [parse_size(p.strip(), "--horizons") for p in parts]
+    if any(v < 1 or v > 1e15 or v != int(v) for v in values) or len(set(values)) != len(values):
+        raise LrpredictError("--horizons", text, "distinct whole token counts from 1 to 1e15, e.g. 256K,512K,1M")
+    return sorted(int(v) for v in values)
 
 
 def _parse_sizes(text: str | None, replay: bool) -> list[float] | list[int] | None:
@@ -1011,4 +1031,5 @@ def _plan_options(opts: dict[str, Any], data, vocab_size: int | None) -> dict[st
         "n_experts": opts["routing"][0],
         "top_k": opts["routing"][1],
         "validate": not opts["no_validate"],
+        "horizons": opts["horizon_list"],
     }
