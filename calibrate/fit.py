@@ -646,7 +646,7 @@ def _cell_noise(cells: list[Cell], measured: LossNoise | None) -> tuple[float, L
         if cell.fit is None:
             continue
         floor = LOSS_NOISE_FLOOR * cell.fit.loss_min
-        cell.noise_sd = measured.cell_sd(cell.eval_se(), misfit, floor) if measured.measured else misfit
+        cell.noise_sd = measured.cell_sd(cell.eval_se(), misfit, floor, cell.tokens) if measured.measured else misfit
     typical = [c.noise_sd for c in cells if c.noise_sd is not None]
     return (float(np.median(typical)) if typical else misfit), measured
 

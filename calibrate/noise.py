@@ -12,6 +12,12 @@ what a different initialisation and batch order did to the model):
   replicate that waits for it cannot run alongside the grid or be costed in the plan; the centre is where the planner
   expects the optimum, and seed noise varies little across the LRs of a bowl.  sd = √(Σ d²/(2·m)) over the m
   differences d of the pairs (one per horizon of each replicate).
+* **seed sd by horizon**: the seed noise falls fast with training (measured on real text, d=64: 0.30 / 0.096 /
+  0.055 nats at 262K / 524K / 1M tokens, docs/log.md 2026-12-04, benchmarks/seed_noise.py), so one number pooled
+  over horizons lets the short horizons' noise declare the long horizons' cells flat (the CPU end-to-end run:
+  9 of 10 cells).  With differences at ≥ 2 horizons the mean square d²/2 per horizon is fitted by a power law in the
+  tokens (least squares in log-log, weighted by the differences at each horizon: ``SeedTrend``); a cell's seed part
+  is the trend at its horizon, held at the measured ends beyond them.
 
 Without a replicate (a plan too small for one, old ledgers) the seed part is not measured: the pooled residual of
 the Eq.2 parabolas (the old "noise", misfit included) stands in for it and the report says so.  The replay backend
@@ -86,13 +92,21 @@ class LossNoise:
     replicates: int = 0
     differences: int = 0
     misfit_sd: float | None = None
+    trend: SeedTrend | None = None  # the seed sd as a power law in the horizon's tokens (≥ 2 horizons measured)
 
-    def cell_sd(self, eval_se: float | None, misfit: float, floor: float) -> float:
-        """The noise sd of one cell's losses: its own eval s.e. (else the median) ⊕ the seed sd, in quadrature; with
-        no seed measurement the pooled Eq.2 residual stands in for the seed part (it holds misfit too)."""
+    def seed_at(self, tokens: float | None) -> float | None:
+        """The seed sd at a horizon of ``tokens`` (the trend there when one was fitted, else the pooled sd)."""
+        if self.trend is not None and tokens is not None:
+            return self.trend.at(tokens)
+        return self.seed_sd
+
+    def cell_sd(self, eval_se: float | None, misfit: float, floor: float, tokens: float | None = None) -> float:
+        """The noise sd of one cell's losses: its own eval s.e. (else the median) ⊕ the seed sd at its horizon
+        (``tokens``), in quadrature; with no seed measurement the pooled Eq.2 residual stands in for the seed part
+        (it holds misfit too)."""
         se = eval_se if eval_se is not None else (self.eval_se or 0.0)
-        seed = self.seed_sd if self.seed_sd is not None else misfit
-        return max(math.hypot(se, seed), floor)
+        seed = self.seed_at(tokens)
+        return max(math.hypot(se, seed if seed is not None else misfit), floor)
 
     @property
     def measured(self) -> bool:
@@ -117,7 +131,7 @@ class LossNoise:
         if self.seed_sd is not None:
             parts.append(
                 f"seed sd {self.seed_sd:.2g} from {self.replicates} replicate{'s' * (self.replicates != 1)} "
-                f"({self.differences} horizon pairs)"
+                f"({self.differences} horizon pairs)" + (f", {self.trend.describe()}" if self.trend else "")
             )
         else:
             parts.append(f"Eq.2 misfit {self.misfit_sd or 0.0:.2g} standing in for the seed noise (no replicate probe)")
@@ -135,23 +149,66 @@ def measure_noise(results: Iterable[ProbeResult], pairs: Iterable[tuple[ProbeRes
             if b.eval_loss is not None and b.eval_se is not None:
                 ses.append(b.eval_se)
                 counts.append(b.eval_sequences)
-    diffs: list[float] = []
+    diffs: list[tuple[float, float]] = []  # (horizon tokens, loss difference between the two seeds)
     used = 0
     for first, second in pairs:
         if first.status != "ok" or second.status != "ok":
             continue  # a diverged replicate says nothing about seed noise at a stable LR
         here = [
-            a.eval_loss - b.eval_loss
+            (float(a.tokens), a.eval_loss - b.eval_loss)
             for a, b in zip(first.branches, second.branches, strict=False)
             if a.eval_loss is not None and b.eval_loss is not None
         ]
         used += bool(here)
         diffs += here
-    seed = math.sqrt(sum(d * d for d in diffs) / (2 * len(diffs))) if diffs else None
+    seed = math.sqrt(sum(d * d for _, d in diffs) / (2 * len(diffs))) if diffs else None
     return LossNoise(
         eval_se=statistics.median(ses) if ses else None,
         eval_sequences=int(statistics.median(counts)) if counts else None,
         seed_sd=seed,
         replicates=used,
         differences=len(diffs),
+        trend=SeedTrend.fit(diffs),
     )
+
+
+@dataclass(frozen=True)
+class SeedTrend:
+    """Seed sd = ``sd_ref`` · (tokens / ``ref_tokens``)^``exponent``, fitted on the replicate differences between
+    ``low`` and ``high`` tokens and held constant outside them (no extrapolation of a trend from 2–3 horizons)."""
+
+    sd_ref: float
+    ref_tokens: float
+    exponent: float
+    low: float
+    high: float
+
+    def at(self, tokens: float) -> float:
+        clamped = min(max(tokens, self.low), self.high)
+        return self.sd_ref * (clamped / self.ref_tokens) ** self.exponent
+
+    def describe(self) -> str:
+        return (
+            f"by horizon {self.at(self.low):.2g} at {self.low:,.0f} → {self.at(self.high):.2g} at {self.high:,.0f} "
+            f"tokens (∝ D^{self.exponent:.2g})"
+        )
+
+    @classmethod
+    def fit(cls, diffs: list[tuple[float, float]]) -> SeedTrend | None:
+        """Least squares of ln(mean d²/2) on ln tokens over the horizons, weighted by each horizon's count of
+        differences; None with fewer than 2 horizons or a horizon whose differences are all zero."""
+        by_tokens: dict[float, list[float]] = {}
+        for tokens, d in diffs:
+            by_tokens.setdefault(tokens, []).append(d * d / 2)
+        if len(by_tokens) < 2 or any(sum(v) <= 0 for v in by_tokens.values()):
+            return None
+        xs = [math.log(t) for t in by_tokens]
+        ys = [math.log(sum(v) / len(v)) for v in by_tokens.values()]
+        ws = [len(v) for v in by_tokens.values()]
+        total = sum(ws)
+        x_bar = sum(w * x for w, x in zip(ws, xs, strict=True)) / total
+        y_bar = sum(w * y for w, y in zip(ws, ys, strict=True)) / total
+        sxx = sum(w * (x - x_bar) ** 2 for w, x in zip(ws, xs, strict=True))
+        slope = sum(w * (x - x_bar) * (y - y_bar) for w, x, y in zip(ws, xs, ys, strict=True)) / sxx
+        ref = math.exp(x_bar)
+        return cls(math.exp(y_bar / 2), ref, slope / 2, min(by_tokens), max(by_tokens))

@@ -206,7 +206,7 @@ def score(
     if misfit is None:
         misfit = math.sqrt(fit.rss / fit.dof) if fit.dof > 0 else 0.0
     floor = LOSS_NOISE_FLOOR * fit.loss_min
-    sigma = (noise or LossNoise()).cell_sd(eval_se, misfit, floor)
+    sigma = (noise or LossNoise()).cell_sd(eval_se, misfit, floor, tokens)
     se_ln = min(sigma * fit.vertex_se_per_noise, 2 * fit.spacing)
     inside = None
     if prediction.interval is not None:

@@ -16,6 +16,7 @@ from lrpredict.calibrate.executor import SerialExecutor  # noqa: E402
 from lrpredict.calibrate.fit import Observation, fit_calibration, fit_parabola  # noqa: E402
 from lrpredict.calibrate.noise import (  # noqa: E402
     LossNoise,
+    SeedTrend,
     measure_noise,
     replicate_specs,
     split_replicates,
@@ -228,3 +229,42 @@ def test_torch_calibration_validates_a_larger_cell_and_records_it(tmp_path: Path
     calibrate_torch(load_plan(tmp_path / "out"), tmp_path / "out", executor=SerialExecutor(), write=lines.append,
                     replace_law=True)  # fmt: skip
     assert (tmp_path / "out" / "probes.jsonl").read_text().count("\n") == ledger_lines
+
+
+def test_seed_trend_follows_the_horizon_and_holds_at_the_measured_ends() -> None:
+    # differences whose mean square halves ×4 per doubling of the tokens: sd ∝ D^-1
+    diffs = [(t, d) for t, sd in ((1e5, 0.4), (2e5, 0.2), (4e5, 0.1)) for d in (sd * math.sqrt(2), -sd * math.sqrt(2))]
+    trend = SeedTrend.fit(diffs)
+    assert trend is not None and trend.exponent == pytest.approx(-1.0)
+    assert trend.at(2e5) == pytest.approx(0.2) and trend.at(4e5) == pytest.approx(0.1)
+    assert trend.at(1e7) == pytest.approx(0.1) and trend.at(10.0) == pytest.approx(0.4)  # held, not extrapolated
+    assert SeedTrend.fit([(1e5, 0.1), (1e5, 0.2)]) is None  # one horizon: no trend
+    assert SeedTrend.fit([(1e5, 0.0), (2e5, 0.1)]) is None  # a zero variance has no logarithm
+
+
+def test_long_horizon_cell_is_judged_by_its_own_seed_noise() -> None:
+    # issue 19's CPU run: noise pooled over horizons (0.3 nats, mostly the short ones) left the long horizon flat
+    lrs = [1e-3 * 2**k for k in range(5)]
+    obs = [Observation(1e6, 4e5, lr, 3.0 + 0.1 * (k - 2) ** 2, 1e4, se=0.001) for k, lr in enumerate(lrs)]
+    obs += [Observation(1e6, 1e5, lr, 4.0 + 0.1 * (k - 2) ** 2, 1e4, se=0.001) for k, lr in enumerate(lrs)]
+    diffs = [(1e5, 0.8), (1e5, -0.8), (4e5, 0.05), (4e5, -0.05)]
+    pooled = LossNoise(eval_se=0.001, eval_sequences=64, seed_sd=math.sqrt(sum(d * d for _, d in diffs) / 8))
+    by_horizon = LossNoise(**{**pooled.__dict__, "trend": SeedTrend.fit(diffs)})
+    flat = {c.tokens: c.flat for c in fit_calibration(obs, bootstrap=0, noise=pooled).cells}
+    assert flat == {1e5: True, 4e5: True}
+    fit = fit_calibration(obs, bootstrap=0, noise=by_horizon)
+    assert {c.tokens: c.flat for c in fit.cells} == {1e5: True, 4e5: False}
+    assert "by horizon 0.57 at 100,000 → 0.035 at 400,000 tokens" in fit.noise.describe()
+
+
+def test_measure_noise_fits_the_trend_from_replicate_horizons() -> None:
+    grid = [tiny(lr) for lr in (1e-3, 2e-3, 4e-3)]
+    plan = CalibrationPlan(name="r", arch="dense", device="cpu", probes=grid, flops=1.0, centre_law="x")
+    (replicate,) = replicate_specs(plan)
+    results = [_result(s, [3.0, 2.9]) for s in grid] + [_result(replicate, [3.2, 2.95])]
+    noise = measure_noise(*split_replicates(results))
+    short, long = (b.tokens for b in results[0].branches)
+    assert noise.trend is not None
+    assert noise.seed_at(short) == pytest.approx(0.2 / math.sqrt(2)) and noise.seed_at(long) == pytest.approx(
+        0.05 / math.sqrt(2)
+    )
