@@ -25,7 +25,7 @@ import numpy as np
 
 from lrpredict.calibrate.censored import Bound, solve_posterior
 from lrpredict.calibrate.conflict import ConflictCheck, check_conflict
-from lrpredict.calibrate.noise import LossNoise
+from lrpredict.calibrate.noise import LossNoise, SeedTrend
 from lrpredict.calibrate.prior import (
     MIN_MOE_BATCHES,
     MISFIT_SD,
@@ -480,6 +480,33 @@ def _fitted_cells(
 
 def _mark_cells(cells: list[Cell], noise: float, fit_noise: LossNoise, anchored: bool, warnings: list[str]) -> None:
     """Mark the flat cells (no optimum within the noise) and warn about each cell that measured no clean optimum."""
+    _warn_cells(cells, noise, fit_noise, anchored, warnings)
+    flat = [c for c in cells if c.flat]
+    if flat and fit_noise.trend is not None:
+        advice = _longer_horizons(cells, flat, fit_noise.trend)
+        if advice:
+            warnings.append(advice)
+
+
+def _longer_horizons(cells: list[Cell], flat: list[Cell], trend: SeedTrend) -> str | None:
+    """Issue 19: the horizon at which the measured seed-noise trend would fall to a quarter of the cells' median
+    loss spread across the LRs (twice the margin of the flat rule, ``FLAT_SPREAD``): the remedy, from measurements,
+    for cells the noise left flat."""
+    spread = float(np.median([c.loss_spread() for c in cells if c.fit is not None]))
+    tokens = trend.tokens_for(spread / (2 * FLAT_SPREAD))
+    longest = max(c.tokens for c in cells)
+    if tokens is None or tokens <= longest:
+        return None
+    horizons = ",".join(f"{round(tokens / 2**k):d}" for k in (2, 1, 0))
+    return (
+        f"{len(flat)} of {len(cells)} cells flat: the seed noise (measured {trend.describe()}) would fall to a quarter "
+        f"of the median LR effect ({spread:.2g} nats) at ~{tokens:,.0f} tokens if its trend holds; longer probes "
+        f"(e.g. --horizons {horizons}) or a larger --budget would measure optima there"
+    )
+
+
+def _warn_cells(cells: list[Cell], noise: float, fit_noise: LossNoise, anchored: bool, warnings: list[str]) -> None:
+    """Mark the flat cells and warn about each cell that measured no clean optimum (``_mark_cells``)."""
     for cell in cells:
         where = f"N={cell.n:.3g}, D={cell.tokens:.3g}, B={cell.batch_tokens:.3g}"
         if cell.fit is not None and cell.loss_spread() <= FLAT_SPREAD * (cell.noise_sd or noise):

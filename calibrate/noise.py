@@ -187,6 +187,12 @@ class SeedTrend:
         clamped = min(max(tokens, self.low), self.high)
         return self.sd_ref * (clamped / self.ref_tokens) ** self.exponent
 
+    def tokens_for(self, sd: float) -> float | None:
+        """The horizon at which the trend, extrapolated, falls to ``sd``; None when it does not fall with tokens."""
+        if self.exponent > -0.05 or sd <= 0:
+            return None
+        return self.ref_tokens * (sd / self.sd_ref) ** (1 / self.exponent)
+
     def describe(self) -> str:
         return (
             f"by horizon {self.at(self.low):.2g} at {self.low:,.0f} → {self.at(self.high):.2g} at {self.high:,.0f} "

@@ -268,3 +268,21 @@ def test_measure_noise_fits_the_trend_from_replicate_horizons() -> None:
     assert noise.seed_at(short) == pytest.approx(0.2 / math.sqrt(2)) and noise.seed_at(long) == pytest.approx(
         0.05 / math.sqrt(2)
     )
+
+
+def test_flat_cells_get_the_horizon_the_noise_trend_asks_for() -> None:
+    lrs = [1e-3 * 2**k for k in range(5)]
+    obs = [
+        Observation(1e6, d, lr, 3.0 + 0.1 * (k - 2) ** 2, 1e4, se=0.001) for d in (1e5, 4e5) for k, lr in enumerate(lrs)
+    ]
+    diffs = [(1e5, 0.8), (1e5, -0.8), (4e5, 0.4), (4e5, -0.4)]  # sd 0.57 → 0.28: ∝ D^-0.5
+    noise = LossNoise(eval_se=0.001, eval_sequences=64, seed_sd=0.45, trend=SeedTrend.fit(diffs))
+    fit = fit_calibration(obs, bootstrap=0, noise=noise)
+    assert all(c.flat for c in fit.cells)
+    (advice,) = [w for w in fit.warnings if "cells flat" in w]
+    # a quarter of the 0.4-nat LR effect is 0.1: 0.283·(D/4e5)^-0.5 = 0.1 at D = 4e5·(2.83)² = 3.2e6
+    assert (
+        "2 of 2 cells flat" in advice
+        and "~3,200,000 tokens" in advice
+        and "--horizons 800000,1600000,3200000" in advice
+    )
