@@ -563,7 +563,10 @@ class BudgetTooSmall(LrpredictError):
         self.needed = _round_up(smallest.total, budget.kind)
         # a bound from FLOPs at the matmul speed, not a timed plan: the real need is larger
         bound = (
-            f" (a lower bound: its FLOPs at this machine's matmul speed now, {rate / 1e9:.3g} GFLOP/s)" if rate else ""
+            f" (a lower bound: its FLOPs at this machine's matmul speed now, {rate / 1e9:.3g} GFLOP/s; probes run slower "
+            "than a large matmul, so the timed need is larger: `--dry-run --budget` at this value prints it)"
+            if rate
+            else ""
         )
         without = smallest.total - smallest.costs[PHASES[2]]
         bare = (

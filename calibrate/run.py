@@ -347,8 +347,9 @@ def _validate_torch(
     n, batch = law_n(first.arch), float(first.tokens_per_step)
     tokens = float(first.horizon_steps[-1] * first.tokens_per_step)
     prediction = predict(fit, n, tokens, batch, plan.arch)
-    plan.validation = recentre(plan.validation, prediction.lr)  # deterministic: a resume re-centres to the same ids
-    save_plan(plan, out_dir)
+    if not _validation_started(plan, out_dir):  # a cell that ran stays: a resume that refits (new code) scores it
+        plan.validation = recentre(plan.validation, prediction.lr)  # deterministic for one fit
+        save_plan(plan, out_dir)
     write(
         f"validation: {len(plan.validation)} probes at N={n:.3g}, D={tokens:.3g} (held out of the fit), LRs "
         f"{', '.join(f'{s.lr:.3g}' for s in plan.validation)} centred on the fit's η* {prediction.lr:.3g}"
@@ -371,6 +372,15 @@ def _validate_torch(
         held += _run_held_out(plan.validation_extension, out_dir, executor, write)
         result = _score_results(prediction, held, n, tokens, batch, fit.noise or noise)
     return result, held
+
+
+def _validation_started(plan: CalibrationPlan, out_dir: Path) -> bool:
+    """Whether a probe of the plan's validation cell is in the ledger: the cell was centred and run before (a refit
+    on --resume, by newer code, would otherwise re-centre it by a hair and train the whole cell again)."""
+    from lrpredict.calibrate.ledger import Ledger
+
+    done = Ledger(out_dir).finished_ids()
+    return any(s.probe_id in done for s in plan.validation)
 
 
 def _run_held_out(specs: list, out_dir: Path, executor, write: Callable[[str], None]) -> list[ProbeResult]:

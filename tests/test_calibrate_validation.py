@@ -86,6 +86,29 @@ def test_calibrate_torch_runs_and_scores_a_recorded_validation_extension_once(tm
     assert (tmp_path / "out" / "probes.jsonl").read_text().count("\n") == ledger_lines  # a resume trains nothing
 
 
+def test_calibrate_torch_refit_by_another_fit_keeps_the_validation_cell_that_ran(tmp_path: Path, monkeypatch) -> None:
+    # a refit that predicts another η* there (the end-to-end benchmark's refits; newer code on --resume) scores the
+    # cell that ran against it, instead of re-centring it and training it again
+    monkeypatch.setenv("LRPREDICT_HOME", str(tmp_path / "home"))
+    plan = _plan("tiny-refit")
+    first = calibrate_torch(plan, tmp_path / "out", executor=SerialExecutor(), write=lambda _: None)
+    saved = load_plan(tmp_path / "out")
+    ran = [s.lr for s in saved.validation]
+    ledger_lines = (tmp_path / "out" / "probes.jsonl").read_text().count("\n")
+    other = calibrate_torch(
+        saved,
+        tmp_path / "out",
+        executor=SerialExecutor(),
+        write=lambda _: None,
+        replace_law=True,
+        prior="deepseek-llm-2024",
+    )
+    assert first.validation is not None and other.validation is not None
+    assert other.validation.predicted != pytest.approx(first.validation.predicted, rel=1e-3)  # another fit indeed
+    assert (tmp_path / "out" / "probes.jsonl").read_text().count("\n") == ledger_lines  # nothing trained again
+    assert [s.lr for s in load_plan(tmp_path / "out").validation] == pytest.approx(ran)
+
+
 def _verdict(inside: bool | None) -> ValidationResult:
     return ValidationResult(n=2e5, tokens=3e5, batch_tokens=1e3, lrs=5, predicted=1e-3, interval=(5e-4, 2e-3),
                             measured=3e-3 if inside is False else 1.2e-3, measured_se_ln=0.3, bracketed=inside is not None,
