@@ -489,19 +489,24 @@ def _mark_cells(cells: list[Cell], noise: float, fit_noise: LossNoise, anchored:
 
 
 def _longer_horizons(cells: list[Cell], flat: list[Cell], trend: SeedTrend) -> str | None:
-    """Issue 19: the horizon at which the measured seed-noise trend would fall to a quarter of the cells' median
-    loss spread across the LRs (twice the margin of the flat rule, ``FLAT_SPREAD``): the remedy, from measurements,
-    for cells the noise left flat."""
-    spread = float(np.median([c.loss_spread() for c in cells if c.fit is not None]))
-    tokens = trend.tokens_for(spread / (2 * FLAT_SPREAD))
-    longest = max(c.tokens for c in cells)
-    if tokens is None or tokens <= longest:
+    """Issue 19: for the flat cells at their size's longest horizon (shorter horizons are always noisier: longer
+    probes are the remedy only where the longest is flat), the horizon at which the measured seed-noise trend would
+    fall to a quarter of the cell's loss spread across the LRs (twice the flat rule's margin, ``FLAT_SPREAD``); the
+    largest of them, when it is past the horizons trained.  The spread of a flat cell is partly noise: an estimate."""
+    longest = {n: max(c.tokens for c in cells if c.n == n) for n in {c.n for c in cells}}
+    at_end = [c for c in flat if c.tokens == longest[c.n]]
+    needed = [trend.tokens_for(c.loss_spread() / (2 * FLAT_SPREAD)) for c in at_end]
+    if not at_end or any(t is None for t in needed):
+        return None
+    tokens = max(t for t in needed if t is not None)
+    if tokens <= max(longest.values()):
         return None
     horizons = ",".join(f"{round(tokens / 2**k):d}" for k in (2, 1, 0))
     return (
-        f"{len(flat)} of {len(cells)} cells flat: the seed noise (measured {trend.describe()}) would fall to a quarter "
-        f"of the median LR effect ({spread:.2g} nats) at ~{tokens:,.0f} tokens if its trend holds; longer probes "
-        f"(e.g. --horizons {horizons}) or a larger --budget would measure optima there"
+        f"{len(flat)} of {len(cells)} cells flat, {len(at_end)} at their size's longest horizon: the seed noise "
+        f"(measured {trend.describe()}) would fall to a quarter of their loss spread across the LRs at ~{tokens:,.0f} "
+        f"tokens if its trend holds; longer probes (e.g. --horizons {horizons}) or a larger --budget would measure "
+        "optima there"
     )
 
 
