@@ -286,3 +286,15 @@ def test_flat_cells_get_the_horizon_the_noise_trend_asks_for() -> None:
         and "~3,200,000 tokens" in advice
         and "--horizons 800000,1600000,3200000" in advice
     )
+
+
+def test_flat_cells_with_a_seed_noise_that_does_not_fall_say_so() -> None:
+    lrs = [1e-3 * 2**k for k in range(5)]
+    obs = [
+        Observation(1e6, d, lr, 3.0 + 0.1 * (k - 2) ** 2, 1e4, se=0.001) for d in (1e5, 4e5) for k, lr in enumerate(lrs)
+    ]
+    diffs = [(1e5, 0.6), (1e5, -0.6), (4e5, 0.8), (4e5, -0.8)]  # rising: still in the early, seed-timed phase
+    noise = LossNoise(eval_se=0.001, eval_sequences=64, seed_sd=0.5, trend=SeedTrend.fit(diffs))
+    fit = fit_calibration(obs, bootstrap=0, noise=noise)
+    (advice,) = [w for w in fit.warnings if "cells flat" in w]
+    assert "does not fall across the horizons trained" in advice and "--horizons" in advice
