@@ -35,14 +35,14 @@ import math
 import random
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
 from lrpredict.calibrate.fit import LOSS_NOISE_FLOOR, Observation, fit_calibration, fit_parabola
-from lrpredict.calibrate.prior import resolve_prior
+from lrpredict.calibrate.prior import resolve_prior, sum_difference_covariance
 from lrpredict.calibrate.replay import ReplayBackend
 from lrpredict.registry import load_law
 from lrpredict.sweeps import nearest_batch, regrets
@@ -204,9 +204,24 @@ def _predict(name: str, fit, n: float, d: float) -> tuple[float, float, float]:
     return pred, half, half / Z90
 
 
-def synthetic(seeds: int, spec: Truth, sizes=SIZES) -> dict[str, float]:
+# (a2) the trade-off: coverage when the anchored predictive sd is scaled by f, or when a model-discrepancy sd of τ per
+# decade of extrapolation (the target's distance past the probes' largest N or D) is added in quadrature
+SCALES = (0.4, 0.6, 0.8, 0.9, 1.1, 1.25, 1.5, 2.0)
+TAUS = (0.025, 0.05, 0.1, 0.15, 0.2)
+
+
+def _default_prior(sd_difference: float | None = None):
+    """The dense default prior; with ``sd_difference`` its α−β width replaced (α+β kept): a sensitivity run."""
     prior = resolve_prior("default")
     assert prior is not None
+    if sd_difference is None:
+        return prior
+    sd, cov = sum_difference_covariance(0.1, sd_difference)
+    return replace(prior, sd_alpha=sd, sd_beta=sd, corr_alpha_beta=cov / sd**2)
+
+
+def synthetic(seeds: int, spec: Truth, sizes=SIZES, sd_difference: float | None = None) -> dict[str, float]:
+    prior = _default_prior(sd_difference)
     n_t = 100 * max(sizes)
     d_t = 20 * n_t
     out: dict[str, list] = defaultdict(list)
@@ -232,19 +247,26 @@ def synthetic(seeds: int, spec: Truth, sizes=SIZES) -> dict[str, float]:
             out[f"hit_{name}"].append(miss <= half and math.isfinite(miss))  # no law: a miss
             out[f"err_{name}"].append(miss)
             out[f"span_{name}"].append(math.exp(2 * half))
+            out[f"sd_{name}"].append(sd)
             out[f"is_{name}"].append(interval_score(pred - half, pred + half, y) if math.isfinite(pred) else math.inf)
             out[f"crps_{name}"].append(crps_gaussian(pred, sd, y))
             cells = [_predict(name, fit, n, d)[0] - truth(n, d) for n, d in _unprobed(sizes)] if fit.lr_law else []
             out[f"cells_{name}"].append(float(np.mean(np.abs(cells))) if cells else math.inf)
-    return _summary(out)
+    decades = max(math.log10(n_t / max(sizes)), math.log10(d_t / (max(sizes) * max(TOKENS_PER_PARAM))))
+    return _summary(out, decades)
 
 
-def _summary(out: dict[str, list]) -> dict[str, float]:
+def _summary(out: dict[str, list], decades: float) -> dict[str, float]:
     censored = np.array(out["censored"])
     res: dict[str, float] = {
         "censored_share": float(censored.mean()),
         "conflict_share": float(np.mean(out["conflict"])),
     }
+    err, sd = np.array(out["err_anchored"]), np.array(out["sd_anchored"])
+    for f in SCALES:
+        res[f"scaled_{f}"] = float(np.mean(err <= Z90 * f * sd))
+    for tau in TAUS:
+        res[f"tau_{tau}"] = float(np.mean(err <= Z90 * np.sqrt(sd**2 + (tau * decades) ** 2)))
     for name in ("anchored", "free"):
         hits = np.array(out[f"hit_{name}"])
         res[f"coverage_{name}"] = float(hits.mean())
@@ -442,10 +464,11 @@ def _replay_breakdown(rows) -> None:
         )
 
 
-def _synthetic_table(seeds: int) -> None:
+def _synthetic_table(seeds: int, sd_difference: float | None = None) -> None:
+    width = f"{sd_difference:g}" if sd_difference is not None else "0.4"
     print(
         f"(a) synthetic, {seeds} seeds, target 100× the largest probe (N 8e9, D 1.6e11), prior steplaw-2025 "
-        "(correlated: α+β ±0.1, α−β ±0.4); anchored / free.  Coverage of the 90% interval at the target, split by "
+        f"(correlated: α+β ±0.1, α−β ±{width}); anchored / free.  Coverage of the 90% interval at the target, split by "
         "whether any probe cell was censored (n in brackets); |ln err|: median at the target, and median over seeds "
         "of the mean over 22 unprobed cells (2× the largest probe up to the target); interval score (α = 0.1) and "
         "CRPS in ln η at the target, medians (lower is better)"
@@ -455,9 +478,11 @@ def _synthetic_table(seeds: int) -> None:
         "unprobed cells | interval score | CRPS | median 90% span |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+    results = []
     for sizes, label in ((SIZES, "3 sizes"), (SIZES[:1], "1 size")):
         for spec in TRUTHS:
-            r = synthetic(seeds, spec, sizes)
+            r = synthetic(seeds, spec, sizes, sd_difference)
+            results.append((label, spec.label, r))
             n_c = round(r["censored_share"] * seeds)
 
             def pair(key: str, fmt: str = ".3f", r=r) -> str:
@@ -473,6 +498,21 @@ def _synthetic_table(seeds: int) -> None:
                 f"{pair('cells_error')} | {pair('interval_score', '.2f')} | {pair('crps')} | "
                 f"×{r['median_span_anchored']:.3g} / ×{r['median_span_free']:.3g} |"
             )
+    _tradeoff_table(results)
+
+
+def _tradeoff_table(results) -> None:
+    """(a2): each row's anchored coverage with its predictive sd scaled by f, or with τ per decade added."""
+    print(
+        "\n(a2) the trade-off: anchored coverage of the 90% interval at the target with the predictive sd ×f, or with "
+        "a model-discrepancy sd τ per decade of extrapolation (2 decades past the probes' largest N) added in quadrature"
+    )
+    heads = [f"×{f:g}" for f in SCALES] + [f"τ {t:g}" for t in TAUS]
+    print("| probes | truth | as is | " + " | ".join(heads) + " |")
+    print("|---|---|---|" + "---|" * len(heads))
+    for label, truth, r in results:
+        cells = [r[f"scaled_{f}"] for f in SCALES] + [r[f"tau_{t}"] for t in TAUS]
+        print(f"| {label} | {truth} | {r['coverage_anchored']:.1%} | " + " | ".join(f"{c:.1%}" for c in cells) + " |")
 
 
 def main() -> None:
@@ -480,10 +520,13 @@ def main() -> None:
     parser.add_argument("--sweeps", type=Path, default=DEFAULT_SWEEPS)
     parser.add_argument("--seeds", type=int, default=200)
     parser.add_argument("--synthetic-only", action="store_true", help="table (a) only")
+    parser.add_argument(
+        "--prior-sd-difference", type=float, default=None, help="(a) with the prior's α−β width replaced (sensitivity)"
+    )
     parser.add_argument("--noise-seeds", type=int, default=20, help="draws of extra probe noise for the replay")
     parser.add_argument("--noise", type=float, default=0.001, help="relative probe loss noise for those draws")
     args = parser.parse_args()
-    _synthetic_table(args.seeds)
+    _synthetic_table(args.seeds, args.prior_sd_difference)
     if args.synthetic_only:
         return
     print("\n(b, c, d) replay: joint regret on held-out cells; probe FLOPs / recorded grid")

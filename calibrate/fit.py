@@ -25,6 +25,7 @@ import numpy as np
 
 from lrpredict.calibrate.censored import Bound, solve_posterior
 from lrpredict.calibrate.conflict import ConflictCheck, check_conflict
+from lrpredict.calibrate.lack_of_fit import REPORT_SD, cubic_shift, shared_vertex_sd
 from lrpredict.calibrate.noise import LossNoise, SeedTrend
 from lrpredict.calibrate.prior import (
     MIN_MOE_BATCHES,
@@ -81,6 +82,8 @@ class ParabolaFit:
     dof: int = 0
     edge: str | None = None  # "low"/"high": the best recorded LR is the grid's lowest/highest
     spacing: float = math.log(2.0)  # median ln-LR step of the grid
+    # the cubic's optimum minus the vertex on the same window: Eq.2's lack of fit (lrpredict.calibrate.lack_of_fit)
+    cubic_shift: float | None = None
 
     @property
     def lr_opt(self) -> float:
@@ -116,7 +119,9 @@ def fit_parabola(lrs: list[float], losses: list[float | None]) -> ParabolaFit | 
     vertex = float(np.clip(-b / (2 * a), x[window[0]], x[window[-1]]))
     gradient = np.array([b / (2 * a * a), -1 / (2 * a), 0.0])  # ∂(−b/2a)/∂(a, b, c)
     unit = float(np.sqrt(max(gradient @ np.linalg.pinv(design.T @ design) @ gradient, 0.0)))
-    return ParabolaFit(vertex, float(a), float(c - b * b / (4 * a)), len(points), True, unit, rss, dof, None, spacing)
+    shift = cubic_shift(x[window], y[window], vertex)
+    loss_min = float(c - b * b / (4 * a))
+    return ParabolaFit(vertex, float(a), loss_min, len(points), True, unit, rss, dof, None, spacing, shift)
 
 
 def _window(x: np.ndarray, y: np.ndarray, best: int, spacing: float) -> np.ndarray:
@@ -262,13 +267,16 @@ def fit_anchored(
     misfit_sd: float = MISFIT_SD,
     probe_batch_tokens: float | None = None,
     probe_batch_policy: str = "fixed",
+    vertex_sd: float = 0.0,
 ) -> JointFit:
     """Bayesian regression ln y = offset + α·(ln N − ln N_ref) + β·(ln D − ln D_ref), Gaussian prior from ``prior``.
 
     Each point row's variance is se² + misfit², scaled by the Birge ratio of a *data-only* fit's residuals; the
     prior's exponent covariance is widened when the probes alone disagree with it (lrpredict.calibrate.conflict);
     bound rows enter as censored (probit) terms (lrpredict.calibrate.censored).  Without bounds the posterior is the
-    closed form Σ = (Σ0⁻¹ + XᵀWX)⁻¹, μ = Σ(Σ0⁻¹μ0 + XᵀWy).  An exponent the rows cannot identify keeps its prior."""
+    closed form Σ = (Σ0⁻¹ + XᵀWX)⁻¹, μ = Σ(Σ0⁻¹μ0 + XᵀWy).  An exponent the rows cannot identify keeps its prior.
+    ``vertex_sd``: an error every row shares (Eq.2's lack of fit, lrpredict.calibrate.lack_of_fit), added to the
+    offset's posterior variance: it widens the interval everywhere and moves no estimate."""
     ln_n = np.log([r.n for r in rows])
     ln_d = np.log([r.tokens for r in rows])
     y = np.array([r.ln_y for r in rows])
@@ -286,6 +294,7 @@ def fit_anchored(
         if r.bound in CENSORED
     ]
     mean, cov = solve_posterior(design[point], y[point], var[point], m0, used.covariance(), bounds)
+    cov[0, 0] += vertex_sd**2  # a shared error of every row is an error of the offset (confounded with it)
     resid = y - design @ mean
     sd, sd0 = np.sqrt(np.diag(cov)), np.array(used.sd())
     # probes "set" an exponent when they carry at least as much information on it as the prior (precision ratio ≥ 2),
@@ -316,6 +325,7 @@ def fit_anchored(
         censored_cells=len(bounds),
         prior_covariance_exponents=tuple(tuple(float(v) for v in r) for r in used.covariance()[1:, 1:]),  # type: ignore[arg-type]
         conflict=_conflict_record(check, prior.law_id),
+        shared_vertex_sd=vertex_sd or None,
     )
     points = [i for i, r in enumerate(rows) if r.bound is None] or list(range(len(rows)))
     fitted = ("c", *(name for name, var in (("alpha", "N"), ("beta", "D")) if set_by[var] == "probes"))
@@ -428,7 +438,7 @@ def fit_calibration(
     n_points = sum(o.bound is None for o in optima)
     _prior_warnings(prior, arch, optima, warnings)
     if prior is not None and optima:
-        lr_law = _anchored_lr_law(optima, prior, probe_batch, policy, warnings)
+        lr_law = _anchored_lr_law(optima, prior, probe_batch, policy, warnings, cells)
         if b_prior is not None and not measured_batch:  # one-sided batch bounds are listed, never fitted
             batch_law = prior_only(b_prior)
             warnings.append(
@@ -616,11 +626,20 @@ def _prior_warnings(prior: Prior | None, arch: str, optima: list[Optimum], warni
 
 
 def _anchored_lr_law(
-    optima: list[Optimum], prior: Prior, probe_batch: float | None, policy: str, warnings: list[str]
+    optima: list[Optimum], prior: Prior, probe_batch: float | None, policy: str, warnings: list[str], cells: list[Cell]
 ) -> JointFit:
-    """The Eq.6 LR law anchored on ``prior``, with warnings for a prior conflict, censored cells and exponents the
-    probes did not identify."""
-    lr_law = fit_anchored(optima, prior, probe_batch_tokens=probe_batch, probe_batch_policy=policy)
+    """The Eq.6 LR law anchored on ``prior``, with warnings for a prior conflict, censored cells, a shared vertex
+    error (Eq.2's lack of fit over ``cells``) and exponents the probes did not identify."""
+    shared = shared_vertex_sd(
+        [c.fit.cubic_shift for c in cells if c.fit is not None and c.fit.bracketed and not c.flat]
+    )
+    lr_law = fit_anchored(optima, prior, probe_batch_tokens=probe_batch, probe_batch_policy=policy, vertex_sd=shared)
+    if shared >= REPORT_SD:
+        warnings.append(
+            "the loss curves are not parabolas about their optima: a cubic through the same points moves the cells' "
+            f"optima the same way (a shared error, sd {shared:.2g} in ln η, that more cells do not average out); added "
+            "to the interval (an asymmetric basin biases every Eq.2 vertex toward its flatter side)"
+        )
     conflict = lr_law.posterior.conflict  # type: ignore[union-attr]
     if conflict is not None and conflict.flagged:
         warnings.append(conflict.message)

@@ -238,6 +238,8 @@ class Posterior(_Strict):
     # the prior's α–β covariance as used (after any widening); absent: independent (older files)
     prior_covariance_exponents: tuple[tuple[Number, Number], tuple[Number, Number]] | None = None
     conflict: PriorConflict | None = None
+    # sd of the vertex error every cell shares (Eq.2's lack of fit), already in the offset's variance; absent: none
+    shared_vertex_sd: Number | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _bounds_within_cells(self) -> Posterior:
