@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from pathlib import Path
@@ -86,3 +87,14 @@ def test_end_to_end_times_keep_a_finished_part_across_reruns(tmp_path: Path) -> 
     rerun.add("target sweep", 0.5)  # a rerun finds the part cached: its time is not the part's
     rerun.add("calibrate", 30.0)
     assert Times(tmp_path / "times.json").seconds == {"target sweep": 120.0, "calibrate": 30.0}
+
+
+def test_end_to_end_cpu_target_is_ten_times_the_given_horizons() -> None:
+    from benchmarks.end_to_end import SCALES, hint_target, with_horizons
+
+    cpu = SCALES["cpu"]
+    assert cpu.calibrate_args.count("--horizons") == 1  # the CPU scale's longer probes (docs/log.md 2026-12-04)
+    _, tokens = hint_target(cpu, "cpu", cpu.vocab)
+    assert tokens == 10 * 524_288
+    longer = dataclasses.replace(cpu, calibrate_args=with_horizons(cpu.calibrate_args, "1M,2M"))
+    assert longer.calibrate_args.count("--horizons") == 1 and hint_target(longer, "cpu", cpu.vocab)[1] == 2e7
