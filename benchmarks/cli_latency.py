@@ -1,31 +1,91 @@
 """Wall time of ``lrpredict suggest`` against the import floor of its two dependencies (issue 21: goal ≤ 2×).
 
-    python benchmarks/cli_latency.py [--runs 15] [--pythonpath DIR]
+    python benchmarks/cli_latency.py [--runs 15] [--pythonpath DIR] [--breakdown RUNS]
 
 Each command runs in a fresh interpreter, the commands interleaved round-robin so that load on a shared machine
 falls on all of them alike; the table gives the median and the minimum over ``--runs`` rounds (after one untimed
 round, which also writes the bytecode) and each median over the floor's, ``python -c "import pydantic, click"``.  ``--pythonpath`` times another
-checkout (e.g. the code before a change).  ``python -X importtime -c "import lrpredict.cli"`` says where the time
-goes.
+checkout (e.g. the code before a change).  The row "+ one pydantic model" is the floor plus one one-field
+``BaseModel`` subclass: ``import pydantic`` does not load pydantic's model machinery, the first model does, so no
+command that builds a pydantic model can be faster than that row.
+
+``--breakdown RUNS`` adds where the CPU of one ``suggest`` goes, step by step, in-process (``time.process_time``,
+median and minimum over RUNS fresh interpreters, interpreter start-up not counted): pydantic's own first-model cost
+(its imports, ``importlib.metadata`` and the plugin scan of every installed distribution that
+``pydantic.plugin._loader`` does), lrpredict's models (the class creation of each, outermost, timed by wrapping
+pydantic's ``ModelMetaclass.__new__``), the rest of lrpredict's imports, the bundled laws and the published-runs
+ledger (TOML, then checks and validation), and the run itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
 import time
 
+ONE_MODEL = "import pydantic, click\nclass M(pydantic.BaseModel):\n    x: int"
 SUGGEST = ["suggest", "--params", "1B", "--tokens", "20B"]
 COMMANDS = {
     'python -c "import pydantic, click"': [sys.executable, "-c", "import pydantic, click"],
+    'python -c "import pydantic, click" + one pydantic model': [sys.executable, "-c", ONE_MODEL],
     'python -c "import lrpredict"': [sys.executable, "-c", "import lrpredict"],
     "lrpredict --help": [sys.executable, "-m", "lrpredict", "--help"],
     "lrpredict suggest --params 1B --tokens 20B": [sys.executable, "-m", "lrpredict", *SUGGEST],
 }
 FLOOR = 'python -c "import pydantic, click"'
+
+
+# Run in a fresh interpreter by --breakdown; prints one JSON object, step -> CPU seconds.
+BREAKDOWN = """
+import contextlib, io, json, sys, time
+P = time.process_time
+steps = {}
+def step(name, start):
+    steps[name] = steps.get(name, 0.0) + P() - start
+t = P(); import pydantic, click; step("import pydantic, click (the floor's imports)", t)
+t = P(); import pydantic.main, pydantic.fields, pydantic.json_schema, pydantic._internal._generate_schema
+step("pydantic's model machinery (pydantic.main, fields, _generate_schema, json_schema)", t)
+t = P(); import importlib.metadata; step("importlib.metadata (imported by pydantic.plugin._loader)", t)
+t = P(); from pydantic.plugin import _loader; _ = list(_loader.get_plugins())
+step("pydantic's plugin scan of the installed distributions", t)
+t = P()
+class _First(pydantic.BaseModel):
+    x: int
+step("a first one-field model", t)
+from pydantic._internal import _model_construction as mc
+new, depth, models = mc.ModelMetaclass.__new__, [0], [0.0]
+def timed_new(*args, **kwargs):
+    depth[0] += 1; t = P()
+    try:
+        return new(*args, **kwargs)
+    finally:
+        depth[0] -= 1
+        if not depth[0]:
+            models[0] += P() - t
+mc.ModelMetaclass.__new__ = timed_new
+import tomllib
+loads, parsed = tomllib.loads, [0.0]
+def timed_loads(text, **kwargs):
+    t = P(); out = loads(text, **kwargs); parsed[0] += P() - t; return out
+tomllib.loads = timed_loads
+t = P(); import lrpredict.cli, lrpredict.cli.suggest, lrpredict.render
+steps["lrpredict's pydantic models (class creation and schema)"] = models[0]
+step("lrpredict's other import work", t); steps["lrpredict's other import work"] -= models[0]
+from lrpredict import registry, runs
+for name, load in (("the bundled laws", registry._bundled), ("the published-runs ledger", runs.published_runs)):
+    parsed[0] = 0.0; t = P(); load(); step(name + ": checks and validation", t)
+    steps[name + ": checks and validation"] -= parsed[0]; steps[name + ": TOML"] = parsed[0]
+sys.argv = ["lrpredict", *SUGGEST]
+t = P()
+with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+    lrpredict.cli.main()
+step("the suggest run (pipeline, nearest runs, render)", t)
+print(json.dumps(steps))
+"""
 
 
 def time_commands(runs: int, env: dict[str, str]) -> dict[str, list[float]]:
@@ -49,10 +109,27 @@ def table(times: dict[str, list[float]]) -> str:
     return "\n".join(lines)
 
 
+def breakdown(runs: int, env: dict[str, str]) -> str:
+    """The table of --breakdown: each step's median and minimum CPU over ``runs`` fresh interpreters."""
+    code = f"SUGGEST = {SUGGEST!r}\n{BREAKDOWN}"
+    samples: dict[str, list[float]] = {}
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
+        for name, seconds in json.loads(out.stdout.splitlines()[-1]).items():
+            samples.setdefault(name, []).append(seconds)
+    lines = ["| step (in-process CPU) | median ms | min ms |", "|---|---:|---:|"]
+    for name, values in samples.items():
+        lines.append(f"| {name} | {statistics.median(values) * 1e3:.1f} | {min(values) * 1e3:.1f} |")
+    total = sum(statistics.median(values) for values in samples.values())
+    lines.append(f"| sum of the medians | {total * 1e3:.1f} | |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="timed rounds (each runs every command once)")
     parser.add_argument("--pythonpath", help="PYTHONPATH for the timed commands (default: the current one)")
+    parser.add_argument("--breakdown", type=int, default=0, metavar="RUNS", help="also the in-process steps")
     args = parser.parse_args()
     env = dict(os.environ)
     # an installed package runs from bytecode (pip compiles it); without this every run would recompile lrpredict
@@ -62,6 +139,9 @@ def main() -> None:
         env["PYTHONPATH"] = args.pythonpath
     print(table(time_commands(args.runs, env)))
     print(f"\n{args.runs} rounds; python {sys.version.split()[0]}; PYTHONPATH={env.get('PYTHONPATH', '')}")
+    if args.breakdown:
+        print("\n" + breakdown(args.breakdown, env))
+        print(f"\n{args.breakdown} runs; PYDANTIC_DISABLE_PLUGINS={env.get('PYDANTIC_DISABLE_PLUGINS', '(unset)')}")
 
 
 if __name__ == "__main__":
