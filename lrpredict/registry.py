@@ -41,6 +41,8 @@ DEFAULT_WEIGHT_DECAY_LAW = "powerlines-2025"
 
 # data files shipped next to the laws that are not law files (lrpredict.runs reads the ledger of published runs)
 NOT_LAWS = frozenset({"published_runs.toml"})
+# a law id that can name a bundled file (LawFile.id's pattern and length): no separator, no leading dot
+BUNDLED_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,79}")
 
 
 def conditional_batch_law_id(arch: str) -> str:
@@ -108,23 +110,42 @@ def read_law_file(path: str | Path, option: str = "law") -> LawFile:
     return parse_law(text, path.name)
 
 
+@lru_cache(maxsize=64)  # the bundled files, and the misses of ids that name none
+def _bundled_file(name: str) -> tuple[LawFile, str] | None:
+    """One bundled law file (``name``: its file name) with its text, read and validated once; None: no such file."""
+    if name in NOT_LAWS:
+        return None
+    resource = resources.files("lrpredict.coefficients").joinpath(name)
+    if not resource.is_file():
+        return None
+    text = resource.read_text(encoding="utf-8")
+    return parse_law(text, name), text
+
+
 @lru_cache(maxsize=1)
 def _bundled() -> tuple[tuple[LawFile, str], ...]:
     """Every bundled law with its file's text, read and validated once."""
-    files = sorted(
-        (
-            f
-            for f in resources.files("lrpredict.coefficients").iterdir()
-            if f.name.endswith(".toml") and f.name not in NOT_LAWS
-        ),
-        key=lambda f: f.name,
+    names = sorted(
+        f.name
+        for f in resources.files("lrpredict.coefficients").iterdir()
+        if f.name.endswith(".toml") and f.name not in NOT_LAWS
     )
-    texts = [(f.name, f.read_text(encoding="utf-8")) for f in files]
-    return tuple((parse_law(text, name), text) for name, text in texts)
+    return tuple(found for found in map(_bundled_file, names) if found is not None)
 
 
 def bundled_laws() -> tuple[LawFile, ...]:
     return tuple(law for law, _ in _bundled())
+
+
+def _bundled_law(law_id: str) -> LawFile | None:
+    """The bundled law ``law_id`` (None: none has it).  Each bundled law lives in ``<id>.toml``, so that file is read
+    alone first: ``suggest --law ID`` parses the laws it uses, not all of them (issue 21: CLI latency); any other
+    name (a user law's id, an unknown one) is looked up among all of them, as before."""
+    if BUNDLED_NAME.fullmatch(law_id):
+        found = _bundled_file(f"{law_id}.toml")
+        if found is not None and found[0].id == law_id:
+            return found[0]
+    return next((law for law in bundled_laws() if law.id == law_id), None)
 
 
 def bundled_text(law_id: str) -> str | None:
@@ -217,9 +238,9 @@ def load_law(id_or_path: str | Path | LawFile) -> LawFile:
             if exc.field != "path":
                 raise
             raise LrpredictError("law", text, exc.allowed) from None
-    for law in bundled_laws():
-        if law.id == text:
-            return law
+    bundled = _bundled_law(text)
+    if bundled is not None:
+        return bundled
     user_file = user_law_dir() / f"{text}.toml"
     if _is_file(user_file) or _lexists(user_file):  # a link to a device is refused by the reader, not "unknown"
         try:
