@@ -1,11 +1,12 @@
 """Wall time of ``lrpredict suggest`` against the import floor of its two dependencies (issue 21: goal ≤ 2×).
 
-    python benchmarks/cli_latency.py [--runs 15] [--pythonpath DIR] [--breakdown RUNS]
+    python benchmarks/cli_latency.py [--runs 15] [--pythonpath DIR] [--before DIR] [--breakdown RUNS]
 
 Each command runs in a fresh interpreter, the commands interleaved round-robin so that load on a shared machine
 falls on all of them alike; the table gives the median and the minimum over ``--runs`` rounds (after one untimed
 round, which also writes the bytecode) and each median over the floor's, ``python -c "import pydantic, click"``.  ``--pythonpath`` times another
-checkout (e.g. the code before a change).  The row "+ one pydantic model" is the floor plus one one-field
+checkout; ``--before DIR`` adds each lrpredict command run from DIR (e.g. the code before a change) to the same
+rounds, so both sides see the same load.  The row "+ one pydantic model" is the floor plus one one-field
 ``BaseModel`` subclass: ``import pydantic`` does not load pydantic's model machinery, the first model does, so no
 command that builds a pydantic model can be faster than that row.
 
@@ -35,6 +36,14 @@ COMMANDS = {
     'python -c "import lrpredict"': [sys.executable, "-c", "import lrpredict"],
     "lrpredict --help": [sys.executable, "-m", "lrpredict", "--help"],
     "lrpredict suggest --params 1B --tokens 20B": [sys.executable, "-m", "lrpredict", *SUGGEST],
+    "lrpredict suggest --params 1B --tokens 20B --law steplaw-2025": [
+        sys.executable,
+        "-m",
+        "lrpredict",
+        *SUGGEST,
+        "--law",
+        "steplaw-2025",
+    ],
 }
 FLOOR = 'python -c "import pydantic, click"'
 
@@ -88,13 +97,19 @@ print(json.dumps(steps))
 """
 
 
-def time_commands(runs: int, env: dict[str, str]) -> dict[str, list[float]]:
-    """Seconds per run of each command, the commands interleaved; one untimed round first (file cache, .pyc)."""
-    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    for round_ in range(runs + 1):
+def time_commands(runs: int, env: dict[str, str], before: str | None = None) -> dict[str, list[float]]:
+    """Seconds per run of each command, the commands interleaved; one untimed round first (file cache, .pyc).
+    ``before``: the lrpredict commands also with that PYTHONPATH, in the same rounds (an A/B under the same load)."""
+    commands = {name: (argv, env) for name, argv in COMMANDS.items()}
+    if before:
         for name, argv in COMMANDS.items():
+            if "lrpredict" in name:
+                commands[f"{name} (before)"] = (argv, {**env, "PYTHONPATH": before})
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for round_ in range(runs + 1):
+        for name, (argv, command_env) in commands.items():
             start = time.perf_counter()
-            subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(argv, env=command_env, check=True, stdout=subprocess.DEVNULL)
             if round_:
                 times[name].append(time.perf_counter() - start)
     return times
@@ -129,6 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="timed rounds (each runs every command once)")
     parser.add_argument("--pythonpath", help="PYTHONPATH for the timed commands (default: the current one)")
+    parser.add_argument("--before", metavar="DIR", help="also the lrpredict commands from DIR, interleaved (A/B)")
     parser.add_argument("--breakdown", type=int, default=0, metavar="RUNS", help="also the in-process steps")
     args = parser.parse_args()
     env = dict(os.environ)
@@ -137,7 +153,7 @@ def main() -> None:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     if args.pythonpath:
         env["PYTHONPATH"] = args.pythonpath
-    print(table(time_commands(args.runs, env)))
+    print(table(time_commands(args.runs, env, args.before)))
     print(f"\n{args.runs} rounds; python {sys.version.split()[0]}; PYTHONPATH={env.get('PYTHONPATH', '')}")
     if args.breakdown:
         print("\n" + breakdown(args.breakdown, env))
