@@ -4,11 +4,12 @@
 
 Each command runs in a fresh interpreter, the commands interleaved round-robin so that load on a shared machine
 falls on all of them alike; the table gives the median and the minimum over ``--runs`` rounds (after one untimed
-round, which also writes the bytecode) and each median over the floor's, ``python -c "import pydantic, click"``.  ``--pythonpath`` times another
-checkout; ``--before DIR`` adds each lrpredict command run from DIR (e.g. the code before a change) to the same
-rounds, so both sides see the same load.  The row "+ one pydantic model" is the floor plus one one-field
-``BaseModel`` subclass: ``import pydantic`` does not load pydantic's model machinery, the first model does, so no
-command that builds a pydantic model can be faster than that row.
+round, which also writes the bytecode) of the wall time and of the child's CPU time, and each median over the
+floor's, ``python -c "import pydantic, click"``.  ``--pythonpath`` times another checkout; ``--before DIR`` adds
+each lrpredict command run from DIR (e.g. the code before a change) to the same rounds, so both sides see the same
+load.  The row "+ one pydantic model" is the floor plus one one-field ``BaseModel`` subclass: ``import pydantic``
+does not load pydantic's model machinery, the first model does, so no command that builds a pydantic model can be
+faster than that row.
 
 ``--breakdown RUNS`` adds where the CPU of one ``suggest`` goes, step by step, in-process (``time.process_time``,
 median and minimum over RUNS fresh interpreters, interpreter start-up not counted): pydantic's own first-model cost
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -97,30 +99,39 @@ print(json.dumps(steps))
 """
 
 
-def time_commands(runs: int, env: dict[str, str], before: str | None = None) -> dict[str, list[float]]:
-    """Seconds per run of each command, the commands interleaved; one untimed round first (file cache, .pyc).
+def time_commands(runs: int, env: dict[str, str], before: str | None = None) -> dict[str, list[tuple[float, float]]]:
+    """(wall, CPU) seconds per run of each command, the commands interleaved; one untimed round first (file cache,
+    .pyc).  CPU is the child's user + system time: on a loaded machine it moves less than the wall time.
     ``before``: the lrpredict commands also with that PYTHONPATH, in the same rounds (an A/B under the same load)."""
     commands = {name: (argv, env) for name, argv in COMMANDS.items()}
     if before:
         for name, argv in COMMANDS.items():
             if "lrpredict" in name:
                 commands[f"{name} (before)"] = (argv, {**env, "PYTHONPATH": before})
-    times: dict[str, list[float]] = {name: [] for name in commands}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for round_ in range(runs + 1):
         for name, (argv, command_env) in commands.items():
-            start = time.perf_counter()
+            usage, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
             subprocess.run(argv, env=command_env, check=True, stdout=subprocess.DEVNULL)
+            wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
             if round_:
-                times[name].append(time.perf_counter() - start)
+                cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
+                times[name].append((wall, cpu))
     return times
 
 
-def table(times: dict[str, list[float]]) -> str:
-    floor = statistics.median(times[FLOOR])
-    lines = ["| command | median ms | min ms | median / floor |", "|---|---:|---:|---:|"]
+def table(times: dict[str, list[tuple[float, float]]]) -> str:
+    floor = [statistics.median(sample[i] for sample in times[FLOOR]) for i in (0, 1)]
+    lines = [
+        "| command | wall median ms | wall min ms | wall median / floor | CPU median ms | CPU median / floor |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for name, samples in times.items():
-        median = statistics.median(samples)
-        lines.append(f"| `{name}` | {median * 1e3:.0f} | {min(samples) * 1e3:.0f} | {median / floor:.2f}× |")
+        wall, cpu = (statistics.median(sample[i] for sample in samples) for i in (0, 1))
+        lines.append(
+            f"| `{name}` | {wall * 1e3:.0f} | {min(s[0] for s in samples) * 1e3:.0f} | {wall / floor[0]:.2f}× "
+            f"| {cpu * 1e3:.0f} | {cpu / floor[1]:.2f}× |"
+        )
     return "\n".join(lines)
 
 
