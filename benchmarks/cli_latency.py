@@ -28,6 +28,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ONE_MODEL = "import pydantic, click\nclass M(pydantic.BaseModel):\n    x: int"
@@ -99,7 +100,9 @@ print(json.dumps(steps))
 """
 
 
-def time_commands(runs: int, env: dict[str, str], before: str | None = None) -> dict[str, list[tuple[float, float]]]:
+def time_commands(
+    runs: int, env: dict[str, str], cwd: str, before: str | None = None
+) -> dict[str, list[tuple[float, float]]]:
     """(wall, CPU) seconds per run of each command, the commands interleaved; one untimed round first (file cache,
     .pyc).  CPU is the child's user + system time: on a loaded machine it moves less than the wall time.
     ``before``: the lrpredict commands also with that PYTHONPATH, in the same rounds (an A/B under the same load)."""
@@ -112,7 +115,7 @@ def time_commands(runs: int, env: dict[str, str], before: str | None = None) -> 
     for round_ in range(runs + 1):
         for name, (argv, command_env) in commands.items():
             usage, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-            subprocess.run(argv, env=command_env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(argv, env=command_env, check=True, stdout=subprocess.DEVNULL, cwd=cwd)
             wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
             if round_:
                 cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
@@ -135,12 +138,12 @@ def table(times: dict[str, list[tuple[float, float]]]) -> str:
     return "\n".join(lines)
 
 
-def breakdown(runs: int, env: dict[str, str]) -> str:
+def breakdown(runs: int, env: dict[str, str], cwd: str) -> str:
     """The table of --breakdown: each step's median and minimum CPU over ``runs`` fresh interpreters."""
     code = f"SUGGEST = {SUGGEST!r}\n{BREAKDOWN}"
     samples: dict[str, list[float]] = {}
     for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
+        out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True, cwd=cwd)
         for name, seconds in json.loads(out.stdout.splitlines()[-1]).items():
             samples.setdefault(name, []).append(seconds)
     lines = ["| step (in-process CPU) | median ms | min ms |", "|---|---:|---:|"]
@@ -149,6 +152,12 @@ def breakdown(runs: int, env: dict[str, str]) -> str:
     total = sum(statistics.median(values) for values in samples.values())
     lines.append(f"| sum of the medians | {total * 1e3:.1f} | |")
     return "\n".join(lines)
+
+
+def where(env: dict[str, str], cwd: str) -> str:
+    """The folder the timed commands import lrpredict from (PYTHONPATH, else an installed lrpredict)."""
+    code = "import os, lrpredict; print(os.path.dirname(lrpredict.__file__))"
+    return subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True).stdout.strip()
 
 
 def main() -> None:
@@ -164,11 +173,16 @@ def main() -> None:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     if args.pythonpath:
         env["PYTHONPATH"] = args.pythonpath
-    print(table(time_commands(args.runs, env, args.before)))
-    print(f"\n{args.runs} rounds; python {sys.version.split()[0]}; PYTHONPATH={env.get('PYTHONPATH', '')}")
-    if args.breakdown:
-        print("\n" + breakdown(args.breakdown, env))
-        print(f"\n{args.breakdown} runs; PYDANTIC_DISABLE_PLUGINS={env.get('PYDANTIC_DISABLE_PLUGINS', '(unset)')}")
+    # every command runs in an empty folder: python -c and -m put the working directory first on sys.path, so run
+    # from a checkout they would import that checkout's lrpredict, whatever --pythonpath or --before say
+    with tempfile.TemporaryDirectory(prefix="cli-latency-") as cwd:
+        print(table(time_commands(args.runs, env, cwd, args.before)))
+        print(f"\n{args.runs} rounds; python {sys.version.split()[0]}; lrpredict from {where(env, cwd)}", end="")
+        print(f", before: {where({**env, 'PYTHONPATH': args.before}, cwd)}" if args.before else "")
+        if args.breakdown:
+            print("\n" + breakdown(args.breakdown, env, cwd))
+            plugins = env.get("PYDANTIC_DISABLE_PLUGINS", "(unset)")
+            print(f"\n{args.breakdown} runs; PYDANTIC_DISABLE_PLUGINS={plugins}")
 
 
 if __name__ == "__main__":
