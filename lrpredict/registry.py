@@ -10,7 +10,7 @@ import os
 import re
 import sys
 import warnings
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -41,8 +41,6 @@ DEFAULT_WEIGHT_DECAY_LAW = "powerlines-2025"
 
 # data files shipped next to the laws that are not law files (lrpredict.runs reads the ledger of published runs)
 NOT_LAWS = frozenset({"published_runs.toml"})
-# a law id that can name a bundled file (LawFile.id's pattern and length): no separator, no leading dot
-BUNDLED_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,79}")
 
 
 def conditional_batch_law_id(arch: str) -> str:
@@ -110,27 +108,29 @@ def read_law_file(path: str | Path, option: str = "law") -> LawFile:
     return parse_law(text, path.name)
 
 
-@lru_cache(maxsize=64)  # the bundled files, and the misses of ids that name none
-def _bundled_file(name: str) -> tuple[LawFile, str] | None:
-    """One bundled law file (``name``: its file name) with its text, read and validated once; None: no such file."""
-    if name in NOT_LAWS:
-        return None
-    resource = resources.files("lrpredict.coefficients").joinpath(name)
-    if not resource.is_file():
-        return None
-    text = resource.read_text(encoding="utf-8")
+@lru_cache(maxsize=1)
+def _bundled_names() -> tuple[str, ...]:
+    """The bundled law files' names, sorted (a listing: nothing is read)."""
+    return tuple(
+        sorted(
+            f.name
+            for f in resources.files("lrpredict.coefficients").iterdir()
+            if f.name.endswith(".toml") and f.name not in NOT_LAWS
+        )
+    )
+
+
+@cache  # bounded: only the names of _bundled_names() come here
+def _bundled_file(name: str) -> tuple[LawFile, str]:
+    """One bundled law file (``name``: one of :func:`_bundled_names`) with its text, read and validated once."""
+    text = resources.files("lrpredict.coefficients").joinpath(name).read_text(encoding="utf-8")
     return parse_law(text, name), text
 
 
 @lru_cache(maxsize=1)
 def _bundled() -> tuple[tuple[LawFile, str], ...]:
     """Every bundled law with its file's text, read and validated once."""
-    names = sorted(
-        f.name
-        for f in resources.files("lrpredict.coefficients").iterdir()
-        if f.name.endswith(".toml") and f.name not in NOT_LAWS
-    )
-    return tuple(found for found in map(_bundled_file, names) if found is not None)
+    return tuple(map(_bundled_file, _bundled_names()))
 
 
 def bundled_laws() -> tuple[LawFile, ...]:
@@ -141,10 +141,10 @@ def _bundled_law(law_id: str) -> LawFile | None:
     """The bundled law ``law_id`` (None: none has it).  Each bundled law lives in ``<id>.toml``, so that file is read
     alone first: ``suggest --law ID`` parses the laws it uses, not all of them (issue 21: CLI latency); any other
     name (a user law's id, an unknown one) is looked up among all of them, as before."""
-    if BUNDLED_NAME.fullmatch(law_id):
-        found = _bundled_file(f"{law_id}.toml")
-        if found is not None and found[0].id == law_id:
-            return found[0]
+    if f"{law_id}.toml" in _bundled_names():
+        law, _ = _bundled_file(f"{law_id}.toml")
+        if law.id == law_id:
+            return law
     return next((law for law in bundled_laws() if law.id == law_id), None)
 
 
