@@ -10,7 +10,7 @@ import os
 import re
 import sys
 import warnings
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -109,22 +109,43 @@ def read_law_file(path: str | Path, option: str = "law") -> LawFile:
 
 
 @lru_cache(maxsize=1)
-def _bundled() -> tuple[tuple[LawFile, str], ...]:
-    """Every bundled law with its file's text, read and validated once."""
-    files = sorted(
-        (
-            f
+def _bundled_names() -> tuple[str, ...]:
+    """The bundled law files' names, sorted (a listing: nothing is read)."""
+    return tuple(
+        sorted(
+            f.name
             for f in resources.files("lrpredict.coefficients").iterdir()
             if f.name.endswith(".toml") and f.name not in NOT_LAWS
-        ),
-        key=lambda f: f.name,
+        )
     )
-    texts = [(f.name, f.read_text(encoding="utf-8")) for f in files]
-    return tuple((parse_law(text, name), text) for name, text in texts)
+
+
+@cache  # bounded: only the names of _bundled_names() come here
+def _bundled_file(name: str) -> tuple[LawFile, str]:
+    """One bundled law file (``name``: one of :func:`_bundled_names`) with its text, read and validated once."""
+    text = resources.files("lrpredict.coefficients").joinpath(name).read_text(encoding="utf-8")
+    return parse_law(text, name), text
+
+
+@lru_cache(maxsize=1)
+def _bundled() -> tuple[tuple[LawFile, str], ...]:
+    """Every bundled law with its file's text, read and validated once."""
+    return tuple(map(_bundled_file, _bundled_names()))
 
 
 def bundled_laws() -> tuple[LawFile, ...]:
     return tuple(law for law, _ in _bundled())
+
+
+def _bundled_law(law_id: str) -> LawFile | None:
+    """The bundled law ``law_id`` (None: none has it).  Each bundled law lives in ``<id>.toml``, so that file is read
+    alone first: ``suggest --law ID`` parses the laws it uses, not all of them (issue 21: CLI latency); any other
+    name (a user law's id, an unknown one) is looked up among all of them, as before."""
+    if f"{law_id}.toml" in _bundled_names():
+        law, _ = _bundled_file(f"{law_id}.toml")
+        if law.id == law_id:
+            return law
+    return next((law for law in bundled_laws() if law.id == law_id), None)
 
 
 def bundled_text(law_id: str) -> str | None:
@@ -217,9 +238,9 @@ def load_law(id_or_path: str | Path | LawFile) -> LawFile:
             if exc.field != "path":
                 raise
             raise LrpredictError("law", text, exc.allowed) from None
-    for law in bundled_laws():
-        if law.id == text:
-            return law
+    bundled = _bundled_law(text)
+    if bundled is not None:
+        return bundled
     user_file = user_law_dir() / f"{text}.toml"
     if _is_file(user_file) or _lexists(user_file):  # a link to a device is refused by the reader, not "unknown"
         try:

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 import lrpredict
+from lrpredict import registry
 from lrpredict.errors import LawFileError, LrpredictError
 from lrpredict.registry import bundled_laws, load_law, parse_law
 
@@ -22,6 +23,25 @@ def test_bundled_law_is_complete(law_id: str) -> None:
     for pred in law.predictions().values():
         for coefficient in pred.coefficients().values():
             assert coefficient.status in ("confirmed", "secondary", "open")
+
+
+def test_each_bundled_law_lives_in_a_file_named_by_its_id() -> None:
+    """``load_law(id)`` reads ``<id>.toml`` alone (issue 21: ``suggest --law ID`` parses the laws it uses)."""
+    folder = Path(__file__).resolve().parents[1] / "coefficients"
+    files = sorted(p for p in folder.glob("*.toml") if p.name not in registry.NOT_LAWS)
+    assert [parse_law(p.read_text(), p.name).id for p in files] == [p.stem for p in files]
+
+
+def test_load_law_by_bundled_id_parses_only_its_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    registry._bundled.cache_clear()
+    registry._bundled_file.cache_clear()
+    parsed: list[str] = []
+    real = registry.parse_law
+    monkeypatch.setattr(registry, "parse_law", lambda text, source: parsed.append(source) or real(text, source))
+    law = load_law("powerlines-2025")
+    assert parsed == ["powerlines-2025.toml"]
+    assert law is next(found for found in bundled_laws() if found.id == "powerlines-2025")  # one object, cached
+    assert sorted(parsed) == sorted({*parsed})  # every bundled file parsed once, powerlines-2025 not again
 
 
 def test_zhou_law_never_claims_confirmed_units() -> None:
