@@ -513,8 +513,7 @@ def _fmt(value: float | None, spec: str = ".3g") -> str:
 def markdown(r: dict) -> str:
     c, t, p, o = r["corpus"], r["target"], r["largest_probe"], r["optimum"]
     lines = [
-        f"**Scale `{r['scale']}`: {r['note']}** (issue 19 asked for about 2 h on 2 CPU cores; shortened to fit the "
-        "session).",
+        f"**Scale `{r['scale']}`: {r['note']}** (issue 19 asks for about 2 h on 2 CPU cores).",
         "",
         f"- command: `{r['command']}`; commit {r['git_commit']}; machine: {r['machine']}",
         f"- corpus: {', '.join(c['sources'])}; {c['documents']:,} documents, {c['bytes']:,} bytes, sha256 "
