@@ -95,7 +95,11 @@ def unprintable(text: str, *, multiline: bool = True, line_separators: bool | No
     # str.isprintable accepts is Cc, Cs, a bidi control or Zl/Zp, so such text (\n and \t aside) is all printable
     if (text.translate(_LINE_AND_TAB) if multiline else text).isprintable():
         return None
-    separators = (not multiline) if line_separators is None else line_separators
+    return _per_character(text, multiline, (not multiline) if line_separators is None else line_separators)
+
+
+def _per_character(text: str, multiline: bool, separators: bool) -> str | None:
+    """``unprintable`` without its fast path: the first Cc/Cs/bidi character (Zl/Zp with ``separators``)."""
     for char in text:
         if char in "\n\t" and multiline:
             continue
