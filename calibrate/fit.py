@@ -505,9 +505,9 @@ def _longer_horizons(cells: list[Cell], flat: list[Cell], trend: SeedTrend) -> s
     largest of them, when it is past the horizons trained.  The spread of a flat cell is partly noise: an estimate."""
     longest = {n: max(c.tokens for c in cells if c.n == n) for n in {c.n for c in cells}}
     at_end = [c for c in flat if c.tokens == longest[c.n]]
-    needed = [trend.tokens_for(c.loss_spread() / (2 * FLAT_SPREAD)) for c in at_end]
     if not at_end:
         return None
+    needed = [trend.tokens_for(c.loss_spread() / (2 * FLAT_SPREAD)) for c in at_end]
     if any(t is None for t in needed):  # run B of 2026-12-04: 0.37 → 0.53 from 65K to 262K tokens, still early
         return (
             f"{len(flat)} of {len(cells)} cells flat, and the seed noise does not fall across the horizons trained "

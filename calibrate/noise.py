@@ -32,6 +32,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from lrpredict.calibrate.spec import EXECUTION_FIELDS, ProbeResult, ProbeSpec
 
 if TYPE_CHECKING:
@@ -208,13 +210,9 @@ class SeedTrend:
             by_tokens.setdefault(tokens, []).append(d * d / 2)
         if len(by_tokens) < 2 or any(sum(v) <= 0 for v in by_tokens.values()):
             return None
-        xs = [math.log(t) for t in by_tokens]
-        ys = [math.log(sum(v) / len(v)) for v in by_tokens.values()]
-        ws = [len(v) for v in by_tokens.values()]
-        total = sum(ws)
-        x_bar = sum(w * x for w, x in zip(ws, xs, strict=True)) / total
-        y_bar = sum(w * y for w, y in zip(ws, ys, strict=True)) / total
-        sxx = sum(w * (x - x_bar) ** 2 for w, x in zip(ws, xs, strict=True))
-        slope = sum(w * (x - x_bar) * (y - y_bar) for w, x, y in zip(ws, xs, ys, strict=True)) / sxx
-        ref = math.exp(x_bar)
-        return cls(math.exp(y_bar / 2), ref, slope / 2, min(by_tokens), max(by_tokens))
+        x = np.log(list(by_tokens))
+        y = np.log([sum(v) / len(v) for v in by_tokens.values()])
+        counts = np.array([len(v) for v in by_tokens.values()], dtype=float)
+        ref = float(np.average(x, weights=counts))  # the weighted centre: sd_ref is the fit's value there
+        slope, at_ref = np.polyfit(x - ref, y, 1, w=np.sqrt(counts))  # polyfit weights the residuals: √count
+        return cls(math.exp(at_ref / 2), math.exp(ref), slope / 2, min(by_tokens), max(by_tokens))
