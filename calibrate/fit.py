@@ -410,11 +410,15 @@ def fit_calibration(
     prior: Prior | str | None = "default",
     arch: str = "dense",
     noise: LossNoise | None = None,
+    batch_reference: str = "probes",
 ) -> CalibrationFit:
     """Eq.2 per (N, D, B) cell, Eq.4 to add cells at ``extrapolate_to`` horizons, Eq.6 on the optima, and a batch
     law when several batches were probed.  ``prior``: a Prior, a law id, "default" (the default law for ``arch``)
     or None/"none" for the free least-squares fit.  ``noise``: the measured loss noise (lrpredict.calibrate.noise);
-    without it the pooled residual of the Eq.2 parabolas is the noise, as before issue 19."""
+    without it the pooled residual of the Eq.2 parabolas is the noise, as before issue 19.  ``batch_reference``:
+    where an anchored fit of one-batch probes holds its optima when no B_opt was measured: "optimal" moves each to
+    the batch law's B_opt (the conditional batch law), "probes" keeps them at the probes' batch (a fixed-batch law
+    that suggest moves only for a batch other than the probes')."""
     if not isinstance(prior, Prior):
         prior = resolve_prior(prior if prior is not None else "none", arch)
     warnings: list[str] = []
@@ -432,7 +436,8 @@ def fit_calibration(
     measured_batch, batch_law = _anchored_batch_law(cells, batch_rows, b_prior, arch, warnings)
     used_batch_law = batch_law or (prior_only(b_prior) if b_prior is not None else None)
     _batch_bound_warnings(batch_rows, used_batch_law, warnings)
-    if prior is not None and policy == "fixed" and prior.batch_policy == "optimal":
+    keep_probe_batch = batch_reference == "probes" and probe_batch is not None and not measured_batch
+    if prior is not None and policy == "fixed" and prior.batch_policy == "optimal" and not keep_probe_batch:
         optima = _at_optimal_batch(optima, prior, used_batch_law, arch)
         policy = "optimal"
     n_points = sum(o.bound is None for o in optima)
@@ -441,9 +446,14 @@ def fit_calibration(
         lr_law = _anchored_lr_law(optima, prior, probe_batch, policy, warnings, cells)
         if b_prior is not None and not measured_batch:  # one-sided batch bounds are listed, never fitted
             batch_law = prior_only(b_prior)
+            moved = (
+                "each optimum was moved to its B_opt by the conditional batch law"
+                if policy == "optimal"
+                else f"the optima stay at the probes' batch {probe_batch:.4g} tokens, where the law holds"
+            )
             warnings.append(
                 f"no optimal batch measured (a bracketed batch vertex needs ≥ 3 batches per cell): the batch law is "
-                f"{b_prior.law_id}'s, and each optimum was moved to its B_opt by the conditional batch law"
+                f"{b_prior.law_id}'s, and {moved}"
             )
     elif prior is None and n_points >= 2:
         lr_law, free_batch = _free_laws(optima, measured_batch, bootstrap, seed, warnings)

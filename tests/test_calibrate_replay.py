@@ -195,3 +195,19 @@ def test_cli_calibrate_refuses_a_taken_name_before_it_runs(sweeps_dir, tmp_path:
     ]
     dry = CliRunner().invoke(cli, ["calibrate", "--dry-run", "--sizes", "32", "--name", "mine"])
     assert dry.exit_code == 0, dry.output  # a dry run installs nothing: the name may be taken
+
+
+def test_batch_reference_benchmark_scores_every_method_at_every_shared_batch(sweeps_dir) -> None:
+    """benchmarks/batch_reference.py (issue 19): one row per (batch, method) and one pooled row per method."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from batch_reference import METHODS, run
+
+    rows = run(sweeps_dir, "moe", 7)
+    table = [r for r in rows if r.startswith("| moe |")]
+    assert len(table) >= 5 * len(METHODS) - 2  # a method without a law at a batch has no row there
+    for method in METHODS:
+        pooled = next(r for r in table if f"| **all** | {method} |" in r)
+        cells, median_err = pooled.split(" | ")[3:5]
+        assert int(cells) > 0 and float(median_err) >= 0

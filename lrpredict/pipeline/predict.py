@@ -47,6 +47,12 @@ def predict(resolved: Resolved) -> Point:
             batch_source = f"your batch; LR moved from {law.id}'s optimal batch by {factor.source.split(' ')[0]}"
         else:
             lr, batch_source = _fixed_batch_lr(config, law, lr, optimal_batch, derivation, warnings)
+    elif law.batch_policy == "fixed" and _fitted_batch(law) is not None:
+        # a law fitted at one batch, asked for the optimal one: moved there from its batch, as for any other batch
+        at_optimum = config.model_copy(update={"batch_tokens": optimal_batch})
+        lr, _ = _fixed_batch_lr(at_optimum, law, lr, optimal_batch, derivation, [])
+        lr_at_optimal_batch = lr
+        batch_source += f"; LR moved to it from {law.id}'s batch {_fitted_batch(law):.4g} by the conditional batch law"
     _probe_batch_warning(law, batch, warnings)
     _routing_warning(config, law, warnings)
 
@@ -200,8 +206,8 @@ def _fixed_batch_lr(
     when the law records it (calibrated laws: the probes' batch), else unmoved with a warning."""
     batch = config.batch_tokens
     assert batch is not None
-    fitted_at = law.provenance.get("probe_batch_tokens")
-    if not isinstance(fitted_at, (int, float)) or not fitted_at > 0:
+    fitted_at = _fitted_batch(law)
+    if fitted_at is None:
         warnings.append(
             f"{law.id} assumes a fixed batch that it does not record: its LR is not moved for your batch "
             f"{batch:.4g} tokens (the optimum moves with the batch: lrpredict-batch-{config.arch}-2026)"
@@ -219,6 +225,12 @@ def _fixed_batch_lr(
     return moved / at_fit, f"your batch; LR moved from {law.id}'s batch {fitted_at:.4g} by the conditional batch law"
 
 
+def _fitted_batch(law: LawFile) -> float | None:
+    """The one batch a fixed-batch law was fitted at, in tokens (calibrated laws record their probes'), or None."""
+    fitted_at = law.provenance.get("probe_batch_tokens")
+    return float(fitted_at) if isinstance(fitted_at, (int, float)) and fitted_at > 0 else None
+
+
 def _probe_batch_warning(law: LawFile, batch: float, warnings: list[str]) -> None:
     """A calibrated law used at a batch other than its probes': the LR there is the conditional batch law's move."""
     if law.posterior is None or not law.posterior.probe_batch_tokens:
@@ -228,7 +240,8 @@ def _probe_batch_warning(law: LawFile, batch: float, warnings: list[str]) -> Non
         warnings.append(
             f"{law.id} was calibrated at the probes' batch {probe_batch:.4g} tokens; at batch {batch:.4g} "
             f"({batch / probe_batch:.3g}× the probes') the LR comes from lrpredict's conditional batch law "
-            "relative to the probes' batch (the probes' optima were moved to B_opt by it)"
+            "relative to the probes' batch"
+            + (" (the probes' optima were moved to B_opt by it)" if law.posterior.probe_batch_policy == "optimal" else "")
         )
 
 
