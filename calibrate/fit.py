@@ -502,15 +502,17 @@ def _mark_cells(cells: list[Cell], noise: float, fit_noise: LossNoise, anchored:
     """Mark the flat cells (no optimum within the noise) and warn about each cell that measured no clean optimum."""
     _warn_cells(cells, noise, fit_noise, anchored, warnings)
     flat = [c for c in cells if c.flat]
-    if flat and fit_noise.trend is not None:
-        advice = _longer_horizons(cells, flat, fit_noise.trend)
+    trend = fit_noise.comparison_trend()
+    if flat and trend is not None:
+        what = "LR-contrast noise" if fit_noise.contrast_sd is not None else "seed noise"
+        advice = _longer_horizons(cells, flat, trend, what)
         if advice:
             warnings.append(advice)
 
 
-def _longer_horizons(cells: list[Cell], flat: list[Cell], trend: SeedTrend) -> str | None:
+def _longer_horizons(cells: list[Cell], flat: list[Cell], trend: SeedTrend, what: str) -> str | None:
     """Issue 19: for the flat cells at their size's longest horizon (shorter horizons are always noisier: longer
-    probes are the remedy only where the longest is flat), the horizon at which the measured seed-noise trend would
+    probes are the remedy only where the longest is flat), the horizon at which the measured noise trend (``what``) would
     fall to a quarter of the cell's loss spread across the LRs (twice the flat rule's margin, ``FLAT_SPREAD``); the
     largest of them, when it is past the horizons trained.  The spread of a flat cell is partly noise: an estimate."""
     longest = {n: max(c.tokens for c in cells if c.n == n) for n in {c.n for c in cells}}
@@ -520,7 +522,7 @@ def _longer_horizons(cells: list[Cell], flat: list[Cell], trend: SeedTrend) -> s
     needed = [trend.tokens_for(c.loss_spread() / (2 * FLAT_SPREAD)) for c in at_end]
     if any(t is None for t in needed):  # run B of 2026-12-04: 0.37 → 0.53 from 65K to 262K tokens, still early
         return (
-            f"{len(flat)} of {len(cells)} cells flat, and the seed noise does not fall across the horizons trained "
+            f"{len(flat)} of {len(cells)} cells flat, and the {what} does not fall across the horizons trained "
             f"(measured {trend.describe()}): the probes are still early in training, where the seed decides when the "
             "loss drops; longer probes (--horizons; on real text the seed sd fell ×5 from 262K to 1M tokens, "
             "docs/log.md 2026-12-04) or a larger --budget"
@@ -530,7 +532,7 @@ def _longer_horizons(cells: list[Cell], flat: list[Cell], trend: SeedTrend) -> s
         return None
     horizons = ",".join(f"{round(tokens / 2**k):d}" for k in (2, 1, 0))
     return (
-        f"{len(flat)} of {len(cells)} cells flat, {len(at_end)} at their size's longest horizon: the seed noise "
+        f"{len(flat)} of {len(cells)} cells flat, {len(at_end)} at their size's longest horizon: the {what} "
         f"(measured {trend.describe()}) would fall to a quarter of their loss spread across the LRs at ~{tokens:,.0f} "
         f"tokens if its trend holds; longer probes (e.g. --horizons {horizons}) or a larger --budget would measure "
         "optima there"

@@ -12,6 +12,14 @@ what a different initialisation and batch order did to the model):
   replicate that waits for it cannot run alongside the grid or be costed in the plan; the centre is where the planner
   expects the optimum, and seed noise varies little across the LRs of a bowl.  sd = √(Σ d²/(2·m)) over the m
   differences d of the pairs (one per horizon of each replicate).
+* **LR-contrast sd** (paired replicates): the LRs of a cell share their seed (the same initialisation and batch
+  order), so much of what the seed does moves every loss of the cell together and moves no vertex.  What a
+  comparison between LRs sees is the part that differs between them.  So each size's replicate is a *pair*: the
+  centre LR and the LR below it, both again at seed + 1.  With d_c, d_n the two seed differences at one horizon,
+  (d_c − d_n)² / 4 estimates the variance of that LR-specific part (the shared part cancels).  When measured it is
+  the noise of the flat-cell rule and of the vertex's se (``cell_sd``); the seed sd stays in the report.  The
+  end-to-end run C (docs/benchmarks.md) shows what is at stake: seed sd 0.50 → 0.14 nats, while the Eq.2 residual
+  at a shared seed was 0.12; judged by the seed sd, 5 of 10 cells were called flat.
 * **seed sd by horizon**: the seed noise falls fast with training (measured on real text, d=64: 0.30 / 0.096 /
   0.055 nats at 262K / 524K / 1M tokens, docs/log.md 2026-12-04, benchmarks/seed_noise.py), so one number pooled
   over horizons lets the short horizons' noise declare the long horizons' cells flat (the CPU end-to-end run:
@@ -26,6 +34,7 @@ measures neither: it keeps the pooled residual.
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Iterable
@@ -43,7 +52,8 @@ REPLICATE_SEED_OFFSET = 1  # a replicate's seed: the grid's seed + 1 (its init a
 
 
 def replicate_specs(plan: CalibrationPlan) -> list[ProbeSpec]:
-    """One replicate per probe size of ``plan``: its initial grid's centre LR at seed + ``REPLICATE_SEED_OFFSET``.
+    """A replicate pair per probe size of ``plan``: its initial grid's centre LR and the LR below it, at seed +
+    ``REPLICATE_SEED_OFFSET`` (the LR below, not above: a replicate that diverges measures nothing).
 
     A size that already has a probe at another seed (a replicate added before, or one the planner chose) gets none,
     so calling this again, on a resume or after grid extensions, adds nothing."""
@@ -54,8 +64,9 @@ def replicate_specs(plan: CalibrationPlan) -> list[ProbeSpec]:
         if any(p.seed != base for p in mine):
             continue
         grid = sorted(mine, key=lambda p: p.lr)
-        centre = grid[(len(grid) - 1) // 2]
-        out.append(centre.model_copy(update={"seed": base + REPLICATE_SEED_OFFSET}))
+        centre = (len(grid) - 1) // 2
+        pair = grid[max(centre - 1, 0) : centre + 1] if len(grid) > 1 else grid
+        out += [spec.model_copy(update={"seed": base + REPLICATE_SEED_OFFSET}) for spec in reversed(pair)]
     return out
 
 
@@ -95,6 +106,15 @@ class LossNoise:
     differences: int = 0
     misfit_sd: float | None = None
     trend: SeedTrend | None = None  # the seed sd as a power law in the horizon's tokens (≥ 2 horizons measured)
+    contrast_sd: float | None = None  # sd of a loss's LR-specific part at a shared seed, from replicate pairs
+    contrast_pairs: int = 0  # the replicate pairs (two LRs of one size) that measured it
+    contrast_trend: SeedTrend | None = None  # the contrast sd by horizon, as for the seed sd
+
+    def contrast_at(self, tokens: float | None) -> float | None:
+        """The LR-contrast sd at a horizon of ``tokens`` (its trend there when fitted, else the pooled sd)."""
+        if self.contrast_trend is not None and tokens is not None:
+            return self.contrast_trend.at(tokens)
+        return self.contrast_sd
 
     def seed_at(self, tokens: float | None) -> float | None:
         """The seed sd at a horizon of ``tokens`` (the trend there when one was fitted, else the pooled sd)."""
@@ -103,20 +123,28 @@ class LossNoise:
         return self.seed_sd
 
     def cell_sd(self, eval_se: float | None, misfit: float, floor: float, tokens: float | None = None) -> float:
-        """The noise sd of one cell's losses: its own eval s.e. (else the median) ⊕ the seed sd at its horizon
-        (``tokens``), in quadrature; with no seed measurement the pooled Eq.2 residual stands in for the seed part
-        (it holds misfit too)."""
+        """The noise sd of a comparison between one cell's losses: its own eval s.e. (else the median) ⊕ the
+        LR-contrast sd at its horizon (``tokens``) where replicate pairs measured it, else the seed sd there, in
+        quadrature; with no replicate the pooled Eq.2 residual stands in (it holds misfit too)."""
         se = eval_se if eval_se is not None else (self.eval_se or 0.0)
-        seed = self.seed_at(tokens)
+        seed = self.contrast_at(tokens)
+        seed = seed if seed is not None else self.seed_at(tokens)
         return max(math.hypot(se, seed if seed is not None else misfit), floor)
+
+    def comparison_trend(self) -> SeedTrend | None:
+        """The trend of the noise the cells are judged by: the LR contrast's where measured, else the seed's."""
+        return self.contrast_trend if self.contrast_sd is not None else self.trend
 
     @property
     def measured(self) -> bool:
         return self.eval_se is not None or self.seed_sd is not None
 
     def combined(self, misfit: float | None = None) -> float:
-        """The typical noise sd (median eval s.e. ⊕ seed sd, or the misfit where no seed sd was measured)."""
-        seed = self.seed_sd if self.seed_sd is not None else (misfit if misfit is not None else self.misfit_sd) or 0.0
+        """The typical noise sd of a comparison between LRs (median eval s.e. ⊕ the LR-contrast sd, else the seed
+        sd, else the misfit where no replicate measured either)."""
+        seed = self.contrast_sd if self.contrast_sd is not None else self.seed_sd
+        if seed is None:
+            seed = (misfit if misfit is not None else self.misfit_sd) or 0.0
         return math.hypot(self.eval_se or 0.0, seed)
 
     def describe(self) -> str:
@@ -137,6 +165,14 @@ class LossNoise:
             )
         else:
             parts.append(f"Eq.2 misfit {self.misfit_sd or 0.0:.2g} standing in for the seed noise (no replicate probe)")
+        if self.contrast_sd is not None:
+            # the seed sd moves a cell's LRs together (they share the seed); what an LR comparison sees is the rest
+            parts[-1] = (
+                f"LR-contrast sd {self.contrast_sd:.2g} from {self.contrast_pairs} replicate "
+                f"pair{'s' * (self.contrast_pairs != 1)}"
+                + (f", {self.contrast_trend.describe()}" if self.contrast_trend else "")
+                + f" (the part of the {parts[-1]} that differs between a cell's LRs, which share their seed)"
+            )
         line = f"loss noise sd {self.combined():.2g} = " + " ⊕ ".join(parts)
         if self.seed_sd is not None and self.misfit_sd is not None:
             line += f"; Eq.2 misfit {self.misfit_sd:.2g} (pooled parabola residual: a misfit diagnostic, not the noise)"
@@ -153,17 +189,14 @@ def measure_noise(results: Iterable[ProbeResult], pairs: Iterable[tuple[ProbeRes
                 counts.append(b.eval_sequences)
     diffs: list[tuple[float, float]] = []  # (horizon tokens, loss difference between the two seeds)
     used = 0
+    pairs = list(pairs)
     for first, second in pairs:
-        if first.status != "ok" or second.status != "ok":
-            continue  # a diverged replicate says nothing about seed noise at a stable LR
-        here = [
-            (float(a.tokens), a.eval_loss - b.eval_loss)
-            for a, b in zip(first.branches, second.branches, strict=False)
-            if a.eval_loss is not None and b.eval_loss is not None
-        ]
+        here = list(_seed_differences(first, second).items())  # a diverged replicate says nothing: none
         used += bool(here)
         diffs += here
     seed = math.sqrt(sum(d * d for _, d in diffs) / (2 * len(diffs))) if diffs else None
+    contrasts, pairs_used = _contrast_differences(pairs)
+    contrast = math.sqrt(sum(d * d for _, d in contrasts) / (2 * len(contrasts))) if contrasts else None
     return LossNoise(
         eval_se=statistics.median(ses) if ses else None,
         eval_sequences=int(statistics.median(counts)) if counts else None,
@@ -171,7 +204,45 @@ def measure_noise(results: Iterable[ProbeResult], pairs: Iterable[tuple[ProbeRes
         replicates=used,
         differences=len(diffs),
         trend=SeedTrend.fit(diffs),
+        contrast_sd=contrast,
+        contrast_pairs=pairs_used,
+        contrast_trend=SeedTrend.fit(contrasts),
     )
+
+
+def _seed_differences(first: ProbeResult, second: ProbeResult) -> dict[float, float]:
+    """Horizon tokens → the loss at ``first``'s seed minus ``second``'s (both finished, same spec but the seed)."""
+    if first.status != "ok" or second.status != "ok":
+        return {}
+    return {
+        float(a.tokens): a.eval_loss - b.eval_loss
+        for a, b in zip(first.branches, second.branches, strict=False)
+        if a.eval_loss is not None and b.eval_loss is not None
+    }
+
+
+def _contrast_differences(
+    pairs: Iterable[tuple[ProbeResult, ProbeResult]],
+) -> tuple[list[tuple[float, float]], int]:
+    """(horizon tokens, (d_a − d_b)/√2) for each two replicate pairs of one cell at neighbouring LRs, and how many
+    such two-LR pairs there were.  d_a, d_b: the seed differences at the two LRs; the seed's shared part cancels in
+    d_a − d_b, whose variance is 4·σ² of the LR-specific part, so the /√2 lets the seed sd's formula (mean d²/2)
+    and ``SeedTrend`` read σ² from it."""
+    by_cell: dict[str, list[tuple[float, dict[float, float]]]] = {}
+    for first, second in pairs:
+        diffs = _seed_differences(first, second)
+        if diffs:
+            key = first.spec.model_dump_json(exclude={"seed", "lr", *EXECUTION_FIELDS})
+            by_cell.setdefault(key, []).append((first.spec.lr, diffs))
+    out: list[tuple[float, float]] = []
+    used = 0
+    for members in by_cell.values():
+        members.sort(key=lambda m: m[0])
+        for (_, low), (_, high) in itertools.pairwise(members):
+            shared = sorted(set(low) & set(high))
+            out += [(t, (low[t] - high[t]) / math.sqrt(2)) for t in shared]
+            used += bool(shared)
+    return out, used
 
 
 @dataclass(frozen=True)

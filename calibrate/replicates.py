@@ -1,6 +1,6 @@
-"""Replicate probes in a plan (issue 19): each size's centre LR again at another seed, costed like its twin, so the
-seed-to-seed loss noise is measured (lrpredict.calibrate.noise).  Apart from noise so that the fit, which reads the
-noise, does not import the planner."""
+"""Replicate probes in a plan (issue 19): each size's centre LR and the LR below it again at another seed, costed
+like their twins, so the seed-to-seed loss noise and its LR-contrast part are measured (lrpredict.calibrate.noise).
+Apart from noise so that the fit, which reads the noise, does not import the planner."""
 
 from __future__ import annotations
 
@@ -30,8 +30,9 @@ def add_replicates(plan: CalibrationPlan) -> list[str]:
     cost = f"~{flops:.3g} FLOPs" + (f", ~{format_seconds(seconds)} device time" if seconds else "")
     many = len(new) > 1
     note = (
-        f"{len(new)} replicate probe{'s' * many} (each size's centre LR again at seed +{REPLICATE_SEED_OFFSET}) "
-        f"measure{'' if many else 's'} the seed-to-seed loss noise: {cost}, included above; each evaluation keeps "
+        f"{len(new)} replicate probe{'s' * many} (each size's centre LR and the LR below it again at seed "
+        f"+{REPLICATE_SEED_OFFSET}) measure{'' if many else 's'} the seed-to-seed loss noise and the part of it that "
+        f"differs between a cell's LRs: {cost}, included above; each evaluation keeps "
         f"the sd of its ≤ {new[0].eval_batches * new[0].batch_size} per-sequence held-out losses (its s.e.)"
     )
     return [note]

@@ -67,18 +67,39 @@ def _result(spec: ProbeSpec, losses: list[float], sd: float = 0.1, n: int = 64) 
 def test_replicates_measure_the_seed_sd_and_stay_out_of_the_cells() -> None:
     grid = [tiny(lr) for lr in (1e-3, 2e-3, 4e-3)]
     plan = CalibrationPlan(name="r", arch="dense", device="cpu", probes=grid, flops=1.0, centre_law="x")
-    (replicate,) = replicate_specs(plan)
+    replicate, below = replicate_specs(plan)
     assert replicate.lr == 2e-3 and replicate.seed == 1  # the grid's centre LR, another seed
+    assert below.lr == 1e-3 and below.seed == 1  # and the LR below it: a pair, for the LR contrast
     results = [_result(s, [3.0, 2.9]) for s in grid] + [_result(replicate, [3.03, 2.86])]
     main, pairs = split_replicates(results)
     assert [r.spec.lr for r in main] == [1e-3, 2e-3, 4e-3] and len(pairs) == 1
     noise = measure_noise(main, pairs)
     assert noise.seed_sd == pytest.approx(math.sqrt((0.03**2 + 0.04**2) / 4))  # √(Σd²/2m), m = 2 horizons
+    assert noise.contrast_sd is None  # one LR replicated: no contrast measured
     assert noise.eval_se == pytest.approx(0.1 / 8) and noise.eval_sequences == 64
     text = noise.describe()
     assert "eval s.e. 0.013 from 64 held-out sequences" in text and "seed sd 0.025 from 1 replicate" in text
-    plan.probes.append(replicate)
+    plan.probes += [replicate, below]
     assert replicate_specs(plan) == []  # idempotent: a size with a replicate gets no other
+
+
+def test_replicate_pair_measures_the_lr_contrast_that_the_cells_are_judged_by() -> None:
+    # the LRs of a cell share their seed: a shift common to both seeds' LRs cancels, only the rest is contrast
+    grid = [tiny(lr) for lr in (1e-3, 2e-3, 4e-3)]
+    plan = CalibrationPlan(name="r", arch="dense", device="cpu", probes=grid, flops=1.0, centre_law="x")
+    centre, below = replicate_specs(plan)
+    results = [_result(s, [3.0, 2.9]) for s in grid]
+    results += [_result(centre, [3.3, 3.02]), _result(below, [3.2, 3.0])]  # seed 1: +0.3/+0.12 common, ±0.1/0.02
+    noise = measure_noise(*split_replicates(results))
+    assert noise.seed_sd == pytest.approx(math.sqrt((0.3**2 + 0.12**2 + 0.2**2 + 0.1**2) / 8))
+    # (d_c − d_b)² / 4 per horizon: (0.1² + 0.02²) / 8
+    assert noise.contrast_sd == pytest.approx(math.sqrt((0.1**2 + 0.02**2) / 8)) and noise.contrast_pairs == 1
+    assert noise.contrast_sd < noise.seed_sd / 2
+    short, long = (b.tokens for b in results[0].branches)
+    assert noise.contrast_at(short) == pytest.approx(0.1 / 2) and noise.contrast_at(long) == pytest.approx(0.01)
+    assert noise.cell_sd(0.0, misfit=1.0, floor=0.0, tokens=short) == pytest.approx(0.05)  # not the seed sd
+    assert "LR-contrast sd 0.036 from 1 replicate pair" in noise.describe()
+    assert "seed sd 0.14 from 2 replicates" in noise.describe()
 
 
 def _cells(spread: float, misfit_cell: bool = True) -> list[Observation]:
@@ -210,13 +231,13 @@ def test_torch_calibration_validates_a_larger_cell_and_records_it(tmp_path: Path
     held = [spec(48, 1e-2 * 2**k) for k in range(3)]  # re-centred on the fit's prediction before it runs
     plan = CalibrationPlan(name="tiny-v", arch="dense", device="cpu", probes=grid, validation=held,
                            flops=sum(map(probe_flops, grid)), centre_law="x")  # fmt: skip
-    assert add_replicates(plan) and len(plan.probes) == 12  # what the CLI's plan does (lrpredict.calibrate.noise)
+    assert add_replicates(plan) and len(plan.probes) == 14  # what the CLI's plan does (lrpredict.calibrate.noise)
     lines: list[str] = []
     outcome = calibrate_torch(plan, tmp_path / "out", executor=SerialExecutor(), write=lines.append)
     assert outcome.law is not None and outcome.validation is not None
     v = outcome.validation
     saved = load_plan(tmp_path / "out")
-    assert len(saved.validation) == 3 and len([p for p in saved.probes if p.seed == 1]) == 2  # replicates
+    assert len(saved.validation) == 3 and len([p for p in saved.probes if p.seed == 1]) == 4  # replicate pairs
     centre = math.exp(sum(math.log(s.lr) for s in saved.validation) / 3)
     assert centre == pytest.approx(v.predicted, rel=1e-9)  # re-centred, spacing kept
     assert saved.validation[1].lr / saved.validation[0].lr == pytest.approx(2.0)
@@ -260,7 +281,7 @@ def test_long_horizon_cell_is_judged_by_its_own_seed_noise() -> None:
 def test_measure_noise_fits_the_trend_from_replicate_horizons() -> None:
     grid = [tiny(lr) for lr in (1e-3, 2e-3, 4e-3)]
     plan = CalibrationPlan(name="r", arch="dense", device="cpu", probes=grid, flops=1.0, centre_law="x")
-    (replicate,) = replicate_specs(plan)
+    replicate, _ = replicate_specs(plan)
     results = [_result(s, [3.0, 2.9]) for s in grid] + [_result(replicate, [3.2, 2.95])]
     noise = measure_noise(*split_replicates(results))
     short, long = (b.tokens for b in results[0].branches)

@@ -56,8 +56,8 @@ def test_cli_calibrate_replay_writes_a_law_suggest_uses(sweeps_dir, tmp_path) ->
 def test_cli_calibrate_dry_run_prints_plan_and_cost() -> None:
     result = CliRunner().invoke(cli, ["calibrate", "--dry-run"])
     assert result.exit_code == 0, result.output
-    # 15 grid probes + one replicate per size (issue 19: seed noise measured), costed in the plan
-    assert "18 probes on cpu" in result.stdout and "FLOPs" in result.stdout and "d_model=32" in result.stdout
+    # 15 grid probes + a replicate pair per size (issue 19: seed noise and its LR contrast measured), costed
+    assert "21 probes on cpu" in result.stdout and "FLOPs" in result.stdout and "d_model=32" in result.stdout
     assert "replicate probes" in result.stdout
 
 
