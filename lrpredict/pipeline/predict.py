@@ -241,7 +241,11 @@ def _probe_batch_warning(law: LawFile, batch: float, warnings: list[str]) -> Non
             f"{law.id} was calibrated at the probes' batch {probe_batch:.4g} tokens; at batch {batch:.4g} "
             f"({batch / probe_batch:.3g}× the probes') the LR comes from lrpredict's conditional batch law "
             "relative to the probes' batch"
-            + (" (the probes' optima were moved to B_opt by it)" if law.posterior.probe_batch_policy == "optimal" else "")
+            + (
+                " (the probes' optima were moved to B_opt by it)"
+                if law.posterior.probe_batch_policy == "optimal"
+                else ""
+            )
         )
 
 
