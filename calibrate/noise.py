@@ -155,28 +155,35 @@ class LossNoise:
                 f"loss noise sd {self.misfit_sd or 0.0:.2g}: the pooled residual of the Eq.2 parabolas (nothing "
                 "measured it: no per-sequence eval stats, no replicate probe)"
             )
-        parts = []
-        if self.eval_se is not None:
-            parts.append(f"eval s.e. {self.eval_se:.2g} from {self.eval_sequences} held-out sequences")
-        if self.seed_sd is not None:
-            parts.append(
-                f"seed sd {self.seed_sd:.2g} from {self.replicates} replicate{'s' * (self.replicates != 1)} "
-                f"({self.differences} horizon pairs)" + (f", {self.trend.describe()}" if self.trend else "")
-            )
-        else:
-            parts.append(f"Eq.2 misfit {self.misfit_sd or 0.0:.2g} standing in for the seed noise (no replicate probe)")
-        if self.contrast_sd is not None:
-            # the seed sd moves a cell's LRs together (they share the seed); what an LR comparison sees is the rest
-            parts[-1] = (
-                f"LR-contrast sd {self.contrast_sd:.2g} from {self.contrast_pairs} replicate "
-                f"pair{'s' * (self.contrast_pairs != 1)}"
-                + (f", {self.contrast_trend.describe()}" if self.contrast_trend else "")
-                + f" (the part of the {parts[-1]} that differs between a cell's LRs, which share their seed)"
-            )
+        parts = _measured_parts(self)
         line = f"loss noise sd {self.combined():.2g} = " + " ⊕ ".join(parts)
         if self.seed_sd is not None and self.misfit_sd is not None:
             line += f"; Eq.2 misfit {self.misfit_sd:.2g} (pooled parabola residual: a misfit diagnostic, not the noise)"
         return line
+
+
+def _measured_parts(noise: LossNoise) -> list[str]:
+    """The measured parts of ``noise``, as ``describe`` lists them: the eval s.e., then the seed part (the
+    LR-contrast sd, with the seed sd it is part of, where replicate pairs measured it)."""
+    parts = []
+    if noise.eval_se is not None:
+        parts.append(f"eval s.e. {noise.eval_se:.2g} from {noise.eval_sequences} held-out sequences")
+    if noise.seed_sd is not None:
+        parts.append(
+            f"seed sd {noise.seed_sd:.2g} from {noise.replicates} replicate{'s' * (noise.replicates != 1)} "
+            f"({noise.differences} horizon pairs)" + (f", {noise.trend.describe()}" if noise.trend else "")
+        )
+    else:
+        parts.append(f"Eq.2 misfit {noise.misfit_sd or 0.0:.2g} standing in for the seed noise (no replicate probe)")
+    if noise.contrast_sd is not None:
+        # the seed sd moves a cell's LRs together (they share the seed); what an LR comparison sees is the rest
+        parts[-1] = (
+            f"LR-contrast sd {noise.contrast_sd:.2g} from {noise.contrast_pairs} replicate "
+            f"pair{'s' * (noise.contrast_pairs != 1)}"
+            + (f", {noise.contrast_trend.describe()}" if noise.contrast_trend else "")
+            + f" (the part of the {parts[-1]} that differs between a cell's LRs, which share their seed)"
+        )
+    return parts
 
 
 def measure_noise(results: Iterable[ProbeResult], pairs: Iterable[tuple[ProbeResult, ProbeResult]] = ()) -> LossNoise:
