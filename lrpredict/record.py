@@ -19,7 +19,7 @@ import typing
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, Union
 
-from pydantic_core import CoreSchema, SchemaSerializer, SchemaValidator, core_schema
+from pydantic_core import CoreSchema, SchemaSerializer, SchemaValidator, ValidationError, core_schema
 
 __all__ = ["Before", "Field", "Record", "after_validation", "computed", "literal_tag"]
 
@@ -155,9 +155,12 @@ class Record:
         return hash((type(self), *self.__dict__.values()))
 
     def __setattr__(self, name: str, value: Any) -> None:
-        raise TypeError(f"{type(self).__name__} is frozen: use model_copy(update={{{name!r}: ...}})")
+        """Refused, with the error a frozen BaseModel raises (a ValidationError of type frozen_instance)."""
+        error = {"type": "frozen_instance", "loc": (name,), "input": value}
+        raise ValidationError.from_exception_data(type(self).__name__, [error])  # type: ignore[list-item]
 
-    __delattr__ = __setattr__  # type: ignore[assignment]
+    def __delattr__(self, name: str) -> None:
+        self.__setattr__(name, None)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._repr_fields(', ')})"
