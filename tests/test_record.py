@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import pickle
 import subprocess
 import sys
-from typing import Annotated, Literal
+import types
+import typing
+from typing import Annotated, Any, Literal, Union
 
+import pydantic
 import pytest
 from pydantic import BaseModel
 from pydantic_core import ValidationError
 
 import lrpredict
+from lrpredict import record
 from lrpredict.architecture import Architecture
 from lrpredict.laws import Coefficient, PowerLaw
-from lrpredict.record import Before, Field, Record, after_validation, computed
+from lrpredict.record import Before, Field, FieldInfo, Record, after_validation, computed
 
 
 class _Point(Record, extra="forbid"):
@@ -96,3 +101,81 @@ def test_record_is_a_field_type_of_a_pydantic_model() -> None:
     assert Probe.model_validate_json(probe.model_dump_json()) == probe
     with pytest.raises(ValidationError, match="n_heads"):
         Probe(arch={**shape, "n_heads": 3})
+
+
+# --- every lrpredict record against the schema pydantic generates for a BaseModel built from the same declaration ---
+
+
+def _pydantic_hint(hint: Any) -> Any:
+    """The annotation with record's markers turned into pydantic's (Field → pydantic.Field, Before →
+    BeforeValidator); records inside stay records (pydantic asks them for their schema)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Annotated:
+        meta = [
+            pydantic.Field(**m.constraints)
+            if isinstance(m, FieldInfo)
+            else pydantic.BeforeValidator(m.function)
+            if isinstance(m, Before)
+            else m
+            for m in hint.__metadata__
+        ]
+        return Annotated[(_pydantic_hint(args[0]), *meta)]
+    if origin in (Union, types.UnionType):
+        return Union[tuple(_pydantic_hint(a) for a in args)]  # noqa: UP007 - built from a tuple
+    if origin in (list, dict, tuple):
+        return origin[tuple(a if a is Ellipsis else _pydantic_hint(a) for a in args)]
+    return hint
+
+
+def _pydantic_twin(cls: type[Record]) -> type[BaseModel]:
+    """A BaseModel declared as ``cls`` is: its fields, defaults, constraints, after-validation and computed fields."""
+    namespace: dict[str, Any] = {"__module__": cls.__module__, "__annotations__": {}}
+    if cls.__record_extra__ != "ignore":  # pydantic's default, which its schema leaves unsaid
+        namespace["model_config"] = pydantic.ConfigDict(extra=cls.__record_extra__)  # type: ignore[typeddict-item]
+    for name, info in cls.model_fields.items():
+        namespace["__annotations__"][name] = _pydantic_hint(info.annotation)
+        default = {} if info.default is record._MISSING else {"default": info.default}
+        factory = {} if info.default_factory is None else {"default_factory": info.default_factory}
+        namespace[name] = pydantic.Field(**default, **factory, **info.constraints)
+    for name, value in record._own_and_inherited(cls, types.FunctionType):
+        if getattr(value, "__record_after__", False):
+            namespace[name] = pydantic.model_validator(mode="after")(value)
+    for name, prop in record._own_and_inherited(cls, computed):
+        namespace[name] = pydantic.computed_field(property(prop.fget))  # type: ignore[prop-decorator]
+    return type(cls.__name__, (BaseModel,), namespace)
+
+
+def _normalised(schema: Any, definitions: dict[str, Any]) -> Any:
+    """A core schema with references inlined and what does not validate or serialise a value left out (titles,
+    metadata, refs), classes and functions by name."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "definitions":
+            definitions.update((d["ref"], d) for d in schema["definitions"])
+            return _normalised(schema["schema"], definitions)
+        if schema.get("type") == "definition-ref":
+            return _normalised(definitions[schema["schema_ref"]], definitions)
+        kept = {k: v for k, v in schema.items() if k not in _NOT_COMPARED}
+        if "config" in schema:
+            kept["config"] = {k: v for k, v in schema["config"].items() if k == "extra_fields_behavior"}
+        return {k: _normalised(v, definitions) for k, v in kept.items()}
+    if isinstance(schema, (list, tuple)):
+        return [_normalised(item, definitions) for item in schema]
+    if callable(schema):
+        return f"<{getattr(schema, '__name__', type(schema).__name__)}>"
+    return schema
+
+
+_NOT_COMPARED = {"ref", "metadata", "serialization", "model_name", "root_model", "custom_init", "post_init", "config"}
+RECORDS = [
+    obj
+    for module in ("laws", "runs", "config", "architecture", "suggestion", "schedule")
+    for obj in vars(importlib.import_module(f"lrpredict.{module}")).values()
+    if isinstance(obj, type) and issubclass(obj, Record) and obj.__module__ == f"lrpredict.{module}"
+]
+
+
+@pytest.mark.parametrize("cls", RECORDS, ids=lambda cls: cls.__name__)
+def test_record_schema_is_the_one_pydantic_generates(cls: type[Record]) -> None:
+    assert len(RECORDS) >= 20  # every model suggest touches
+    twin = _pydantic_twin(cls)
+    assert _normalised(cls.__record_schema__, {}) == _normalised(twin.__pydantic_core_schema__, {})
