@@ -233,9 +233,7 @@ def _class_schema(cls: type[Record]) -> CoreSchema:
         info = _field_info(cls, name)
         schema = _type_schema(hint, dict(info.constraints))
         if info.default_factory is not None:
-            schema = core_schema.with_default_schema(
-                schema, default_factory=info.default_factory, default_factory_takes_data=False
-            )
+            schema = core_schema.with_default_schema(schema, default_factory=info.default_factory)
         elif info.default is not _MISSING:
             schema = core_schema.with_default_schema(schema, default=info.default)
         fields[name] = core_schema.model_field(schema)

@@ -155,6 +155,8 @@ def _normalised(schema: Any, definitions: dict[str, Any]) -> Any:
         if schema.get("type") == "definition-ref":
             return _normalised(definitions[schema["schema_ref"]], definitions)
         kept = {k: v for k, v in schema.items() if k not in _NOT_COMPARED}
+        if kept.get("default_factory_takes_data") is False:  # the default, which pydantic >= 2.10 writes out
+            del kept["default_factory_takes_data"]
         if "config" in schema:
             kept["config"] = {k: v for k, v in schema["config"].items() if k == "extra_fields_behavior"}
         return {k: _normalised(v, definitions) for k, v in kept.items()}
