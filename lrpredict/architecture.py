@@ -21,15 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from lrpredict.errors import LrpredictError
+from lrpredict.record import Field, Record, after_validation
 
 
-class Architecture(BaseModel):
+class Architecture(Record, extra="forbid"):
     """The shape of a decoder-only transformer with SwiGLU FFNs (optionally mixture-of-experts)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     d_model: int = Field(gt=0, description="hidden width")
     n_layers: int = Field(gt=0, description="number of transformer blocks")
@@ -57,7 +54,7 @@ class Architecture(BaseModel):
     qk_rope_head_dim: int = Field(default=0, ge=0, description="MLA: decoupled RoPE width per head")
     v_head_dim: int | None = Field(default=None, gt=0, description="MLA: value width per head; default head_dim")
 
-    @model_validator(mode="after")
+    @after_validation
     def _check(self) -> Architecture:
         if self.head_dim is None and self.d_model % self.n_heads:
             raise LrpredictError("n_heads", self.n_heads, f"must divide d_model={self.d_model} (or give head_dim)")

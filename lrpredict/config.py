@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ValidationError
 
 from lrpredict.architecture import Architecture, Convention, ParamCounts, count_parameters, flops_per_token
 from lrpredict.errors import LrpredictError, error_from_validation
+from lrpredict.record import Before, Field, Record, after_validation
 from lrpredict.units import parse_size
 
 
@@ -27,7 +28,7 @@ def _size(value: Any) -> Any:
     return value
 
 
-Size = Annotated[float, BeforeValidator(_size)]
+Size = Annotated[float, Before(_size)]
 
 
 def validation_to_error(exc: ValidationError) -> LrpredictError:
@@ -124,15 +125,13 @@ class _FromShape:
         )
 
 
-class ModelConfig(_FromShape, BaseModel):
+class ModelConfig(_FromShape, Record, extra="forbid"):
     """A pre-training run to predict hyperparameters for.
 
     ``params`` is the non-embedding parameter count (for MoE, all experts); ``active_params`` the non-embedding
     parameters active per token (MoE).  Width, depth and sequence length are optional; laws written in compute
     (DeepSeek, Ling) need them to form M, and say so.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     arch: Literal["dense", "moe"] = Field(default="dense", description="dense or mixture-of-experts")
     params: Size = Field(description="non-embedding parameters (MoE: total over all experts)")
@@ -160,7 +159,7 @@ class ModelConfig(_FromShape, BaseModel):
         except ValidationError as exc:
             raise validation_to_error(exc) from None
 
-    @model_validator(mode="after")
+    @after_validation
     def _check(self) -> ModelConfig:
         _check_consistent(self)
         _check_plausible(self)

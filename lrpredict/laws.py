@@ -1,4 +1,4 @@
-"""Law files: the pydantic schema every ``coefficients/*.toml`` follows, and the math of each law form.
+"""Law files: the schema (``lrpredict.record``) every ``coefficients/*.toml`` follows, and the math of each law form.
 
 A law file holds one published (or calibrated) law: which quantities it predicts (``lr``, ``batch``,
 ``weight_decay``), each as a *form* with coefficients, plus its variable conventions, fitted domain, assumed
@@ -11,9 +11,9 @@ law's coefficients (lrpredict calibrate) are never confirmed (issue 19): ``fitte
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from lrpredict.record import Field, Record, after_validation, literal_tag
 
 Status = Literal["confirmed", "secondary", "prior", "fitted", "open"]
 # weakest last: a calibrated law with one fitted coefficient is "fitted", whatever its prior-set ones say
@@ -46,8 +46,8 @@ DOMAIN_NOUN: dict[str, str] = {
 Number = Annotated[float, Field(strict=True)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(Record, extra="forbid"):
+    """A law file's tables: unknown keys refused (a typo is an error, not a silent default), frozen."""
 
 
 class Coefficient(_Strict):
@@ -85,7 +85,7 @@ class PowerLaw(_Strict):
 
     relative: bool = False
 
-    @model_validator(mode="after")
+    @after_validation
     def _correlated_prior_complete(self) -> PowerLaw:
         given = (self.prior_sd_sum is None, self.prior_sd_difference is None)
         if given[0] != given[1]:
@@ -194,9 +194,7 @@ class Timescale(_Strict):
 
 Prediction = Annotated[PowerLaw | HorizonRatio, Field(discriminator="form")]
 # every form's tag, e.g. "power_law": pydantic puts it in error locations, which registry.parse_law strips
-FORM_TAGS = frozenset(
-    get_args(cls.model_fields["form"].annotation)[0] for cls in (PowerLaw, HorizonRatio, BatchHinge, Timescale)
-)
+FORM_TAGS = frozenset(literal_tag(cls, "form") for cls in (PowerLaw, HorizonRatio, BatchHinge, Timescale))
 
 
 class PriorConflict(_Strict):
@@ -241,7 +239,7 @@ class Posterior(_Strict):
     # sd of the vertex error every cell shares (Eq.2's lack of fit), already in the offset's variance; absent: none
     shared_vertex_sd: Number | None = Field(default=None, ge=0)
 
-    @model_validator(mode="after")
+    @after_validation
     def _bounds_within_cells(self) -> Posterior:
         if self.cells is not None and self.unbracketed_cells > self.cells:
             raise ValueError(f"unbracketed_cells ({self.unbracketed_cells}) exceeds cells ({self.cells})")

@@ -14,7 +14,7 @@ from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic_core import ValidationError
 
 from lrpredict import bounded_read
 from lrpredict.errors import LawFileError, LrpredictError

@@ -15,10 +15,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ValidationError
 
 from lrpredict import bounded_read
 from lrpredict.errors import LawFileError, LrpredictError
+from lrpredict.record import Field, Record, after_validation
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -54,10 +55,8 @@ SANE: dict[str, tuple[float, float]] = {
 }
 
 
-class PublishedRun(BaseModel):
+class PublishedRun(Record, extra="forbid"):
     """One public pre-training run, as its source states it (a key the source does not give is left out)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*$", max_length=80)
     model: str = Field(min_length=1)
@@ -81,7 +80,7 @@ class PublishedRun(BaseModel):
     status: RunStatus
     notes: str = ""
 
-    @model_validator(mode="after")
+    @after_validation
     def _check(self) -> PublishedRun:
         for name, (low, high) in SANE.items():
             value = getattr(self, name)
@@ -112,19 +111,11 @@ class PublishedRun(BaseModel):
         return self.active_params if self.active_params is not None else self.params
 
 
-def no_runs() -> list[PublishedRun]:
-    """An empty list, as a pydantic ``default_factory``: pydantic reads the factory's signature, and ``list``'s is
-    parsed from its text signature by ``inspect``, which compiles ``tokenize``'s regex (~3 ms of every CLI start)."""
-    return []
-
-
-class Ledger(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class Ledger(Record, extra="forbid"):
     schema_version: Literal[1]
-    run: list[PublishedRun] = Field(default_factory=no_runs)
+    run: list[PublishedRun] = Field(default_factory=list)
 
-    @model_validator(mode="after")
+    @after_validation
     def _unique(self) -> Ledger:
         seen: set[str] = set()
         for row in self.run:
@@ -207,10 +198,8 @@ def filter_runs(
     ]
 
 
-class NearestRun(BaseModel):
+class NearestRun(Record):
     """A published run near the config, with the suggestion's ratio to its recipe (suggestion / published)."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: str
     model: str

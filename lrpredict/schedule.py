@@ -10,9 +10,8 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from lrpredict.laws import LawFile
+from lrpredict.record import Field, Record
 
 DECAY_FRACTION = 0.2  # lrpredict default: the decay phase is a fifth of training (a common WSD choice)
 DECAY_SHAPE = "1-sqrt"  # Hägele et al., arXiv 2405.18392: (1-sqrt) cooldown beats linear (secondary summaries)
@@ -20,10 +19,8 @@ WARMUP_FRACTION = 0.01  # Ling (arXiv 2507.17702) warms up over 1% of steps
 FINAL_LR_RATIO = 0.1  # DeepSeek LLM and Ling end at 10% of the peak
 
 
-class ScheduleRecipe(BaseModel):
+class ScheduleRecipe(Record):
     """A concrete WSD schedule in optimizer steps, with the source of each choice."""
-
-    model_config = ConfigDict(frozen=True)
 
     kind: Literal["wsd"] = "wsd"
     total_steps: int = Field(description="optimizer steps: tokens / batch tokens, rounded up")

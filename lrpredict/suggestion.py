@@ -6,27 +6,24 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
-
 from lrpredict.laws import Schedule, Status
-from lrpredict.runs import NearestRun, no_runs
+from lrpredict.record import Field, Record, computed
+from lrpredict.runs import NearestRun
 from lrpredict.schedule import ScheduleRecipe
 
 __all__ = ["Factor", "LrRange", "Suggestion"]
 
 
-class Factor(BaseModel):
+class Factor(Record):
     """One step of a derivation: a quantity, its value, unit and where it comes from."""
 
-    model_config = ConfigDict(frozen=True)
     name: str
     value: float
     unit: str = ""
     source: str
 
 
-class LrRange(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class LrRange(Record):
     low: float
     high: float
     tolerance: float = Field(description="relative loss above the optimum that the band allows")
@@ -41,10 +38,8 @@ class LrRange(BaseModel):
         return self.meaning or f"expected within {self.tolerance:.2%} of the best loss"
 
 
-class Suggestion(BaseModel):
+class Suggestion(Record):
     """Hyperparameters for one run.  Every number states its law; ``warnings`` lists what to distrust."""
-
-    model_config = ConfigDict(frozen=True)
 
     lr: float = Field(description="peak learning rate (AdamW) at batch_tokens")
     lr_range: LrRange
@@ -69,7 +64,7 @@ class Suggestion(BaseModel):
     warnings: list[str]
     derivation: list[Factor]
     nearest_runs: list[NearestRun] = Field(
-        default_factory=no_runs,  # not list: see lrpredict.runs.no_runs
+        default_factory=list,
         description="published runs nearest in N and D (lrpredict.runs) with suggestion/published ratios; their "
         "LRs are the teams' choices, not measured optima",
     )
@@ -79,12 +74,10 @@ class Suggestion(BaseModel):
     default_choice: str | None = Field(default=None, description="why the default law was chosen for this config")
     run: str = Field(default="", description="the run it is for, as the summary's header describes it")
 
-    @computed_field(  # type: ignore[prop-decorator]
-        description="batch_tokens in whole sequences of seq_len, rounded (at least 1; None without seq_len): the "
-        "batch to train with (issue 23: a float token count was all the output gave)"
-    )
-    @property
+    @computed
     def batch_sequences(self) -> int | None:
+        """batch_tokens in whole sequences of seq_len, rounded (at least 1; None without seq_len): the batch to train
+        with (issue 23: a float token count was all the output gave).  In ``model_dump`` and the JSON."""
         if self.seq_len is None:
             return None
         return max(1, round(self.batch_tokens / self.seq_len))
