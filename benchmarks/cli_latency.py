@@ -12,7 +12,9 @@ does not load pydantic's model machinery, the first model does, so no command th
 faster than that row.
 
 ``--breakdown RUNS`` adds where the CPU of one ``suggest`` goes, step by step, in-process (``time.process_time``,
-median and minimum over RUNS fresh interpreters, interpreter start-up not counted): pydantic's own first-model cost
+median and minimum over RUNS fresh interpreters, interpreter start-up not counted).  Since lrpredict's models became
+``lrpredict.record.Record``s (fourth session), ``suggest`` pays none of pydantic's first-model steps below: the script
+still times them, as what one BaseModel would add.  The steps: pydantic's own first-model cost
 (its imports, ``importlib.metadata`` and the plugin scan of every installed distribution that
 ``pydantic.plugin._loader`` does), lrpredict's models (the class creation of each, outermost, timed by wrapping
 pydantic's ``ModelMetaclass.__new__``), the rest of lrpredict's imports, the bundled laws and the published-runs
