@@ -355,3 +355,22 @@ def test_one_batch_law_holds_at_the_probes_batch_and_moves_to_the_optimal_one() 
     assert (
         abs(math.log(unasked.lr / at_probes.lr)) > 0.05 and "moved to it from one-batch's batch" in unasked.batch_source
     )
+
+
+def test_calibrate_last_line_names_the_batch_its_target_lr_is_for(capsys) -> None:
+    # a fixed-batch law's LR at the optimal batch is not its LR at the probes' batch: the line says which it is
+    from types import SimpleNamespace
+
+    from lrpredict.calibrate.target_plan import Target
+    from lrpredict.cli.calibrate import _verdict
+
+    fit = fit_calibration(one_batch_probes(2.0**14), prior="default", bootstrap=0)
+    text = calibrated_law(
+        fit, name="one-batch-v", arch="dense", schedule={"kind": "wsd", "description": "t"}, provenance={"backend": "t"}
+    )
+    outcome = SimpleNamespace(validation=None, law=install_calibrated(text, "one-batch-v"))
+    _verdict(outcome, Target(params=4e8, tokens=8e9))
+    _verdict(outcome, Target(params=4e8, tokens=8e9, batch_tokens=2.0**14))
+    optimal, given = [line for line in capsys.readouterr().out.splitlines() if line.startswith("at your target")]
+    assert "at batch 16,384 tokens (your --target-batch-tokens)" in given
+    assert "optimal batch" in optimal and "at batch 16,384 tokens" not in optimal

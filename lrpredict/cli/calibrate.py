@@ -912,9 +912,12 @@ def _verdict(outcome, target) -> None:
         s = suggest(config, law=outcome.law)
     except LrpredictError:
         return
+    # the batch the LR is for: a fixed-batch law's LR at the optimal batch is 2-3x its probes'-batch LR (run C)
+    batch = "your --target-batch-tokens" if target.batch_tokens is not None else s.batch_source
     click.echo(
         f"at your target (N={target.params:.3g}, D={target.tokens:.3g}): peak LR {s.lr:.3g}, 90% interval "
-        f"{s.lr_range.low:.3g}–{s.lr_range.high:.3g} (×{s.lr_range.high / s.lr_range.low:.3g})"
+        f"{s.lr_range.low:.3g}–{s.lr_range.high:.3g} (×{s.lr_range.high / s.lr_range.low:.3g}), at batch "
+        f"{s.batch_tokens:,.0f} tokens ({batch})"
     )
     wider = wider_than_default(config, outcome.law, s.lr_range, s.lr_range.tolerance)
     click.echo(f"  ! {wider}" if wider else _narrower_advice(outcome.validation))
