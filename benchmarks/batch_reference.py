@@ -29,7 +29,7 @@ import statistics
 from pathlib import Path
 
 from lrpredict.calibrate.fit import Observation, fit_calibration
-from lrpredict.calibrate.prior import ln_batch_factor, resolve_prior
+from lrpredict.calibrate.prior import Prior, ln_batch_factor, resolve_prior
 from lrpredict.calibrate.validation import predict
 from lrpredict.sweeps import Cell, group_cells, interpolate_loss, read_runs
 
@@ -52,7 +52,9 @@ def split(cells: list[Cell]) -> tuple[list[Cell], list[Cell]]:
     return probes, [c for c in cells if c not in probes]
 
 
-def observations(cells: list[Cell], batch: float, centre: dict[tuple[float, float], float], lrs: int):
+def observations(
+    cells: list[Cell], batch: float, centre: dict[tuple[float, float], float], lrs: int
+) -> list[Observation]:
     out = []
     for cell in cells:
         curve = cell.curve(batch)
@@ -62,10 +64,9 @@ def observations(cells: list[Cell], batch: float, centre: dict[tuple[float, floa
     return out
 
 
-def prior_at_batch(prior, n: float, tokens: float, batch: float, arch: str) -> float:
-    law = prior.law()
-    values = {"N": n, "D": tokens, "C": 6 * n * tokens}
-    return law.lr.evaluate(values) * math.exp(ln_batch_factor(prior, n, tokens, batch, arch))
+def prior_at_batch(prior: Prior, n: float, tokens: float, batch: float, arch: str) -> float:
+    """The prior's η* at (N, D), moved to ``batch`` by lrpredict's conditional batch law."""
+    return math.exp(prior.ln_value(n, tokens) + ln_batch_factor(prior, n, tokens, batch, arch))
 
 
 def predictions(probes: list[Cell], batch: float, arch: str, lrs: int, targets: list[Cell]) -> dict[str, list]:

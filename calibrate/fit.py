@@ -502,9 +502,8 @@ def _mark_cells(cells: list[Cell], noise: float, fit_noise: LossNoise, anchored:
     """Mark the flat cells (no optimum within the noise) and warn about each cell that measured no clean optimum."""
     _warn_cells(cells, noise, fit_noise, anchored, warnings)
     flat = [c for c in cells if c.flat]
-    trend = fit_noise.comparison_trend()
+    what, trend = fit_noise.comparison_trend()
     if flat and trend is not None:
-        what = "LR-contrast noise" if fit_noise.contrast_sd is not None else "seed noise"
         advice = _longer_horizons(cells, flat, trend, what)
         if advice:
             warnings.append(advice)

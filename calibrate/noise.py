@@ -127,13 +127,16 @@ class LossNoise:
         LR-contrast sd at its horizon (``tokens``) where replicate pairs measured it, else the seed sd there, in
         quadrature; with no replicate the pooled Eq.2 residual stands in (it holds misfit too)."""
         se = eval_se if eval_se is not None else (self.eval_se or 0.0)
-        seed = self.contrast_at(tokens)
-        seed = seed if seed is not None else self.seed_at(tokens)
-        return max(math.hypot(se, seed if seed is not None else misfit), floor)
+        part = self.contrast_at(tokens)
+        part = part if part is not None else self.seed_at(tokens)
+        return max(math.hypot(se, part if part is not None else misfit), floor)
 
-    def comparison_trend(self) -> SeedTrend | None:
-        """The trend of the noise the cells are judged by: the LR contrast's where measured, else the seed's."""
-        return self.contrast_trend if self.contrast_sd is not None else self.trend
+    def comparison_trend(self) -> tuple[str, SeedTrend | None]:
+        """The noise the cells are judged by, named, with its trend: the LR contrast's where measured, else the
+        seed's."""
+        if self.contrast_sd is not None:
+            return "LR-contrast noise", self.contrast_trend
+        return "seed noise", self.trend
 
     @property
     def measured(self) -> bool:
@@ -196,13 +199,12 @@ def measure_noise(results: Iterable[ProbeResult], pairs: Iterable[tuple[ProbeRes
                 counts.append(b.eval_sequences)
     diffs: list[tuple[float, float]] = []  # (horizon tokens, loss difference between the two seeds)
     used = 0
-    pairs = list(pairs)
-    for first, second in pairs:
-        here = list(_seed_differences(first, second).items())  # a diverged replicate says nothing: none
+    by_pair = [(first.spec, _seed_differences(first, second)) for first, second in pairs]
+    for _, here in by_pair:  # a diverged replicate says nothing: no differences
         used += bool(here)
-        diffs += here
+        diffs += here.items()
     seed = math.sqrt(sum(d * d for _, d in diffs) / (2 * len(diffs))) if diffs else None
-    contrasts, pairs_used = _contrast_differences(pairs)
+    contrasts, pairs_used = _contrast_differences(by_pair)
     contrast = math.sqrt(sum(d * d for _, d in contrasts) / (2 * len(contrasts))) if contrasts else None
     return LossNoise(
         eval_se=statistics.median(ses) if ses else None,
@@ -229,18 +231,18 @@ def _seed_differences(first: ProbeResult, second: ProbeResult) -> dict[float, fl
 
 
 def _contrast_differences(
-    pairs: Iterable[tuple[ProbeResult, ProbeResult]],
+    by_pair: list[tuple[ProbeSpec, dict[float, float]]],
 ) -> tuple[list[tuple[float, float]], int]:
     """(horizon tokens, (d_a − d_b)/√2) for each two replicate pairs of one cell at neighbouring LRs, and how many
-    such two-LR pairs there were.  d_a, d_b: the seed differences at the two LRs; the seed's shared part cancels in
+    such two-LR pairs there were; ``by_pair``: each pair's grid spec with its seed differences
+    (``_seed_differences``).  d_a, d_b: the seed differences at the two LRs; the seed's shared part cancels in
     d_a − d_b, whose variance is 4·σ² of the LR-specific part, so the /√2 lets the seed sd's formula (mean d²/2)
     and ``SeedTrend`` read σ² from it."""
     by_cell: dict[str, list[tuple[float, dict[float, float]]]] = {}
-    for first, second in pairs:
-        diffs = _seed_differences(first, second)
+    for spec, diffs in by_pair:
         if diffs:
-            key = first.spec.model_dump_json(exclude={"seed", "lr", *EXECUTION_FIELDS})
-            by_cell.setdefault(key, []).append((first.spec.lr, diffs))
+            key = spec.model_dump_json(exclude={"seed", "lr", *EXECUTION_FIELDS})
+            by_cell.setdefault(key, []).append((spec.lr, diffs))
     out: list[tuple[float, float]] = []
     used = 0
     for members in by_cell.values():

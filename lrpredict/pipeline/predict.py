@@ -47,12 +47,12 @@ def predict(resolved: Resolved) -> Point:
             batch_source = f"your batch; LR moved from {law.id}'s optimal batch by {factor.source.split(' ')[0]}"
         else:
             lr, batch_source = _fixed_batch_lr(config, law, lr, optimal_batch, derivation, warnings)
-    elif law.batch_policy == "fixed" and _fitted_batch(law) is not None:
+    elif law.batch_policy == "fixed" and (fitted_at := _fitted_batch(law)) is not None:
         # a law fitted at one batch, asked for the optimal one: moved there from its batch, as for any other batch
         at_optimum = config.model_copy(update={"batch_tokens": optimal_batch})
         lr, _ = _fixed_batch_lr(at_optimum, law, lr, optimal_batch, derivation, [])
         lr_at_optimal_batch = lr
-        batch_source += f"; LR moved to it from {law.id}'s batch {_fitted_batch(law):.4g} by the conditional batch law"
+        batch_source += f"; LR moved to it from {law.id}'s batch {fitted_at:.4g} by the conditional batch law"
     _probe_batch_warning(law, batch, warnings)
     _routing_warning(config, law, warnings)
 
