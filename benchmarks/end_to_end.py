@@ -414,10 +414,18 @@ def run(args: argparse.Namespace) -> dict:
     scale = SCALES[args.scale]
     if getattr(args, "horizons", None):  # calibrate's --horizons, in place of the scale's (docs/log.md 2026-12-04)
         scale = dataclasses.replace(scale, calibrate_args=with_horizons(scale.calibrate_args, args.horizons))
+    # a blind rerun: another shuffle of the corpus (another BPE, other tokens) and another target shape
+    for knob in ("n_factor", "d_factor"):
+        if getattr(args, knob, None):
+            scale = dataclasses.replace(scale, **{knob: getattr(args, knob)})
     times = Times(args.work / "times.json")
     t0 = time.time()
     corpus = build_corpus(
-        args.work / "corpus", max_bytes=scale.corpus_bytes, vocab_size=scale.vocab, sources=scale.sources
+        args.work / "corpus",
+        max_bytes=scale.corpus_bytes,
+        vocab_size=scale.vocab,
+        seed=getattr(args, "corpus_seed", 0),
+        sources=scale.sources,
     )
     times.add("corpus + tokenizer", time.time() - t0)
     hint = hint_target(scale, args.device, scale.vocab)
@@ -634,6 +642,11 @@ def main() -> None:
     parser.add_argument(
         "--horizons", default=None, help="calibrate's --horizons (probe horizons in tokens, e.g. 131072,262144,524288)"
     )
+    parser.add_argument(
+        "--corpus-seed", type=int, default=0, help="the corpus shuffle's seed (another seed: another BPE and tokens)"
+    )
+    parser.add_argument("--n-factor", type=float, default=None, help="target N over the largest fit probe's")
+    parser.add_argument("--d-factor", type=float, default=None, help="target D over the longest probe horizon")
     parser.add_argument("--status", action="store_true", help="print how far the run in --work got; run nothing")
     args = parser.parse_args()
     args.work = (args.work or Path(f"e2e-{args.scale}")).resolve()
