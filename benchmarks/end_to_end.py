@@ -415,9 +415,8 @@ def run(args: argparse.Namespace) -> dict:
     if getattr(args, "horizons", None):  # calibrate's --horizons, in place of the scale's (docs/log.md 2026-12-04)
         scale = dataclasses.replace(scale, calibrate_args=with_horizons(scale.calibrate_args, args.horizons))
     # a blind rerun: another shuffle of the corpus (another BPE, other tokens) and another target shape
-    for knob in ("n_factor", "d_factor"):
-        if getattr(args, knob, None):
-            scale = dataclasses.replace(scale, **{knob: getattr(args, knob)})
+    n_factor, d_factor = getattr(args, "n_factor", None), getattr(args, "d_factor", None)
+    scale = dataclasses.replace(scale, n_factor=n_factor or scale.n_factor, d_factor=d_factor or scale.d_factor)
     times = Times(args.work / "times.json")
     t0 = time.time()
     corpus = build_corpus(

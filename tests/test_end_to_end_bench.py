@@ -39,6 +39,18 @@ def test_end_to_end_corpus_is_reproducible_and_calibrate_reads_it(tmp_path: Path
     assert prepared.n_tokens == first.tokens and prepared.spec.kind == "bin"
 
 
+def test_end_to_end_corpus_seed_gives_another_corpus(tmp_path: Path) -> None:
+    """--corpus-seed (a blind rerun): another shuffle picks and orders other documents, so other text and tokens;
+    the same seed in another folder rebuilds the same corpus."""
+    zero = build_corpus(tmp_path / "0", max_bytes=60_000, vocab_size=300, files=SLICE)
+    one = build_corpus(tmp_path / "1", max_bytes=60_000, vocab_size=300, files=SLICE, seed=1)
+    again = build_corpus(tmp_path / "1b", max_bytes=60_000, vocab_size=300, files=SLICE, seed=1)
+    assert one.sha256 != zero.sha256
+    assert one.sha256 == again.sha256 and one.tokenizer_sha256 == again.tokenizer_sha256
+    # a reused folder does not hand back another seed's corpus
+    assert build_corpus(tmp_path / "0", max_bytes=60_000, vocab_size=300, files=SLICE, seed=1).sha256 == one.sha256
+
+
 def test_end_to_end_corpus_reuses_a_finished_build(tmp_path: Path) -> None:
     first = build_corpus(tmp_path, max_bytes=60_000, vocab_size=300, files=SLICE)
     Path(first.text_path).write_text("changed")  # a reuse reads corpus.json, not the text
